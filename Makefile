@@ -1,0 +1,36 @@
+# Meshsmith. `make run` opens the studio, `make test` runs the suite; each sets itself up.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup setup-test run test lint clean
+
+setup: $(VENV)/.installed
+
+# torch is pinned in the same pip call as everything else, so nothing can pull a CUDA build.
+$(VENV)/.installed: pyproject.toml
+	scripts/system-deps.sh run
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0 -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	scripts/system-deps.sh test
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup-test: setup node_modules/.installed
+
+run: setup
+	$(PY) main.py
+
+test: setup-test
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+clean:
+	rm -rf $(VENV) node_modules

@@ -1,0 +1,177 @@
+"""The headless command line: the same Engine as the studio window, no Qt.
+
+Exit codes: 0 the job succeeded, 1 the job failed, 2 bad usage or bad input (one sentence on
+stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from adapters.registry import default_registry
+from engine.engine import Engine
+from engine.engine_events import JobEvent
+from engine.errors import ErrorCode, MeshsmithError
+from engine.jobs import FEATURES, JobState
+from engine.paths import DataDir
+from engine.store import JobStore
+
+log = logging.getLogger("app.cli")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+INPUT_ERRORS = {ErrorCode.INVALID_INPUT, ErrorCode.INVALID_PARAMS, ErrorCode.UNKNOWN_ADAPTER}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as DESIGN.md says
+        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="meshsmith", description="Meshsmith: 3D generative AI studio.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    run = sub.add_parser("run", help="run one job to the end")
+    run.add_argument("feature", choices=FEATURES, metavar="FEATURE")
+    run.add_argument("inputs", nargs="+", metavar="INPUT",
+                     help="a file, base64:..., data:...;base64,... or job:<id>")
+    run.add_argument("--adapter")
+    run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    run.add_argument("--out", type=Path, help="also copy the outputs into this folder")
+    run.add_argument("--json", action="store_true", help="print the job result as JSON")
+    adapters = sub.add_parser("adapters", help="list adapters")
+    adapters.add_argument("--json", action="store_true")
+    history = sub.add_parser("history", help="list past jobs")
+    history.add_argument("--json", action="store_true")
+    history.add_argument("--limit", type=int, default=100)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return run_job(args)
+        if args.command == "adapters":
+            return list_adapters(args)
+        if args.command == "history":
+            return list_history(args)
+    except MeshsmithError as exc:
+        print(f"meshsmith: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE if exc.code in INPUT_ERRORS | {ErrorCode.ENGINE_LOCKED} else EXIT_FAILED
+    except KeyboardInterrupt:
+        print("meshsmith: stopped.", file=sys.stderr)
+        return 130
+    build_parser().print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise MeshsmithError(ErrorCode.INVALID_PARAMS,
+                                 f"--param needs KEY=VALUE, but got {pair!r}.")
+        try:
+            params[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key.strip()] = raw  # a bare word is a string
+    return params
+
+
+def run_job(args: argparse.Namespace) -> int:
+    params = parse_params(args.param)
+    engine = Engine().start()
+    try:
+        staged = [engine.stage(source) for source in args.inputs]
+        bar = ProgressBar(sys.stderr)
+        engine.subscribe(bar.on_event)
+        job_id = engine.submit(args.feature, staged, adapter=args.adapter, params=params)
+        try:
+            result = engine.wait(job_id)
+        except KeyboardInterrupt:
+            engine.cancel(job_id)
+            result = engine.wait(job_id, timeout=engine.cancel_grace_s + 10)
+        bar.close()
+    finally:
+        engine.shutdown()
+    if args.out is not None and result.status == JobState.SUCCEEDED.value:
+        copy_outputs([o.path for o in result.outputs], args.out)
+    if args.json:
+        print(result.model_dump_json())
+    elif result.status == JobState.SUCCEEDED.value:
+        print(result.output_file_path)
+    if result.error is not None:
+        print(f"meshsmith: {result.error.message}", file=sys.stderr)
+        return EXIT_USAGE if result.error.code in INPUT_ERRORS else EXIT_FAILED
+    return EXIT_OK
+
+
+def copy_outputs(paths: list[str], folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in paths:
+            shutil.copy2(path, folder / Path(path).name)
+    except OSError as exc:
+        raise MeshsmithError(ErrorCode.INVALID_INPUT,
+                             f"Could not copy the outputs into {folder}: {exc.strerror}.") from None
+
+
+def list_adapters(args: argparse.Namespace) -> int:
+    specs = [spec.describe() for spec in default_registry().specs]
+    if args.json:
+        print(json.dumps(specs))
+    else:
+        for spec in specs:
+            print(f"{spec['feature']:<24} {spec['id']:<16} {spec['label']}")
+    return EXIT_OK
+
+
+def list_history(args: argparse.Namespace) -> int:
+    data = DataDir.default().ensure()
+    store = JobStore(data.db)  # reading needs no engine lock: SQLite WAL allows readers
+    try:
+        jobs = store.list(limit=args.limit)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([job.model_dump(mode="json") for job in jobs]))
+    else:
+        for job in jobs:
+            print(f"{job.job_id}  {job.state.value:<10} {job.spec.feature:<22} {job.spec.adapter}")
+    return EXIT_OK
+
+
+class ProgressBar:
+    """Stage and percentage on stderr: redrawn in place on a terminal, one line per stage else."""
+
+    def __init__(self, stream: TextIO, width: int = 30) -> None:
+        self.stream, self.width = stream, width
+        self.tty = stream.isatty()
+        self._last: tuple[str, int] | None = None
+
+    def on_event(self, event: JobEvent) -> None:
+        if event.kind == "progress":
+            self.draw(event.stage, event.fraction)
+        elif event.kind == "waiting" and event.cause:
+            self.draw(event.cause, 0.0)
+
+    def draw(self, stage: str, fraction: float) -> None:
+        percent = int(round(fraction * 100))
+        if (stage, percent) == self._last or (not self.tty and self._last and self._last[0] == stage):
+            return
+        self._last = (stage, percent)
+        filled = int(self.width * fraction)
+        line = f"[{'#' * filled}{'-' * (self.width - filled)}] {percent:3d}% {stage}"
+        self.stream.write(f"\r{line[:100]:<100}" if self.tty else f"{line}\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self._last is not None:
+            self.stream.write("\n")
+            self.stream.flush()

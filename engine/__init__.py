@@ -1,0 +1,1 @@
+"""Meshsmith engine: jobs, scheduling, worker processes, storage. Pure Python, no Qt."""

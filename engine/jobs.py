@@ -1,0 +1,141 @@
+"""Job spec, job lifecycle and the one job-result contract (DESIGN.md)."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FEATURES: tuple[str, ...] = (
+    "text_to_raw_mesh",
+    "text_to_textured_mesh",
+    "image_to_raw_mesh",
+    "image_to_textured_mesh",
+    "text_mesh_painting",
+    "image_mesh_painting",
+    "mesh_segmentation",
+    "part_completion",
+    "auto_rig",
+    "mesh_retopology",
+    "uv_unwrapping",
+)
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+
+# Interrupted means "the engine died while this job ran"; recovery re-queues it once or fails it.
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED, JobState.FAILED}),
+    JobState.RUNNING: frozenset(
+        {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED}
+    ),
+    JobState.INTERRUPTED: frozenset({JobState.QUEUED, JobState.FAILED, JobState.CANCELLED}),
+    JobState.SUCCEEDED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.CANCELLED: frozenset(),
+}
+
+
+class IllegalTransition(RuntimeError):
+    pass
+
+
+def check_transition(old: JobState, new: JobState) -> JobState:
+    """Return ``new`` if the table allows ``old -> new``; raise IllegalTransition otherwise."""
+    if new not in TRANSITIONS[old]:
+        raise IllegalTransition(f"a job cannot go from {old.value} to {new.value}")
+    return new
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobSpec(_Strict):
+    """What the artist asked for. Inputs are already staged (absolute paths inside the data dir)."""
+
+    feature: str
+    adapter: str
+    inputs: list[str] = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class OutputFile(_Strict):
+    role: Literal["mesh", "thumbnail", "part", "texture", "report"]
+    path: str
+    media_type: str
+
+
+class Timings(_Strict):
+    queued_s: float = 0.0
+    load_s: float = 0.0
+    run_s: float = 0.0
+    total_s: float = 0.0
+
+
+class WorkerInfo(_Strict):
+    backend: Literal["local", "ray"] = "local"
+    device: str = "cpu"
+    host: str = ""
+    peak_vram_mb: int = 0
+
+
+class ErrorInfo(_Strict):
+    code: str
+    message: str
+
+
+class JobResult(_Strict):
+    job_id: str
+    feature: str
+    adapter: str
+    status: Literal["succeeded", "failed", "cancelled"]
+    output_file_path: str | None = None
+    outputs: list[OutputFile] = Field(default_factory=list)
+    thumbnail_path: str | None = None
+    stats: dict[str, Any] = Field(default_factory=dict)
+    timings: Timings = Field(default_factory=Timings)
+    worker: WorkerInfo = Field(default_factory=WorkerInfo)
+    error: ErrorInfo | None = None
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.status == "succeeded":
+            if not self.output_file_path or not self.output_file_path.endswith(".glb"):
+                raise ValueError("a succeeded job must name a .glb output_file_path")
+            if self.error is not None:
+                raise ValueError("a succeeded job carries no error")
+        elif self.error is None:
+            raise ValueError(f"a {self.status} job must carry an error")
+
+
+class Job(_Strict):
+    """A job as the store and the UI see it."""
+
+    job_id: str
+    spec: JobSpec
+    state: JobState = JobState.QUEUED
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    attempts: int = 0
+    result: JobResult | None = None
+    error: ErrorInfo | None = None

@@ -1,0 +1,156 @@
+"""The worker process: loads one adapter on one device, keeps it warm, runs jobs one by one.
+
+Messages from the engine: ("run", job) | ("cancel", job_id) | ("stop",).
+Messages to the engine: ("loaded", load_s) | ("load_failed", error) | ("progress", job_id,
+stage, fraction) | ("done", job_id, payload).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from adapters.protocol import Adapter, CancelToken, Cancelled, RunContext
+from adapters.registry import AdapterSpec
+from engine.errors import ErrorCode, MeshsmithError
+from engine.logs import setup_json_logging
+from engine.results import build_outputs
+
+log = logging.getLogger("meshsmith.worker")
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make the kernel kill this process when the engine dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(3)
+
+
+class _Channel:
+    """Sends from the job thread and the progress callback without interleaving."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.lock = threading.Lock()
+
+    def send(self, message: tuple) -> None:
+        with self.lock:
+            self.conn.send(message)
+
+
+def worker_main(spec_json: str, device: str, conn: Connection, parent_pid: int, logs: str) -> None:
+    die_with_parent(parent_pid)
+    setup_json_logging(Path(logs) / "workers.jsonl")
+    spec = AdapterSpec.model_validate_json(spec_json)
+    channel = _Channel(conn)
+    jobs: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    tokens: dict[str, CancelToken] = {}
+    threading.Thread(target=_receive, args=(conn, jobs, tokens), daemon=True).start()
+    adapter = _load(spec, device, channel)
+    if adapter is None:
+        return
+    while (job := jobs.get()) is not None:
+        _run_one(adapter, spec, device, job, tokens[job["job_id"]], channel)
+        tokens.pop(job["job_id"], None)
+    adapter.unload()
+
+
+def _receive(conn: Connection, jobs: queue.Queue, tokens: dict[str, CancelToken]) -> None:
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            os._exit(3)  # the engine is gone: a worker never outlives it
+        if message[0] == "run":
+            tokens[message[1]["job_id"]] = CancelToken()
+            jobs.put(message[1])
+        elif message[0] == "cancel" and message[1] in tokens:
+            tokens[message[1]].cancel()
+        elif message[0] == "stop":
+            jobs.put(None)
+            return
+
+
+def _load(spec: AdapterSpec, device: str, channel: _Channel) -> Adapter | None:
+    started = time.monotonic()
+    try:
+        adapter = spec.create()
+        adapter.load(device)
+    except Exception as exc:
+        log.error("loading %s failed", spec.id, exc_info=True)
+        channel.send(("load_failed", _error_payload(spec, exc)))
+        return None
+    channel.send(("loaded", time.monotonic() - started))
+    return adapter
+
+
+def _run_one(
+    adapter: Adapter, spec: AdapterSpec, device: str, job: dict[str, Any],
+    token: CancelToken, channel: _Channel,
+) -> None:
+    job_id = job["job_id"]
+
+    def report(stage: str, fraction: float) -> None:
+        channel.send(("progress", job_id, str(stage), min(1.0, max(0.0, float(fraction)))))
+
+    started = time.monotonic()
+    _reset_vram_peak(device)
+    try:
+        params = spec.parse_params(job["params"])
+        ctx = RunContext(job_id, device, Path(job["out_dir"]), params, report, token)
+        ctx.step("starting", 0.0)
+        output = adapter.run([Path(p) for p in job["inputs"]], ctx)
+        ctx.step("writing result", 0.95)
+        payload: dict[str, Any] = {"status": "succeeded", **build_outputs(output, ctx.out_dir)}
+        report("done", 1.0)
+    except Cancelled:
+        payload = {"status": "cancelled"}
+    except Exception as exc:
+        log.error("job %s failed", job_id, exc_info=not isinstance(exc, MeshsmithError))
+        payload = {"status": "failed", "error": _error_payload(spec, exc)}
+    payload["run_s"] = time.monotonic() - started
+    payload["peak_vram_mb"] = _vram_peak_mb(device)
+    channel.send(("done", job_id, payload))
+
+
+def _error_payload(spec: AdapterSpec, exc: BaseException) -> dict[str, str]:
+    if isinstance(exc, MeshsmithError):
+        return exc.to_dict()
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return {"code": ErrorCode.OUT_OF_MEMORY.value,
+                "message": f"{spec.label} ran out of memory; try a smaller input."}
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    log.debug("".join(traceback.format_exception(exc)))
+    return {"code": ErrorCode.ADAPTER_FAILED.value,
+            "message": f"{spec.label} failed: {detail.rstrip('.')}."}
+
+
+def _torch_cuda(device: str):  # noqa: ANN202 - the torch.cuda module, only if already in use
+    torch = sys.modules.get("torch")
+    if torch is None or not device.startswith("cuda") or not torch.cuda.is_available():
+        return None
+    return torch.cuda
+
+
+def _reset_vram_peak(device: str) -> None:
+    cuda = _torch_cuda(device)
+    if cuda is not None:
+        cuda.reset_peak_memory_stats(device)
+
+
+def _vram_peak_mb(device: str) -> int:
+    cuda = _torch_cuda(device)
+    return int(cuda.max_memory_allocated(device) // 2**20) if cuda is not None else 0

@@ -1,0 +1,77 @@
+"""Shared fixtures: a temporary data directory for every test, meshes the tests make."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trimesh
+
+from adapters.registry import SPECS, Registry
+from engine.engine import Engine
+from engine.paths import DataDir
+from tests.engine.fake_adapters import sleepy_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def meshsmith_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("MESHSMITH_HOME", str(home))
+    monkeypatch.delenv("MESHSMITH_FAKE_GPUS", raising=False)
+    return home
+
+
+@pytest.fixture
+def data_dir(meshsmith_home: Path) -> DataDir:
+    return DataDir(meshsmith_home).ensure()
+
+
+@pytest.fixture
+def test_registry() -> Registry:
+    """The real adapters plus fake ones that sleep, fail, crash or ignore cancel."""
+    return Registry([
+        *SPECS,
+        sleepy_spec(),
+        sleepy_spec("part_completion", "sleepy_parts"),
+        sleepy_spec("auto_rig", "quick_timeout", timeout_s=1.0),
+        sleepy_spec("text_to_raw_mesh", "broken_load", entry="BrokenLoadAdapter"),
+    ])
+
+
+@pytest.fixture
+def engine(data_dir: DataDir, test_registry: Registry) -> Iterator[Engine]:
+    eng = Engine(data_dir, registry=test_registry, cancel_grace_s=1.0).start()
+    try:
+        yield eng
+    finally:
+        eng.shutdown()
+
+
+@pytest.fixture
+def box_obj(tmp_path: Path) -> Path:
+    path = tmp_path / "box.obj"
+    trimesh.creation.box(extents=(2.0, 1.0, 0.5)).export(path)
+    return path
+
+
+@pytest.fixture
+def sphere_ply(tmp_path: Path) -> Path:
+    path = tmp_path / "sphere.ply"
+    mesh = trimesh.creation.icosphere(subdivisions=4, radius=3.0)
+    mesh.apply_translation((10.0, -2.0, 5.0))
+    mesh.export(path)
+    return path
+
+
+def pyvista_example(name: str) -> Path:
+    """A mesh bundled with pyvista, found without importing pyvista (and VTK)."""
+    spec = importlib.util.find_spec("pyvista")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("pyvista is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "examples" / name
+    assert path.exists(), f"pyvista no longer ships {name}"
+    return path

@@ -1,0 +1,65 @@
+"""Small real adapters for engine tests: they run in real worker processes like any other."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from adapters.protocol import AdapterOutput, RunContext
+from adapters.registry import AdapterSpec
+
+
+class SleepyParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int = Field(5, ge=1, le=10_000)
+    step_s: float = Field(0.05, ge=0.0, le=60.0)
+    fail: bool = False
+    ignore_cancel: bool = False
+    crash: bool = False
+
+
+class SleepyAdapter:
+    """Takes ``steps`` steps of ``step_s`` seconds, then returns a box scaled like its input."""
+
+    def load(self, device: str) -> None:
+        self.loaded_pid = os.getpid()
+
+    def unload(self) -> None:
+        pass
+
+    def run(self, inputs: list[Path], ctx: RunContext) -> AdapterOutput:
+        import trimesh
+
+        p: SleepyParams = ctx.params  # type: ignore[assignment]
+        for i in range(p.steps):
+            if p.ignore_cancel:
+                ctx.report(f"step {i + 1} of {p.steps}", i / p.steps)
+            else:
+                ctx.step(f"step {i + 1} of {p.steps}", i / p.steps)
+            time.sleep(p.step_s)
+        if p.crash:
+            os._exit(9)
+        if p.fail:
+            raise ValueError("the fake adapter was told to fail")
+        return AdapterOutput(mesh=trimesh.creation.box(), stats={"steps": p.steps})
+
+
+class BrokenLoadAdapter(SleepyAdapter):
+    def load(self, device: str) -> None:
+        raise RuntimeError("weights missing")
+
+
+def sleepy_spec(feature: str = "mesh_segmentation", adapter_id: str = "sleepy",
+                timeout_s: float = 60.0, entry: str = "SleepyAdapter",
+                devices: tuple[str, ...] = ("cpu",), vram: int = 0) -> AdapterSpec:
+    return AdapterSpec(
+        id=adapter_id, feature=feature, label=f"Fake {adapter_id}",
+        description="A test adapter that sleeps.",
+        entry=f"tests.engine.fake_adapters:{entry}", params="tests.engine.fake_adapters:SleepyParams",
+        inputs=("mesh",), devices=devices, peak_vram_mb=vram, resident_vram_mb=vram,
+        timeout_s=timeout_s,
+    )

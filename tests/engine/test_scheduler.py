@@ -1,0 +1,200 @@
+"""The scheduler as a pure state machine: feed events, assert instructions. No threads, no sleeps."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import ErrorCode
+from engine.jobs import IllegalTransition, JobState
+from engine.scheduler import Scheduler
+from engine.scheduling import (
+    CancelJob,
+    CancelRequested,
+    DeviceSpec,
+    DevicesMeasured,
+    EvictWorker,
+    JobFinished,
+    JobRequest,
+    JobStateChanged,
+    StartJob,
+    Submitted,
+    Tick,
+    WaitCauseChanged,
+    WorkerExited,
+)
+
+GPUS = [DeviceSpec("cuda:0", 24000), DeviceSpec("cuda:1", 24000)]
+
+
+def gpu_job(job_id: str, feature: str, adapter: str, mb: int) -> JobRequest:
+    return JobRequest(job_id, feature, adapter, mb, mb, ("cuda",))
+
+
+def cpu_job(job_id: str, feature: str = "uv_unwrapping", adapter: str = "xatlas") -> JobRequest:
+    return JobRequest(job_id, feature, adapter, 0, 0, ("cpu",))
+
+
+def starts(instructions) -> dict[str, StartJob]:
+    return {i.job_id: i for i in instructions if isinstance(i, StartJob)}
+
+
+def states(instructions) -> dict[str, JobState]:
+    return {i.job_id: i.state for i in instructions if isinstance(i, JobStateChanged)}
+
+
+def finish(s: Scheduler, job_id: str, now: float, status=JobState.SUCCEEDED):
+    return s.handle(JobFinished(job_id, status, now))
+
+
+def test_blocked_heavy_head_does_not_hold_back_light_jobs_of_other_features():
+    s = Scheduler(GPUS[:1], starvation_s=1e9)
+    out = s.handle(Submitted(gpu_job("h1", "image_to_textured_mesh", "hunyuan", 19000), 0))
+    assert "h1" in starts(out)
+    out = s.handle(
+        Submitted(gpu_job("h2", "image_to_textured_mesh", "hunyuan", 19000), 1),
+        Submitted(gpu_job("t1", "image_to_raw_mesh", "trellis", 12000), 1),
+        Submitted(gpu_job("p1", "mesh_segmentation", "partfield", 4000), 2),
+        Submitted(cpu_job("u1"), 3),
+    )
+    started = starts(out)
+    assert set(started) == {"p1", "u1"}  # light GPU job fits beside, CPU job runs on the CPU
+    assert started["u1"].device == "cpu"
+    causes = {i.job_id: i.cause for i in out if isinstance(i, WaitCauseChanged)}
+    assert causes["h2"] == "waiting for the running hunyuan job on GPU 0 to finish"
+    assert causes["t1"] == "waiting for 12 GB on GPU 0"
+
+
+def test_fifo_within_a_feature():
+    s = Scheduler([], cpu_slots=4)
+    out = s.handle(*(Submitted(cpu_job(f"u{i}"), i) for i in range(3)))
+    assert list(starts(out)) == ["u0"]  # one worker per adapter and device
+    assert list(starts(finish(s, "u0", 5))) == ["u1"]
+    assert list(starts(finish(s, "u1", 6))) == ["u2"]
+
+
+def test_warm_worker_is_reused_and_preferred_device_has_the_model():
+    s = Scheduler(GPUS)
+    first = starts(s.handle(Submitted(gpu_job("a", "auto_rig", "unirig", 9000), 0)))["a"]
+    finish(s, "a", 10)
+    # Fill the other GPU less, so best-fit alone would not pick the warm device.
+    second = starts(s.handle(Submitted(gpu_job("b", "auto_rig", "unirig", 9000), 11)))["b"]
+    assert second.device == first.device and second.worker_id == first.worker_id
+
+
+def test_idle_models_are_evicted_least_recently_used_first_only_when_needed():
+    s = Scheduler(GPUS[:1])
+    for i, (adapter, mb) in enumerate([("a", 8000), ("b", 8000), ("c", 6000)]):
+        s.handle(Submitted(gpu_job(adapter, f"f{adapter}", adapter, mb), i))
+    for i, adapter in enumerate(["b", "a", "c"]):  # finish order makes b the least recent
+        finish(s, adapter, 10 + i)
+    assert s.free_mb("cuda:0") == 2000
+    out = s.handle(Submitted(gpu_job("d", "fd", "d", 11000), 20))
+    evicted = [i.adapter for i in out if isinstance(i, EvictWorker)]
+    assert evicted == ["b", "a"]
+    assert "d" in starts(out)
+    assert s.free_mb("cuda:0") == 24000 - 6000 - 11000
+
+
+def test_starvation_is_bounded_by_a_reservation():
+    s = Scheduler(GPUS[:1], starvation_s=100)
+    s.handle(Submitted(gpu_job("p0", "mesh_segmentation", "partfield", 10000), 0))
+    s.handle(Submitted(gpu_job("big", "text_to_raw_mesh", "trellis2", 24000), 1))
+    # A stream of light jobs keeps the GPU partly busy forever.
+    t, running = 2.0, "p0"
+    big_started_at = None
+    for i in range(1, 40):
+        s.handle(Submitted(gpu_job(f"p{i}", "mesh_segmentation", "partfield", 10000), t))
+        out = finish(s, running, t + 30)
+        t += 30
+        if "big" in starts(out):
+            big_started_at = t
+            break
+        running = next(iter(starts(out)))
+    assert big_started_at is not None and big_started_at <= 1 + 100 + 30
+
+
+def test_next_deadline_is_when_a_blocked_head_crosses_the_bound():
+    s = Scheduler(GPUS[:1], starvation_s=50)
+    s.handle(Submitted(gpu_job("a", "f1", "a", 20000), 0))
+    s.handle(Submitted(gpu_job("b", "f2", "b", 20000), 5))
+    assert s.next_deadline() == 55
+    s.handle(Tick(55))
+    assert s.reserved == {"cuda:0": "b"}
+    assert s.next_deadline() is None
+
+
+def test_cancel_in_every_state_releases_resources():
+    s = Scheduler(GPUS[:1])
+    s.handle(Submitted(gpu_job("run", "f1", "a", 20000), 0))
+    out = s.handle(Submitted(gpu_job("q", "f2", "b", 20000), 1))
+    assert "q" not in starts(out)
+    assert states(s.handle(CancelRequested("q", 2))) == {"q": JobState.CANCELLED}
+    out = s.handle(CancelRequested("run", 3))
+    assert CancelJob("run") in out
+    assert s.handle(CancelRequested("run", 3.5)) == []  # asked once is enough
+    out = s.handle(JobFinished("run", JobState.CANCELLED, 4))
+    assert states(out) == {"run": JobState.CANCELLED}
+    assert s.free_mb("cuda:0") == 4000  # the warm model stays; the job's claim is gone
+    assert s.handle(CancelRequested("run", 5)) == []  # terminal: ignored
+
+
+def test_killed_worker_of_a_cancelled_job_reports_cancelled_not_crashed():
+    s = Scheduler(GPUS[:1])
+    wid = starts(s.handle(Submitted(gpu_job("j", "f", "a", 5000), 0)))["j"].worker_id
+    s.handle(CancelRequested("j", 1))
+    out = s.handle(WorkerExited(wid, 6))
+    assert states(out) == {"j": JobState.CANCELLED}
+    assert s.free_mb("cuda:0") == 24000
+
+
+def test_worker_crash_fails_one_job_and_releases_its_memory_and_the_next_runs():
+    s = Scheduler(GPUS[:1])
+    wid = starts(s.handle(Submitted(gpu_job("j1", "f", "a", 20000), 0)))["j1"].worker_id
+    s.handle(Submitted(gpu_job("j2", "f", "a", 20000), 1))
+    out = s.handle(WorkerExited(wid, 2))
+    changed = [i for i in out if isinstance(i, JobStateChanged)]
+    assert changed[0].job_id == "j1" and changed[0].state is JobState.FAILED
+    assert changed[0].error.code == ErrorCode.WORKER_CRASHED
+    restarted = starts(out)["j2"]
+    assert restarted.worker_id != wid  # a fresh worker, the dead one is forgotten
+
+
+def test_job_that_can_never_fit_fails_at_once_with_one_sentence():
+    s = Scheduler(GPUS)
+    out = s.handle(Submitted(gpu_job("x", "f", "huge", 40000), 0))
+    (change,) = [i for i in out if isinstance(i, JobStateChanged)]
+    assert change.state is JobState.FAILED and change.error.code == ErrorCode.NOT_ENOUGH_VRAM
+    assert "24 GB" in change.error.message
+    out = Scheduler([]).handle(Submitted(gpu_job("y", "f", "gpuonly", 1000), 0))
+    assert "has none" in [i for i in out if isinstance(i, JobStateChanged)][0].error.message
+
+
+def test_measured_memory_of_other_programs_reduces_capacity():
+    s = Scheduler(GPUS[:1])
+    s.handle(DevicesMeasured({"cuda:0": 10000}, 0))
+    out = s.handle(Submitted(gpu_job("j", "f", "a", 16000), 1))
+    assert "j" not in starts(out)
+    s.handle(DevicesMeasured({"cuda:0": 2000}, 2))
+    assert s.external_mb["cuda:0"] == 2000
+
+
+def test_adapter_that_runs_anywhere_prefers_the_gpu_and_falls_back_to_cpu_without_one():
+    req = JobRequest("j", "f", "a", 3000, 3000, ("cuda", "cpu"))
+    assert starts(Scheduler(GPUS).handle(Submitted(req, 0)))["j"].device.startswith("cuda")
+    assert starts(Scheduler([]).handle(Submitted(req, 0)))["j"].device == "cpu"
+
+
+def test_illegal_transition_raises():
+    from engine.jobs import check_transition
+
+    with pytest.raises(IllegalTransition):
+        check_transition(JobState.SUCCEEDED, JobState.RUNNING)
+    with pytest.raises(IllegalTransition):
+        check_transition(JobState.QUEUED, JobState.SUCCEEDED)
+
+
+def test_late_finish_after_crash_is_ignored():
+    s = Scheduler([])
+    wid = starts(s.handle(Submitted(cpu_job("j"), 0)))["j"].worker_id
+    s.handle(WorkerExited(wid, 1))
+    assert s.handle(JobFinished("j", JobState.SUCCEEDED, 2)) == []
