@@ -54,7 +54,7 @@ class Engine:
     def __init__(
         self, data: DataDir | None = None, *, registry: Registry | None = None,
         devices: Devices | None = None, cpu_slots: int | None = None,
-        starvation_s: float = 60.0, cancel_grace_s: float = 5.0,
+        starvation_s: float = 300.0, cancel_grace_s: float = 5.0,
     ) -> None:
         self.data = (data or DataDir.default()).ensure()
         self.registry = registry or default_registry()
@@ -88,6 +88,7 @@ class Engine:
             self._commands.put(("submit", job.job_id))
         self._thread = threading.Thread(target=self._loop, name="meshsmith-engine", daemon=True)
         self._thread.start()
+        self._wake()  # the recovered jobs are waiting in the command queue
         log.info("engine started", extra={"devices": self.devices.describe(),
                                           "recovered": len(recovered)})
         return self
@@ -249,7 +250,8 @@ class Engine:
             return
         message, handle = item.message, self._pool.workers.get(item.worker_id)
         if message[0] == "loaded" and handle is not None:
-            handle.loaded, handle.load_s = True, message[1]
+            # Process start-up counts too: it is time the artist waits for the model.
+            handle.loaded, handle.load_s = True, now - handle.spawned_at
         elif message[0] == "load_failed" and handle is not None:
             handle.exit_reason = message[1]
         elif message[0] == "progress":

@@ -12,8 +12,10 @@ import trimesh
 def write_glb(geometry: trimesh.Trimesh | trimesh.Scene, path: Path) -> Path:
     """Write ``geometry`` as a binary glTF, atomically (a crash never leaves half a file)."""
     scene = geometry if isinstance(geometry, trimesh.Scene) else trimesh.Scene(geometry)
+    scene = scene.copy()
     for mesh in scene.geometry.values():
         _check_finite(mesh)
+        _repair_normals(mesh)
     data = trimesh.exchange.gltf.export_glb(scene, include_normals=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
@@ -28,3 +30,14 @@ def write_glb(geometry: trimesh.Trimesh | trimesh.Scene, path: Path) -> Path:
 def _check_finite(mesh: trimesh.Trimesh) -> None:
     if not np.isfinite(np.asarray(mesh.vertices)).all():
         raise ValueError("the result has vertices at infinity or NaN")
+
+
+def _repair_normals(mesh: trimesh.Trimesh) -> None:
+    """Give every vertex a unit normal: glTF forbids the zero normals that vertices touching
+    only degenerate triangles get, and the Khronos validator reports them as errors."""
+    normals = np.array(mesh.vertex_normals, dtype=np.float64)
+    length = np.linalg.norm(normals, axis=1)
+    bad = ~np.isfinite(length) | (length < 1e-6)
+    normals[bad] = (0.0, 0.0, 1.0)
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    mesh.vertex_normals = normals

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -31,6 +32,7 @@ class WorkerHandle:
     loaded: bool = False
     load_s: float = 0.0
     load_reported: bool = False  # the first job on a worker carries its load time
+    spawned_at: float = 0.0  # monotonic; load time counts from here, process start included
     exit_reason: dict[str, str] | None = None
     stopping: bool = False
 
@@ -120,7 +122,8 @@ class WorkerPool:
         )
         process.start()
         child_end.close()  # so the engine sees EOF when the worker dies
-        handle = WorkerHandle(worker_id, spec, device, process, parent_end)
+        handle = WorkerHandle(worker_id, spec, device, process, parent_end,
+                              spawned_at=time.monotonic())
         self.workers[worker_id] = handle
         log.info("worker started", extra={"worker": worker_id, "adapter": spec.id,
                                           "device": device, "worker_pid": process.pid})

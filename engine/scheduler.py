@@ -45,7 +45,7 @@ class Scheduler:
     """Decides which queued job runs where. Only the engine thread calls ``handle``."""
 
     def __init__(
-        self, devices: Iterable[DeviceSpec], *, cpu_slots: int = 1, starvation_s: float = 60.0
+        self, devices: Iterable[DeviceSpec], *, cpu_slots: int = 1, starvation_s: float = 300.0
     ) -> None:
         self.devices = {d.id: d for d in devices}
         if "cpu" not in self.devices:
@@ -76,7 +76,7 @@ class Scheduler:
         times = [
             j.blocked_since + self.starvation_s
             for j in self._heads()
-            if j.blocked_since is not None and j.job_id not in self.reserved.values()
+            if j.blocked_since is not None and self._can_reserve(j)
         ]
         return min(times) if times else None
 
@@ -165,18 +165,26 @@ class Scheduler:
         for job in self._heads():
             if job.blocked_since is None:
                 job.blocked_since = now
+        # Starts may have released reservations that other starving heads can now take.
+        self._reserve_for_starving(now, out)
 
     def _reserve_for_starving(self, now: float, out: list[Instruction]) -> None:
         for job in self._heads():
             if job.blocked_since is None or now - job.blocked_since < self.starvation_s:
                 continue
-            if job.job_id in self.reserved.values():
-                continue
+            if not self._can_reserve(job):
+                continue  # re-checked when a reservation is released (an event)
             free = [d for d in self._possible_devices(job) if d not in self.reserved]
             if free:
                 device = max(free, key=lambda d: (self._warm_idle(job, d) is not None,
                                                   self.free_mb(d) + self._evictable_mb(d, job)))
                 self.reserved[device] = job.job_id
+
+    def _can_reserve(self, job: _Job) -> bool:
+        """True when ``job`` holds no reservation yet and some device it can use is unclaimed."""
+        if job.job_id in self.reserved.values():
+            return False
+        return any(d not in self.reserved for d in self._possible_devices(job))
 
     def _try_start(self, job: _Job, now: float, out: list[Instruction]) -> bool:
         best: tuple[tuple[float, ...], str, list[_Worker]] | None = None
@@ -252,8 +260,7 @@ class Scheduler:
             self.workers[worker.worker_id] = worker
         worker.busy_job = job.job_id
         self.queues[job.request.feature].popleft()
-        if self.reserved.get(device) == job.job_id:
-            del self.reserved[device]
+        self._release_reservations(job)
         job.state = check_transition(job.state, JobState.RUNNING)
         job.device, job.worker_id, job.blocked_since = device, worker.worker_id, None
         self._set_cause(job, None, out)
@@ -266,10 +273,14 @@ class Scheduler:
     ) -> None:
         job.state = check_transition(job.state, state)
         self.jobs.pop(job.job_id, None)
+        self._release_reservations(job)
+        out.append(JobStateChanged(job.job_id, state, error))
+
+    def _release_reservations(self, job: _Job) -> None:
+        # A job may start on another device than the one it reserved: free every one it holds.
         for device, holder in list(self.reserved.items()):
             if holder == job.job_id:
                 del self.reserved[device]
-        out.append(JobStateChanged(job.job_id, state, error))
 
     def _set_cause(self, job: _Job, cause: str | None, out: list[Instruction]) -> None:
         if job.cause != cause:

@@ -198,3 +198,24 @@ def test_late_finish_after_crash_is_ignored():
     wid = starts(s.handle(Submitted(cpu_job("j"), 0)))["j"].worker_id
     s.handle(WorkerExited(wid, 1))
     assert s.handle(JobFinished("j", JobState.SUCCEEDED, 2)) == []
+
+
+def test_reservation_is_released_when_its_job_starts_on_another_device():
+    s = Scheduler(GPUS, starvation_s=60)
+    s.handle(*(Submitted(gpu_job(j, f"f_{j}", f"a_{j}", 20000), 0) for j in "ABC"))
+    s.handle(Tick(60))
+    assert s.reserved == {"cuda:0": "C"}
+    assert starts(finish(s, "B", 70))["C"].device == "cuda:1"
+    assert s.reserved == {}
+    out = s.handle(JobFinished("A", JobState.SUCCEEDED, 80), Submitted(gpu_job("D", "f_D", "a_D", 10000), 80))
+    assert starts(out)["D"].device == "cuda:0"
+
+
+def test_next_deadline_never_lies_in_the_past_when_every_device_is_reserved():
+    s = Scheduler(GPUS, starvation_s=60)
+    s.handle(*(Submitted(gpu_job(j, f"f_{j}", f"a_{j}", 20000), 0) for j in "ABCDE"))
+    for now in (60, 61, 62):
+        s.handle(Tick(now))
+        deadline = s.next_deadline()
+        assert deadline is None or deadline > now
+    assert sorted(s.reserved.values()) == ["C", "D"]

@@ -1,0 +1,85 @@
+"""The studio killed mid-queue: no job lost, no orphan worker, everything finishes after restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from adapters.registry import Registry
+from engine.engine import Engine
+from engine.errors import ErrorCode
+from engine.jobs import JobSpec, JobState
+from engine.store import JobStore
+from tests.conftest import ROOT
+from tests.engine.fake_adapters import sleepy_spec
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead, just not yet reaped
+        return stat.read().split(")")[-1].split()[0] != "Z"
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_engine_mid_queue_loses_nothing_and_leaves_no_worker(data_dir, box_obj):
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "tests.engine.engine_victim", str(data_dir.root), str(box_obj), "4"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    report = json.loads(victim.stdout.readline())
+    assert report["workers"], "the first job should be running in a worker"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in report["workers"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in report["workers"]), "a worker outlived the engine"
+
+    registry = Registry([sleepy_spec()])
+    with Engine(data_dir, registry=registry) as engine:
+        running_before = engine.get(report["jobs"][0])
+        assert running_before.attempts == 1  # it ran once before the crash
+        results = [engine.wait(job_id, 120) for job_id in report["jobs"]]
+    assert [r.status for r in results] == ["succeeded"] * 4
+    store = JobStore(data_dir.db)
+    assert {j.job_id for j in store.list()} == set(report["jobs"])
+    assert store.get(report["jobs"][0]).attempts == 2
+    store.close()
+
+
+def test_recovery_requeues_an_interrupted_job_once_then_fails_it(data_dir):
+    store = JobStore(data_dir.db)
+    spec = JobSpec(feature="uv_unwrapping", adapter="xatlas", inputs=["/x.obj"])
+    store.add("once", spec)
+    store.add("twice", spec)
+    store.add("waiting", spec)
+    for job_id, runs in (("once", 1), ("twice", 2)):
+        for _ in range(runs):
+            store.transition(job_id, JobState.RUNNING)
+            if runs == 2 and store.get(job_id).attempts == 1:
+                store.transition(job_id, JobState.INTERRUPTED)
+                store.transition(job_id, JobState.QUEUED)
+    requeued = store.recover()
+    assert [j.job_id for j in requeued] == ["once", "waiting"]
+    failed = store.get("twice")
+    assert failed.state is JobState.FAILED and failed.error.code == ErrorCode.INTERRUPTED
+    store.close()
+
+
+def test_store_refuses_an_illegal_transition_and_keeps_the_row(data_dir):
+    from engine.jobs import IllegalTransition
+
+    store = JobStore(data_dir.db)
+    store.add("j", JobSpec(feature="uv_unwrapping", adapter="xatlas", inputs=["/x.obj"]))
+    with pytest.raises(IllegalTransition):
+        store.transition("j", JobState.SUCCEEDED)
+    assert store.get("j").state is JobState.QUEUED
+    store.close()
