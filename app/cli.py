@@ -162,7 +162,7 @@ class ProgressBar:
             self.draw(event.cause, 0.0)
 
     def draw(self, stage: str, fraction: float) -> None:
-        percent = int(round(fraction * 100))
+        percent = round(fraction * 100)
         if (stage, percent) == self._last or (not self.tty and self._last and self._last[0] == stage):
             return
         self._last = (stage, percent)

@@ -82,7 +82,7 @@ def _parse_fake(value: str) -> list[int] | None:
     return sizes
 
 
-def _open_nvml():  # noqa: ANN202 - returns the pynvml module or None
+def _open_nvml():
     try:
         import pynvml
 

@@ -34,8 +34,19 @@ from engine.paths import DataDir
 from engine.pool import WorkerExit, WorkerMessage, WorkerPool
 from engine.scheduler import CANCELLED_BY_ARTIST, Scheduler
 from engine.scheduling import (
-    CancelJob, CancelRequested, DevicesMeasured, EvictWorker, Instruction, JobFinished,
-    JobRequest, JobStateChanged, StartJob, Submitted, Tick, WaitCauseChanged, WorkerExited,
+    CancelJob,
+    CancelRequested,
+    DevicesMeasured,
+    EvictWorker,
+    Instruction,
+    JobFinished,
+    JobRequest,
+    JobStateChanged,
+    StartJob,
+    Submitted,
+    Tick,
+    WaitCauseChanged,
+    WorkerExited,
 )
 from engine.store import JobStore
 

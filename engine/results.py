@@ -37,7 +37,7 @@ def build_outputs(output: AdapterOutput, out_dir: Path) -> dict[str, Any]:
             raise MeshsmithError(ErrorCode.OUTPUT_INVALID,
                                  f"The adapter listed an output that is missing: {path.name}.")
         outputs.append({"role": extra.role, "path": str(path), "media_type": extra.media_type})
-    stats = {"vertices": int(len(written.vertices)), "faces": int(len(written.faces))}
+    stats = {"vertices": len(written.vertices), "faces": len(written.faces)}
     stats.update(output.stats)
     return {
         "output_file_path": str(glb),

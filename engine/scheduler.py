@@ -16,10 +16,10 @@ from engine.jobs import ErrorInfo, JobState, check_transition
 from engine.scheduling import (
     CancelJob,
     CancelRequested,
-    DeviceSpec,
     DevicesMeasured,
-    EvictWorker,
+    DeviceSpec,
     Event,
+    EvictWorker,
     Instruction,
     JobFinished,
     JobRequest,
@@ -324,4 +324,4 @@ class Scheduler:
         return "the CPU" if device == "cpu" else f"GPU {device.split(':')[-1]}"
 
 
-__all__ = ["Scheduler", "JobRequest", "DeviceSpec"]
+__all__ = ["DeviceSpec", "JobRequest", "Scheduler"]

@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from adapters.protocol import Adapter, CancelToken, Cancelled, RunContext
+from adapters.protocol import Adapter, Cancelled, CancelToken, RunContext
 from adapters.registry import AdapterSpec
 from engine.errors import ErrorCode, MeshsmithError
 from engine.logs import setup_json_logging
@@ -138,7 +138,7 @@ def _error_payload(spec: AdapterSpec, exc: BaseException) -> dict[str, str]:
             "message": f"{spec.label} failed: {detail.rstrip('.')}."}
 
 
-def _torch_cuda(device: str):  # noqa: ANN202 - the torch.cuda module, only if already in use
+def _torch_cuda(device: str):
     torch = sys.modules.get("torch")
     if torch is None or not device.startswith("cuda") or not torch.cuda.is_available():
         return None

@@ -149,7 +149,7 @@ def test_invalid_params_and_wrong_input_kind_are_refused_before_a_job_exists(eng
     from PIL import Image
 
     Image.new("RGB", (8, 8)).save(tmp_path / "pic.png")
-    with pytest.raises(MeshsmithError, match="needs a mesh, but pic.png is an image"):
+    with pytest.raises(MeshsmithError, match=r"needs a mesh, but pic\.png is an image"):
         engine.submit("uv_unwrapping", [engine.stage(tmp_path / "pic.png")])
     assert engine.store.list() == []
 

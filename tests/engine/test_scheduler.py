@@ -10,8 +10,8 @@ from engine.scheduler import Scheduler
 from engine.scheduling import (
     CancelJob,
     CancelRequested,
-    DeviceSpec,
     DevicesMeasured,
+    DeviceSpec,
     EvictWorker,
     JobFinished,
     JobRequest,
@@ -166,7 +166,7 @@ def test_job_that_can_never_fit_fails_at_once_with_one_sentence():
     assert change.state is JobState.FAILED and change.error.code == ErrorCode.NOT_ENOUGH_VRAM
     assert "24 GB" in change.error.message
     out = Scheduler([]).handle(Submitted(gpu_job("y", "f", "gpuonly", 1000), 0))
-    assert "has none" in [i for i in out if isinstance(i, JobStateChanged)][0].error.message
+    assert "has none" in next(i for i in out if isinstance(i, JobStateChanged)).error.message
 
 
 def test_measured_memory_of_other_programs_reduces_capacity():
