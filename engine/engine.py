@@ -140,7 +140,8 @@ class Engine:
                            params=parsed.model_dump(mode="json"))
         job_id = new_job_id()
         self._futures[job_id] = Future()
-        self._store.add(job_id, job_spec)
+        job = self._store.add(job_id, job_spec)
+        self._emit(JobEvent("updated", job_id, job=job))  # on the caller's thread: "queued"
         self._commands.put(("submit", job_id))
         self._wake()
         return job_id

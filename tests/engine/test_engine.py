@@ -45,7 +45,7 @@ def test_job_streams_progress_then_succeeds_with_the_contract_result(engine, box
     fractions = [e.fraction for e in events if e.kind == "progress" and e.job_id == job_id]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) >= 5
     states = [e.job.state for e in events if e.kind == "updated"]
-    assert states == [JobState.RUNNING, JobState.SUCCEEDED]
+    assert states == [JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED]
     assert engine.get(job_id).result == result
 
 

@@ -1,0 +1,32 @@
+"""EngineBridge: the only place engine events become Qt signals.
+
+Engine callbacks run on the engine thread; emitting a signal from there is safe, and Qt
+delivers it to receivers living on the GUI thread through their event loop (queued
+connection), so slots never run on the engine thread.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from engine.engine import Engine
+from engine.engine_events import JobEvent
+
+
+class EngineBridge(QObject):
+    job_updated = Signal(object)  # engine.jobs.Job: queued, running, succeeded, failed, ...
+    job_progress = Signal(str, str, float)  # job id, stage, fraction 0..1
+    job_waiting = Signal(str, object)  # job id, why it waits (str) or None once it runs
+
+    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        engine.subscribe(self._on_engine_event)
+
+    def _on_engine_event(self, event: JobEvent) -> None:
+        if event.kind == "updated" and event.job is not None:
+            self.job_updated.emit(event.job)
+        elif event.kind == "progress":
+            self.job_progress.emit(event.job_id, event.stage, event.fraction)
+        elif event.kind == "waiting":
+            self.job_waiting.emit(event.job_id, event.cause)
