@@ -170,7 +170,8 @@ class Scheduler:
 
     def _reserve_for_starving(self, now: float, out: list[Instruction]) -> None:
         for job in self._heads():
-            if job.blocked_since is None or now - job.blocked_since < self.starvation_s:
+            # Same expression as next_deadline(), so a Tick at the deadline always qualifies.
+            if job.blocked_since is None or now < job.blocked_since + self.starvation_s:
                 continue
             if not self._can_reserve(job):
                 continue  # re-checked when a reservation is released (an event)

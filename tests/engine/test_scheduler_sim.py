@@ -1,0 +1,86 @@
+"""The scheduler simulation runs end to end on a small day and keeps its JSON contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "scheduler_sim.py"
+POLICIES = ("meshsmith", "reviewed_fifo")
+KEYS = {"makespan_s", "light_p95_wait_s", "p95_wait_s", "gpu_utilization"}
+
+
+@pytest.fixture(scope="module")
+def figures() -> dict:
+    # As a script, the way the docs run it: the contract is the last line of stdout.
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--jobs", "60", "--hours", "1", "--seed", "3"],
+        capture_output=True, text=True, timeout=60, check=True, cwd=ROOT,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_json_shape(figures: dict) -> None:
+    assert set(figures) == {"policies", "lower_bound_s"}
+    assert set(figures["policies"]) == set(POLICIES)
+    for name in POLICIES:
+        policy = figures["policies"][name]
+        assert set(policy) == KEYS
+        assert policy["p95_wait_s"] and all(w >= 0 for w in policy["p95_wait_s"].values())
+        assert 0.0 < policy["gpu_utilization"] <= 1.0
+
+
+def test_both_policies_finish_every_job_no_faster_than_the_bound(figures: dict) -> None:
+    from benchmarks._sim_bound import lower_bound
+    from benchmarks._sim_meshsmith import run_meshsmith
+    from benchmarks._sim_reviewed import run_reviewed
+    from benchmarks._sim_workload import GPU_MB, studio_day
+
+    jobs = studio_day(60, hours=1, seed=3)
+    runs = (run_meshsmith(jobs, gpus=2, gpu_mb=GPU_MB, cpu_slots=2, starvation_s=60.0),
+            run_reviewed(jobs, gpus=2, gpu_mb=GPU_MB))
+    bound = lower_bound(jobs, gpus=2, gpu_mb=GPU_MB)
+    for run in runs:
+        assert set(run.runs) == {j.job_id for j in jobs}
+        assert all(r.end_s >= r.compute_s >= r.start_s >= r.job.submit_s
+                   for r in run.runs.values())
+    for name in POLICIES:
+        assert figures["policies"][name]["makespan_s"] >= figures["lower_bound_s"]
+    assert figures["lower_bound_s"] == round(bound, 1)
+
+
+def test_meshsmith_light_jobs_wait_less_than_behind_the_reviewed_head(figures: dict) -> None:
+    ours = figures["policies"]["meshsmith"]["light_p95_wait_s"]
+    theirs = figures["policies"]["reviewed_fifo"]["light_p95_wait_s"]
+    assert ours < theirs
+
+
+def test_sim_defaults_to_the_schedulers_own_starvation_bound() -> None:
+    import inspect
+
+    from benchmarks._sim_meshsmith import DEFAULT_STARVATION_S
+    from benchmarks.scheduler_sim import simulate
+    from engine.scheduler import Scheduler
+
+    assert DEFAULT_STARVATION_S == Scheduler([]).starvation_s
+    assert inspect.signature(simulate).parameters["starvation_s"].default == DEFAULT_STARVATION_S
+
+
+def test_sweep_keeps_its_json_contract_and_no_reservation_outlives_its_job() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "scheduler_sweep.py"), "--seeds", "3",
+         "--jobs", "60", "--hours", "1", "--starvation-s", "60", "300", "--workers", "1"],
+        capture_output=True, text=True, timeout=60, check=True, cwd=ROOT,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["runs_below_bound"] == 0
+    assert [c["starvation_s"] for c in result["cells"]] == [60.0, 300.0]
+    for cell in result["cells"]:
+        assert cell["seeds"] == 1
+        assert cell["makespan_over_bound"]["median"] >= 1.0
+        assert cell["stale_reservation_s"] == 0
