@@ -364,9 +364,6 @@ def _check_inputs(spec: AdapterSpec, inputs: list[staging.StagedInput]) -> None:
         if staged.kind != kind:
             raise MeshsmithError(
                 ErrorCode.INVALID_INPUT,
-                f"{spec.feature} needs a {kind}, but {staged.original_name} is {_a(staged.kind)}.",
+                f"{spec.feature} needs {staging.KIND_PHRASE[kind]}, but {staged.original_name} "
+                f"is {staging.KIND_PHRASE[staged.kind]}.",
             )
-
-
-def _a(noun: str) -> str:
-    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"

@@ -35,6 +35,8 @@ _WINDOWS_RESERVED |= {f"lpt{i}" for i in range(10)}
 
 _BASE64_TEXT = re.compile(r"[A-Za-z0-9+/_\-\s]+={0,2}\s*")
 
+KIND_PHRASE = {"mesh": "a mesh", "image": "an image"}  # for sentences about inputs
+
 Source = str | bytes | bytearray | memoryview | os.PathLike[str]
 
 

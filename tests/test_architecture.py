@@ -25,3 +25,16 @@ def test_listing_adapters_imports_no_heavy_library():
             "if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_view_models_import_no_widgets_so_they_run_without_a_display():
+    import ast
+
+    offenders = []
+    for path in (ROOT / "app" / "viewmodels").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.name}: {n}" for n in names
+                          if n.startswith(("PySide6.QtWidgets", "pyvistaqt", "app.views"))]
+    assert offenders == []

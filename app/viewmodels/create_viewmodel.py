@@ -1,0 +1,192 @@
+"""The Create panel's state: feature, adapter, parameters, the staged input, and Run."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from superqt.utils import create_worker
+
+from adapters.registry import AdapterSpec
+from app.bridge import EngineBridge
+from engine.errors import MeshsmithError
+from engine.jobs import FEATURES
+from engine.meshio import load_mesh
+from engine.staging import KIND_PHRASE, StagedInput
+from engine.thumbnail import render_thumbnail
+
+log = logging.getLogger(__name__)
+
+FEATURE_LABELS = {
+    "text_to_raw_mesh": "Text → mesh", "text_to_textured_mesh": "Text → textured mesh",
+    "image_to_raw_mesh": "Image → mesh", "image_to_textured_mesh": "Image → textured mesh",
+    "text_mesh_painting": "Paint mesh from text", "image_mesh_painting": "Paint mesh from image",
+    "mesh_segmentation": "Segment parts", "part_completion": "Complete parts",
+    "auto_rig": "Auto-rig", "mesh_retopology": "Retopologize", "uv_unwrapping": "UV-unwrap",
+}
+
+
+class CreateViewModel(QObject):
+    feature_changed = Signal(str)
+    adapter_changed = Signal(object)  # AdapterSpec
+    params_changed = Signal(dict)
+    input_changed = Signal(object)  # StagedInput | None
+    input_staging_started = Signal(str)  # what is being staged, for a busy indicator
+    can_run_changed = Signal(bool, str)  # enabled, the reason when disabled
+    job_submitted = Signal(str)  # job id
+    error_raised = Signal(str)  # one sentence for the artist
+
+    def __init__(self, bridge: EngineBridge, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.registry = bridge.engine.registry
+        self.feature = ""
+        self.adapter: AdapterSpec | None = None
+        self.params: dict[str, Any] = {}
+        self.staged: StagedInput | None = None
+        self.input_thumbnail: Path | None = None
+        self.staging = False
+        self.set_feature(self.features()[0])
+
+    # ---- choices --------------------------------------------------------------------------
+    def features(self) -> list[str]:
+        """Features that have at least one adapter, in the contract's order."""
+        available = {s.feature for s in self.registry.specs}
+        return [f for f in FEATURES if f in available]
+
+    def adapters(self) -> list[AdapterSpec]:
+        return [s for s in self.registry.specs if s.feature == self.feature]
+
+    def set_feature(self, feature: str) -> None:
+        if feature == self.feature:
+            return
+        self.feature = feature
+        self.feature_changed.emit(feature)
+        self.set_adapter(self.adapters()[0].id)
+
+    def set_adapter(self, adapter_id: str) -> None:
+        self.adapter = self.registry.find(self.feature, adapter_id)
+        schema = self.adapter.params_model().model_json_schema()
+        self.params = {k: v.get("default") for k, v in schema.get("properties", {}).items()}
+        self.adapter_changed.emit(self.adapter)
+        self.params_changed.emit(dict(self.params))
+        self._update_can_run()
+
+    def set_param(self, name: str, value: Any) -> None:
+        self.params[name] = value
+        self._update_can_run()
+
+    # ---- input ----------------------------------------------------------------------------
+    def set_input_source(self, source: str) -> None:
+        """Stage a path or ``job:<id>`` off the GUI thread; the result arrives as a signal."""
+        self.staging = True
+        self.input_staging_started.emit(source)
+        self._update_can_run()
+        self._off_thread(self._stage_with_thumbnail, source, self._on_staged, self._on_stage_failed)
+
+    def _stage_with_thumbnail(self, source: str) -> tuple[StagedInput, Path | None]:
+        """Runs on a worker thread: stage, then draw a mesh input's thumbnail beside it."""
+        staged = self.bridge.engine.stage(source)
+        if staged.kind != "mesh":
+            return staged, None
+        thumbnail = staged.path.with_name("thumbnail.png")
+        if not thumbnail.exists():
+            try:
+                render_thumbnail(load_mesh(staged.path), thumbnail)
+            except Exception:  # a preview is a nicety; the staged input is what matters
+                log.warning("no thumbnail for %s", staged.path, exc_info=True)
+                return staged, None
+        return staged, thumbnail
+
+    def clear_input(self) -> None:
+        self.staged, self.input_thumbnail = None, None
+        self.input_changed.emit(None)
+        self._update_can_run()
+
+    def _on_staged(self, staged_and_thumbnail: tuple[StagedInput, Path | None]) -> None:
+        self.staging = False
+        self.staged, self.input_thumbnail = staged_and_thumbnail
+        staged = self.staged
+        self.input_changed.emit(staged)
+        self._update_can_run()
+
+    def _on_stage_failed(self, exc: BaseException) -> None:
+        self.staging = False
+        self.staged = None
+        self.input_changed.emit(None)
+        self.error_raised.emit(_sentence(exc))
+        self._update_can_run()
+
+    # ---- run ------------------------------------------------------------------------------
+    def run_disabled_reason(self) -> str:
+        if self.adapter is None:
+            return "Choose a feature."
+        if self.staging:
+            return "Reading the input…"
+        if self.staged is None:
+            return f"Drop {' and '.join(self.adapter.inputs)} to start."
+        if self.staged.kind not in self.adapter.inputs:
+            wanted = KIND_PHRASE[self.adapter.inputs[0]]
+            return f"{FEATURE_LABELS[self.feature]} needs {wanted}, not {KIND_PHRASE[self.staged.kind]}."
+        try:
+            self.adapter.parse_params(self.params)
+        except MeshsmithError as exc:
+            return exc.message
+        return ""
+
+    def run(self) -> str | None:
+        """Submit the job (fast: a row in SQLite and a message to the engine thread)."""
+        if self.run_disabled_reason() or self.staged is None or self.adapter is None:
+            return None
+        try:
+            job_id = self.bridge.engine.submit(self.feature, [self.staged],
+                                               adapter=self.adapter.id, params=self.params)
+        except MeshsmithError as exc:
+            self.error_raised.emit(exc.message)
+            return None
+        self.job_submitted.emit(job_id)
+        return job_id
+
+    def run_batch(self, sources: list[str]) -> None:
+        """One job per source, each staged off the GUI thread and submitted when ready."""
+        for source in sources:
+            self._off_thread(self.bridge.engine.stage, source, self._submit_staged,
+                             self._on_batch_failed)
+
+    def _submit_staged(self, staged: StagedInput) -> None:
+        if self.adapter is None:
+            return
+        try:
+            job_id = self.bridge.engine.submit(self.feature, [staged], adapter=self.adapter.id,
+                                               params=self.params)
+        except MeshsmithError as exc:
+            self.error_raised.emit(exc.message)
+            return
+        self.job_submitted.emit(job_id)
+
+    def _on_batch_failed(self, exc: BaseException) -> None:
+        self.error_raised.emit(_sentence(exc))
+
+    # ---- helpers --------------------------------------------------------------------------
+    def _update_can_run(self) -> None:
+        reason = self.run_disabled_reason()
+        self.can_run_changed.emit(not reason, reason)
+
+    def _off_thread(self, fn: Any, arg: Any, on_done: Any, on_error: Any) -> None:
+        # superqt keeps started workers alive and delivers returned/errored on this thread.
+        create_worker(fn, arg, _connect={"returned": on_done, "errored": on_error})
+
+    def wait_idle(self, timeout_ms: int = 30_000) -> None:
+        """For tests and shutdown: wait for staging threads to finish."""
+        from PySide6.QtCore import QThreadPool
+
+        QThreadPool.globalInstance().waitForDone(timeout_ms)
+
+
+def _sentence(exc: BaseException) -> str:
+    if isinstance(exc, MeshsmithError):
+        return exc.message
+    log.error("staging failed", exc_info=exc)
+    return f"Could not read the input: {exc}."

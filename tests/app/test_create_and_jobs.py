@@ -1,0 +1,125 @@
+"""Create and Jobs: view models driven by a real engine, then the widgets on top of them."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from app.bridge import EngineBridge
+from app.viewmodels.create_viewmodel import CreateViewModel
+from app.viewmodels.jobs_viewmodel import JobsViewModel, format_duration
+from engine.jobs import JobState
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def bridge(engine, qapp) -> EngineBridge:
+    return EngineBridge(engine)
+
+
+@pytest.fixture
+def create_vm(bridge) -> CreateViewModel:
+    vm = CreateViewModel(bridge)
+    vm.set_feature("mesh_segmentation")
+    vm.set_adapter("sleepy")
+    return vm
+
+
+def stage(qtbot, vm: CreateViewModel, source: str) -> None:
+    with qtbot.waitSignal(vm.input_changed, timeout=30_000):
+        vm.set_input_source(source)
+
+
+def test_run_is_disabled_with_a_reason_until_an_input_is_staged(qtbot, create_vm, box_obj):
+    assert create_vm.run_disabled_reason() == "Drop mesh to start."
+    assert create_vm.run() is None
+    with qtbot.waitSignal(create_vm.can_run_changed, timeout=30_000,
+                          check_params_cb=lambda ok, reason: ok):
+        create_vm.set_input_source(str(box_obj))
+    assert create_vm.staged.faces == 12 and create_vm.input_thumbnail.exists()
+
+
+def test_staging_happens_off_the_gui_thread(qtbot, create_vm, box_obj, monkeypatch):
+    import threading
+
+    threads = []
+    original = create_vm.bridge.engine.stage
+
+    def spy(source):
+        threads.append(threading.current_thread())
+        return original(source)
+
+    monkeypatch.setattr(create_vm.bridge.engine, "stage", spy)
+    stage(qtbot, create_vm, str(box_obj))
+    assert threads and threads[0] is not threading.main_thread()
+
+
+def test_a_bad_input_gives_one_sentence_and_keeps_run_disabled(qtbot, create_vm, tmp_path):
+    bad = tmp_path / "notes.obj"
+    bad.write_text("not a mesh at all\n")
+    with qtbot.waitSignal(create_vm.error_raised, timeout=30_000) as signal:
+        create_vm.set_input_source(str(bad))
+    assert signal.args[0].startswith("notes.obj") and signal.args[0].endswith(".")
+    assert create_vm.run_disabled_reason() == "Drop mesh to start."
+
+
+def test_an_image_for_a_mesh_feature_explains_why_run_is_disabled(qtbot, create_vm, tmp_path):
+    Image.new("RGB", (32, 32), "blue").save(tmp_path / "photo.png")
+    stage(qtbot, create_vm, str(tmp_path / "photo.png"))
+    assert create_vm.run_disabled_reason() == "Segment parts needs a mesh, not an image."
+
+
+def test_invalid_parameter_disables_run_with_the_validation_sentence(qtbot, create_vm, box_obj):
+    stage(qtbot, create_vm, str(box_obj))
+    create_vm.set_param("steps", 0)
+    assert "steps" in create_vm.run_disabled_reason()
+    create_vm.set_param("steps", 3)
+    assert create_vm.run_disabled_reason() == ""
+
+
+def test_running_a_job_streams_progress_into_the_jobs_model_then_reports_success(
+        qtbot, bridge, create_vm, box_obj):
+    jobs = JobsViewModel(bridge)
+    stage(qtbot, create_vm, str(box_obj))
+    create_vm.set_param("steps", 5)
+    progress = []
+    bridge.job_progress.connect(lambda job_id, stage, fraction: progress.append(fraction))
+    with qtbot.waitSignal(jobs.job_succeeded, timeout=60_000) as done:
+        job_id = create_vm.run()
+        assert jobs.model.find(job_id) == 0  # listed at once, while queued
+    assert done.args[0].job_id == job_id and done.args[0].state is JobState.SUCCEEDED
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    assert jobs.model.rows == []  # finished jobs leave the active list
+
+
+def test_cancel_from_the_jobs_panel_cancels_the_running_job(qtbot, bridge, create_vm, box_obj):
+    from app.views.jobs_view import JobsView
+
+    jobs = JobsViewModel(bridge)
+    view = JobsView(jobs)
+    qtbot.addWidget(view)
+    stage(qtbot, create_vm, str(box_obj))
+    create_vm.set_param("steps", 500)
+    job_id = create_vm.run()
+    qtbot.waitUntil(lambda: jobs.model.rows and jobs.model.rows[0].fraction > 0, timeout=30_000)
+    cancelled = []
+    bridge.job_updated.connect(lambda job: cancelled.append(job.state))
+    view.cancel_button.click()
+    qtbot.waitUntil(lambda: JobState.CANCELLED in cancelled, timeout=20_000)
+    assert bridge.engine.get(job_id).state is JobState.CANCELLED
+    assert jobs.model.rows == []
+
+
+def test_batch_submits_one_job_per_file(qtbot, bridge, create_vm, box_obj, sphere_ply):
+    submitted = []
+    create_vm.job_submitted.connect(submitted.append)
+    create_vm.set_param("steps", 1)
+    create_vm.run_batch([str(box_obj), str(sphere_ply)])
+    qtbot.waitUntil(lambda: len(submitted) == 2, timeout=30_000)
+    for job_id in submitted:
+        assert bridge.engine.wait(job_id, 60).status == "succeeded"
+
+
+def test_durations_read_like_a_clock():
+    assert [format_duration(s) for s in (None, 4.4, 75, 3725)] == ["–", "4 s", "1:15", "1:02:05"]
