@@ -119,7 +119,8 @@ def _run_one(
     except Cancelled:
         payload = {"status": "cancelled"}
     except Exception as exc:
-        log.error("job %s failed", job_id, exc_info=not isinstance(exc, MeshsmithError))
+        log.error("job %s failed", job_id, extra={"job_id": job_id},
+                  exc_info=not isinstance(exc, MeshsmithError))
         payload = {"status": "failed", "error": _error_payload(spec, exc)}
     payload["run_s"] = time.monotonic() - started
     payload["peak_vram_mb"] = _vram_peak_mb(device)

@@ -1,0 +1,395 @@
+"""History: every job the store remembers, as a filterable table, and what an artist can do
+with one (open, re-run, chain, reveal, export, delete).
+
+The table adapts a plain Python list of ``Job`` snapshots to Qt the way napari's
+``_base_item_model.py`` adapts an evented list: the list knows nothing of Qt, and every change
+goes through ``upsert``/``remove`` so views get exact insert/change/remove notifications
+(selection and scroll position survive) instead of a reset per engine event.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSize,
+    QSortFilterProxyModel,
+    Qt,
+    QUrl,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import QDesktopServices
+from superqt.utils import create_worker
+
+from app.viewmodels.thumbnail_cache import ThumbnailCache
+from engine.errors import MeshsmithError
+from engine.jobs import FEATURES, Job, JobState
+
+if TYPE_CHECKING:
+    from app.bridge import EngineBridge
+
+COLUMNS = ("", "Feature", "Adapter", "Status", "Duration", "Date")
+THUMBNAIL, FEATURE, ADAPTER, STATUS, DURATION, DATE = range(len(COLUMNS))
+JOB_ROLE = Qt.ItemDataRole.UserRole  # the Job snapshot behind a row
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # raw values, so durations sort as numbers
+ALL = ""  # the filter value that lets everything through
+_STATE_PHRASES = {JobState.QUEUED: "is still queued", JobState.RUNNING: "is still running",
+                  JobState.FAILED: "failed", JobState.CANCELLED: "was cancelled",
+                  JobState.INTERRUPTED: "was interrupted"}
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+class HistoryModel(QAbstractTableModel):
+    """Jobs, newest first. ``JOB_ROLE`` gives the Job; the thumbnail column decorates."""
+
+    def __init__(self, thumbnails: ThumbnailCache, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._jobs: list[Job] = []
+        self._rows: dict[str, int] = {}
+        self._thumbnails = thumbnails
+        thumbnails.loaded.connect(self._on_thumbnails_loaded)
+
+    # ---- the list side ------------------------------------------------------------------
+    def set_jobs(self, jobs: list[Job]) -> None:
+        self.beginResetModel()
+        self._jobs = sorted(jobs, key=lambda j: j.created_at, reverse=True)
+        self._reindex()
+        self.endResetModel()
+
+    def upsert(self, job: Job) -> None:
+        """Replace the job's row, or insert it where its creation time puts it."""
+        row = self._rows.get(job.job_id)
+        if row is not None:
+            self._jobs[row] = job
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+            return
+        row = next((i for i, j in enumerate(self._jobs) if j.created_at < job.created_at),
+                   len(self._jobs))
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._jobs.insert(row, job)
+        self._reindex()
+        self.endInsertRows()
+
+    def remove(self, job_id: str) -> None:
+        row = self._rows.get(job_id)
+        if row is None:
+            return
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._jobs[row]
+        self._reindex()
+        self.endRemoveRows()
+
+    def job(self, job_id: str) -> Job | None:
+        row = self._rows.get(job_id)
+        return None if row is None else self._jobs[row]
+
+    def _reindex(self) -> None:
+        self._rows = {job.job_id: i for i, job in enumerate(self._jobs)}
+
+    # ---- the Qt side --------------------------------------------------------------------
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008 (Qt's API)
+        return 0 if parent.isValid() else len(self._jobs)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._jobs):
+            return None
+        job, column = self._jobs[index.row()], index.column()
+        if role == JOB_ROLE:
+            return job
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _display(job, column)
+        if role == SORT_ROLE:
+            return _sort_key(job, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return _tooltip(job)
+        if column == THUMBNAIL and role == Qt.ItemDataRole.DecorationRole:
+            path = job.result.thumbnail_path if job.result else None
+            return self._thumbnails.get(path) if path else None
+        if column == THUMBNAIL and role == Qt.ItemDataRole.SizeHintRole:
+            return QSize(self._thumbnails.size + 4, self._thumbnails.size + 4)
+        return None
+
+    @Slot(str)
+    def _on_thumbnails_loaded(self, path: str) -> None:
+        for row, job in enumerate(self._jobs):
+            if job.result is not None and job.result.thumbnail_path == path:
+                index = self.index(row, THUMBNAIL)
+                self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+
+class HistoryFilter(QSortFilterProxyModel):
+    """Filters by feature, status and free text; sorts on raw values (``SORT_ROLE``)."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._feature, self._status, self._words = ALL, ALL, ()
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+
+    def set_filter(self, *, feature: str | None = None, status: str | None = None,
+                   text: str | None = None) -> None:
+        """Change any of the filters; ``""`` lets everything through."""
+        self.beginFilterChange()
+        self._feature = self._feature if feature is None else feature
+        self._status = self._status if status is None else status
+        if text is not None:  # every word must match: "chair failed" finds failed chair jobs
+            self._words = tuple(text.lower().split())
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
+        job: Job | None = self.sourceModel().index(source_row, 0, source_parent).data(JOB_ROLE)
+        if job is None:
+            return False
+        if self._feature and job.spec.feature != self._feature:
+            return False
+        if self._status and job.state.value != self._status:
+            return False
+        haystack = searchable_text(job) if self._words else ""
+        return all(word in haystack for word in self._words)
+
+
+class HistoryViewModel(QObject):
+    """The history panel's state and actions. Slots take job ids; results come as signals."""
+
+    open_requested = Signal(str)  # the GLB to show in the viewport
+    job_resubmitted = Signal(str)  # the new job's id
+    input_chosen = Signal(str)  # "job:<id>", for the create panel's input
+    job_exported = Signal(str, str)  # job id, where the GLB was copied
+    job_deleted = Signal(str)
+    error_raised = Signal(str)  # one sentence for the artist
+
+    features: tuple[str, ...] = FEATURES  # what the filter combos offer
+    statuses: tuple[str, ...] = tuple(state.value for state in JobState)
+
+    def __init__(
+        self, bridge: EngineBridge, parent: QObject | None = None, *,
+        open_url: Callable[[QUrl], bool] | None = None, limit: int = 1000,
+        thumbnail_size: int = 64,
+    ) -> None:
+        super().__init__(parent)
+        self._engine = bridge.engine
+        self._limit = limit
+        self._open_url = open_url or QDesktopServices.openUrl  # injectable: tests open nothing
+        self.thumbnails = ThumbnailCache(thumbnail_size, self)
+        self.model = HistoryModel(self.thumbnails, self)
+        self.proxy = HistoryFilter(self)
+        self.proxy.setSourceModel(self.model)
+        bridge.job_updated.connect(self._on_bridge_job_updated)
+        self.refresh()
+
+    # ---- list and filters ---------------------------------------------------------------
+    @Slot()
+    def refresh(self) -> None:
+        """Reload from the store (once at start; later changes arrive as job_updated)."""
+        self.model.set_jobs(self._engine.store.list(limit=self._limit))
+
+    @Slot(str)
+    def set_feature_filter(self, feature: str) -> None:
+        self.proxy.set_filter(feature=feature)
+
+    @Slot(str)
+    def set_status_filter(self, status: str) -> None:
+        self.proxy.set_filter(status=status)
+
+    @Slot(str)
+    def set_text_filter(self, text: str) -> None:
+        self.proxy.set_filter(text=text)
+
+    def available_actions(self, job_id: str) -> frozenset[str]:
+        """What makes sense for this job now, so views can enable buttons without rules."""
+        job = self.model.job(job_id)
+        if job is None:
+            return frozenset()
+        actions = {"rerun"}
+        if job.state is JobState.SUCCEEDED:
+            actions |= {"open", "use_as_input", "reveal", "export"}
+        if job.state.terminal:
+            actions.add("delete")
+        return frozenset(actions)
+
+    def export_name(self, job_id: str) -> str:
+        job = self.model.job(job_id)
+        return f"{job.spec.feature}-{job_id}.glb" if job else f"{job_id}.glb"
+
+    @Slot(object)
+    def _on_bridge_job_updated(self, job: Job) -> None:
+        self.model.upsert(job)
+
+    # ---- actions ------------------------------------------------------------------------
+    @Slot(str)
+    def open_result(self, job_id: str) -> None:
+        if (path := self._result_path(job_id, "open")) is not None:
+            self.open_requested.emit(str(path))
+
+    @Slot(str)
+    def use_as_input(self, job_id: str) -> None:
+        # chained by id: the stager resolves job:<id> to the output, so nothing is copied here
+        if self._result_path(job_id, "use as an input") is not None:
+            self.input_chosen.emit(f"job:{job_id}")
+
+    @Slot(str)
+    def rerun(self, job_id: str) -> None:
+        job = self._job(job_id)
+        if job is None:
+            return
+        engine, spec = self._engine, job.spec
+
+        def resubmit() -> str:  # staging reads whole meshes: never on the GUI thread
+            staged = [engine.stage(path) for path in spec.inputs]
+            return engine.submit(spec.feature, staged, adapter=spec.adapter, params=spec.params)
+
+        self._in_background(resubmit, self.job_resubmitted.emit, f"Job {job_id} could not re-run")
+
+    @Slot(str)
+    def reveal(self, job_id: str) -> None:
+        folder = self._engine.data.job_output(job_id)
+        if not folder.is_dir():
+            self.error_raised.emit(f"Job {job_id} has no output folder to show.")
+        elif not self._open_url(QUrl.fromLocalFile(str(folder))):
+            self.error_raised.emit(f"The file manager could not open {folder}.")
+
+    @Slot(str, str)
+    def export(self, job_id: str, dest_path: str) -> None:
+        source = self._result_path(job_id, "export")
+        if source is None:
+            return
+        dest = Path(dest_path)
+        if dest.is_dir():
+            dest = dest / self.export_name(job_id)
+
+        def copy() -> tuple[str, str]:  # a GLB can be hundreds of megabytes
+            shutil.copyfile(source, dest)
+            return job_id, str(dest)
+
+        self._in_background(copy, lambda done: self.job_exported.emit(*done),
+                            f"Job {job_id} could not be exported")
+
+    @Slot(str)
+    def delete(self, job_id: str) -> None:
+        """Remove the store row and the output folder. Staged inputs stay: other jobs may
+        share them (they are stored by content)."""
+        job = self._engine.store.get(job_id)  # fresh: the row may lag behind the engine
+        if job is None:  # already gone (another window deleted it): just drop the row
+            self.model.remove(job_id)
+            self.job_deleted.emit(job_id)
+            return
+        if not job.state.terminal:
+            self.error_raised.emit(
+                f"Job {job_id} is still {job.state.value}; cancel it before deleting it.")
+            return
+        self._engine.store.delete(job_id)
+        folder = self._engine.data.job_output(job_id)
+        if job_id and folder.parent == self._engine.data.outputs:  # never the outputs root
+            shutil.rmtree(folder, ignore_errors=True)
+        if job.result is not None and job.result.thumbnail_path:
+            self.thumbnails.forget(job.result.thumbnail_path)
+        self.model.remove(job_id)
+        self.job_deleted.emit(job_id)
+
+    def close(self) -> None:
+        """Let queued thumbnail reads finish before the panel goes away."""
+        self.thumbnails.wait()
+
+    # ---- helpers ------------------------------------------------------------------------
+    def _job(self, job_id: str) -> Job | None:
+        job = self.model.job(job_id) or self._engine.store.get(job_id)
+        if job is None:
+            self.error_raised.emit(f"Job {job_id} is no longer in the history.")
+        return job
+
+    def _result_path(self, job_id: str, verb: str) -> Path | None:
+        job = self._job(job_id)
+        if job is None:
+            return None
+        path = job.result.output_file_path if job.result else None
+        if job.state is not JobState.SUCCEEDED or not path:
+            self.error_raised.emit(f"Job {job_id} {_STATE_PHRASES.get(job.state, 'failed')}, "
+                                   f"so it has no result to {verb}.")
+            return None
+        if not Path(path).is_file():
+            self.error_raised.emit(f"The result of job {job_id} is missing from disk ({path}).")
+            return None
+        return Path(path)
+
+    def _in_background(self, work: Callable[[], Any], done: Callable[[Any], None],
+                       failure: str) -> None:
+        def failed(exc: Exception) -> None:
+            reason = exc.message if isinstance(exc, MeshsmithError) else (
+                getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
+            self.error_raised.emit(f"{failure}: {str(reason).rstrip('.')}.")
+
+        create_worker(work, _connect={"returned": done, "errored": failed})
+
+
+def searchable_text(job: Job) -> str:
+    """Everything the free-text filter looks at, lower-cased."""
+    parts = [job.job_id, job.spec.feature, job.spec.adapter, job.state.value]
+    parts += [Path(p).name for p in job.spec.inputs]
+    errors = (job.error, job.result.error if job.result else None)
+    parts += [error.message for error in errors if error is not None]
+    return "\n".join(parts).lower()
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def _duration_s(job: Job) -> float | None:
+    if job.result is not None and job.state.terminal:
+        return job.result.timings.total_s
+    return None if job.finished_at is None else job.finished_at - job.created_at
+
+
+def _duration_text(job: Job) -> str:
+    seconds = _duration_s(job)
+    return "…" if seconds is None else format_duration(seconds)
+
+
+_CELLS: dict[int, Callable[[Job], str]] = {
+    FEATURE: lambda job: job.spec.feature,
+    ADAPTER: lambda job: job.spec.adapter,
+    STATUS: lambda job: job.state.value,
+    DURATION: _duration_text,
+    DATE: lambda job: time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created_at)),
+}
+
+
+def _display(job: Job, column: int) -> str | None:
+    cell = _CELLS.get(column)
+    return cell(job) if cell else None
+
+
+def _sort_key(job: Job, column: int) -> Any:
+    if column == DURATION:
+        return _duration_s(job) or 0.0
+    return job.created_at if column in (THUMBNAIL, DATE) else _display(job, column)
+
+
+def _tooltip(job: Job) -> str:
+    error = job.error or (job.result.error if job.result else None)
+    inputs = ", ".join(Path(p).name for p in job.spec.inputs)
+    return f"Job {job.job_id}\nInputs: {inputs}" + (f"\n{error.message}" if error else "")

@@ -1,0 +1,223 @@
+"""The history panel: every past job with its thumbnail, filters, and what to do with one."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, QSize, Qt, Slot
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QMessageBox,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.viewmodels.history_viewmodel import (
+    DATE,
+    FEATURE,
+    JOB_ROLE,
+    THUMBNAIL,
+    HistoryViewModel,
+)
+from engine.jobs import Job
+
+# (key, label, tooltip); the keys match HistoryViewModel.available_actions
+_ACTIONS = (
+    ("open", "Open", "Show the result in the viewport"),
+    ("rerun", "Re-run", "Run the same job again with the same inputs and settings"),
+    ("use_as_input", "Use as input", "Use this result as the input of a new job"),
+    ("reveal", "Reveal", "Show the output folder in the file manager"),
+    ("export", "Export…", "Save a copy of the GLB"),
+    ("delete", "Delete", "Delete the job and its files"),
+)
+
+
+class HistoryView(QWidget):
+    """Filter bar, thumbnail table, action buttons and a one-line message area."""
+
+    def __init__(self, view_model: HistoryViewModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.vm = view_model
+        self.feature_combo = _combo("All features", view_model.features)
+        self.status_combo = _combo("All statuses", view_model.statuses)
+        self.search_edit = QLineEdit(placeholderText="Search id, file, adapter, error…")
+        self.search_edit.setClearButtonEnabled(True)
+        self.table = self._make_table()
+        self.job_actions = self._make_actions()
+        self.message_label = QLabel(wordWrap=True)
+        self.message_label.setEnabled(False)  # the palette's muted text: no colour of our own
+        self._lay_out()
+        self._connect()
+        self._on_selection_changed()
+
+    # ---- construction -------------------------------------------------------------------
+    def _make_table(self) -> QTableView:
+        table = QTableView()
+        table.setModel(self.vm.proxy)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        table.setAlternatingRowColors(True)  # both colours come from the palette
+        table.setWordWrap(False)
+        size = self.vm.thumbnails.size
+        table.setIconSize(QSize(size, size))
+        rows = table.verticalHeader()
+        rows.hide()
+        # fixed rows: the table never measures a thousand rows (or loads their thumbnails)
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(size + 6)
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(THUMBNAIL, size + 10)
+        header.resizeSection(FEATURE, 170)
+        header.setStretchLastSection(True)
+        table.setSortingEnabled(True)
+        table.sortByColumn(DATE, Qt.SortOrder.DescendingOrder)
+        return table
+
+    def _make_actions(self) -> dict[str, QAction]:
+        actions: dict[str, QAction] = {}
+        for key, label, tip in _ACTIONS:
+            action = QAction(label, self)
+            action.setToolTip(tip)
+            action.triggered.connect(lambda _checked=False, k=key: self._on_action_triggered(k))
+            actions[key] = action
+        delete = actions["delete"]
+        delete.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
+        delete.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # not while typing a search
+        self.table.addAction(delete)
+        # the shortcut needs an active window; a key press reaching the table is enough here
+        self.table.installEventFilter(self)
+        return actions
+
+    def _lay_out(self) -> None:
+        filters = QHBoxLayout()
+        filters.addWidget(self.feature_combo)
+        filters.addWidget(self.status_combo)
+        filters.addWidget(self.search_edit, 1)
+        buttons = QHBoxLayout()
+        for action in self.job_actions.values():
+            button = QToolButton()
+            button.setDefaultAction(action)
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(filters)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.message_label)
+
+    def _connect(self) -> None:
+        self.feature_combo.currentIndexChanged.connect(self._on_feature_combo_changed)
+        self.status_combo.currentIndexChanged.connect(self._on_status_combo_changed)
+        self.search_edit.textChanged.connect(self.vm.set_text_filter)
+        self.table.doubleClicked.connect(self._on_table_double_clicked)
+        self.table.customContextMenuRequested.connect(self._on_table_context_menu_requested)
+        self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        # a job changing state (running -> succeeded) changes what its buttons may do
+        self.vm.proxy.dataChanged.connect(self._on_selection_changed)
+        self.vm.proxy.layoutChanged.connect(self._on_selection_changed)
+        self.vm.proxy.rowsRemoved.connect(self._on_selection_changed)
+        self.vm.error_raised.connect(self.message_label.setText)
+        self.vm.job_exported.connect(self._on_vm_job_exported)
+        self.vm.job_resubmitted.connect(
+            lambda job_id: self.message_label.setText(f"Queued again as job {job_id}."))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (watched is self.table and event.type() == QEvent.Type.KeyPress
+                and isinstance(event, QKeyEvent)
+                and event.matches(QKeySequence.StandardKey.Delete)):
+            self.job_actions["delete"].trigger()
+            return True
+        return super().eventFilter(watched, event)
+
+    # ---- what the artist can be asked (replaced in tests) --------------------------------
+    def confirm_delete(self, job_id: str) -> bool:
+        answer = QMessageBox.question(
+            self, "Delete job", f"Delete job {job_id} and its output files? This cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def ask_export_path(self, suggested: str) -> str:
+        path, _filter = QFileDialog.getSaveFileName(self, "Export GLB", suggested,
+                                                    "glTF binary (*.glb)")
+        return path
+
+    # ---- reactions ----------------------------------------------------------------------
+    def selected_job(self) -> Job | None:
+        index = self.table.currentIndex()
+        if not index.isValid() or not self.table.selectionModel().isRowSelected(index.row()):
+            return None
+        return index.data(JOB_ROLE)
+
+    @Slot()
+    def _on_selection_changed(self, *_args: object) -> None:
+        job = self.selected_job()
+        allowed = self.vm.available_actions(job.job_id) if job else frozenset()
+        for key, action in self.job_actions.items():
+            action.setEnabled(key in allowed)
+
+    @Slot(int)
+    def _on_feature_combo_changed(self, _index: int) -> None:
+        self.vm.set_feature_filter(self.feature_combo.currentData() or "")
+
+    @Slot(int)
+    def _on_status_combo_changed(self, _index: int) -> None:
+        self.vm.set_status_filter(self.status_combo.currentData() or "")
+
+    @Slot(QModelIndex)
+    def _on_table_double_clicked(self, index: QModelIndex) -> None:
+        job: Job | None = index.data(JOB_ROLE)
+        if job is not None:
+            self.message_label.clear()
+            self.vm.open_result(job.job_id)
+
+    @Slot(QPoint)
+    def _on_table_context_menu_requested(self, pos: QPoint) -> None:
+        if not self.table.indexAt(pos).isValid():
+            return
+        self.table.selectRow(self.table.indexAt(pos).row())
+        menu = QMenu(self)
+        for key, action in self.job_actions.items():
+            if key == "delete":
+                menu.addSeparator()
+            menu.addAction(action)
+        menu.exec(self.table.viewport().mapToGlobal(pos))
+
+    def _on_action_triggered(self, key: str) -> None:
+        job = self.selected_job()
+        if job is None:
+            return
+        self.message_label.clear()
+        if key == "export":
+            dest = self.ask_export_path(self.vm.export_name(job.job_id))
+            if dest:
+                self.vm.export(job.job_id, dest)
+        elif key == "delete":
+            if key in self.vm.available_actions(job.job_id) and self.confirm_delete(job.job_id):
+                self.vm.delete(job.job_id)
+        else:
+            getattr(self.vm, "open_result" if key == "open" else key)(job.job_id)
+
+    @Slot(str, str)
+    def _on_vm_job_exported(self, job_id: str, dest: str) -> None:
+        self.message_label.setText(f"Exported job {job_id} to {dest}.")
+
+
+def _combo(everything: str, values: tuple[str, ...]) -> QComboBox:
+    combo = QComboBox()
+    combo.addItem(everything, "")
+    for value in values:
+        combo.addItem(value.replace("_", " "), value)
+    return combo

@@ -1,0 +1,96 @@
+"""The log panel: the engine's JSON log lines as a table that follows new lines."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.viewmodels.log_viewmodel import JOB, LEVEL, LOGGER, TIME, LogViewModel
+
+ALL_JOBS = "All jobs"
+
+
+class LogView(QWidget):
+    """Level and job filters over a table; "Follow" keeps the newest line in sight."""
+
+    def __init__(self, view_model: LogViewModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.vm = view_model
+        self.level_combo = QComboBox()
+        for level in view_model.levels:
+            self.level_combo.addItem(level.capitalize(), level)
+        self.level_combo.setCurrentIndex(self.level_combo.findData("info"))
+        self.job_combo = QComboBox()
+        self.job_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.job_combo.addItem(ALL_JOBS, "")
+        self.follow_check = QCheckBox("Follow")
+        self.follow_check.setChecked(True)
+        self.table = self._make_table()
+        self._lay_out()
+        self.level_combo.currentIndexChanged.connect(self._on_level_combo_changed)
+        self.job_combo.currentIndexChanged.connect(self._on_job_combo_changed)
+        view_model.job_ids_changed.connect(self._on_vm_job_ids_changed)
+        view_model.proxy.rowsInserted.connect(self._on_proxy_rows_inserted)
+        self._on_vm_job_ids_changed(view_model.job_ids)
+        self._on_level_combo_changed(self.level_combo.currentIndex())
+
+    def _make_table(self) -> QTableView:
+        table = QTableView()
+        table.setModel(self.vm.proxy)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setWordWrap(False)
+        table.setAlternatingRowColors(True)  # palette colours: fine on dark themes
+        rows = table.verticalHeader()
+        rows.hide()
+        # fixed rows: tens of thousands of lines must not be measured one by one
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(table.fontMetrics().height() + 6)
+        header = table.horizontalHeader()
+        for column, chars in ((TIME, 13), (LEVEL, 9), (LOGGER, 18), (JOB, 14)):
+            header.resizeSection(column, table.fontMetrics().averageCharWidth() * chars + 12)
+        header.setStretchLastSection(True)
+        return table
+
+    def _lay_out(self) -> None:
+        filters = QHBoxLayout()
+        filters.addWidget(QLabel("Level"))
+        filters.addWidget(self.level_combo)
+        filters.addWidget(QLabel("Job"))
+        filters.addWidget(self.job_combo)
+        filters.addStretch(1)
+        filters.addWidget(self.follow_check)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(filters)
+        layout.addWidget(self.table, 1)
+
+    @Slot(int)
+    def _on_level_combo_changed(self, _index: int) -> None:
+        self.vm.set_min_level(self.level_combo.currentData())
+
+    @Slot(int)
+    def _on_job_combo_changed(self, _index: int) -> None:
+        self.vm.set_job_filter(self.job_combo.currentData() or "")
+
+    @Slot(list)
+    def _on_vm_job_ids_changed(self, job_ids: list[str]) -> None:
+        known = {self.job_combo.itemData(i) for i in range(self.job_combo.count())}
+        for job_id in job_ids:  # append only: the artist's current choice stays put
+            if job_id not in known:
+                self.job_combo.addItem(job_id, job_id)
+
+    @Slot(QModelIndex, int, int)
+    def _on_proxy_rows_inserted(self, _parent: QModelIndex, _first: int, _last: int) -> None:
+        if self.follow_check.isChecked():
+            self.table.scrollToBottom()
