@@ -109,8 +109,17 @@ class CreateViewModel(QObject):
         self.staging = False
         self.staged, self.input_thumbnail = staged_and_thumbnail
         staged = self.staged
+        if self.adapter is not None and staged.kind not in self.adapter.inputs:
+            self._switch_to_feature_for(staged.kind)
         self.input_changed.emit(staged)
         self._update_can_run()
+
+    def _switch_to_feature_for(self, kind: str) -> None:
+        """A dropped mesh on an image feature (or the reverse) means the artist moved on."""
+        for feature in self.features():
+            if any(kind in spec.inputs for spec in self.registry.specs if spec.feature == feature):
+                self.set_feature(feature)
+                return
 
     def _on_stage_failed(self, exc: BaseException) -> None:
         self.staging = False

@@ -1,0 +1,338 @@
+"""A mesh file prepared for display: plain numpy arrays, made off the GUI thread.
+
+``engine.meshio.load_mesh`` flattens a scene and drops UVs and materials, which is right for
+validated geometry but wrong for looking at a result: the viewport needs every part node, its
+UVs and base-colour texture, and the glTF skin. So this module reads the file itself, after
+the same content sniffing and structural prechecks the engine uses, and hands back frozen
+arrays the viewport turns into VTK objects on the GUI thread. No Qt and no VTK here: the
+worker thread that runs ``prepare_scene`` must never touch either.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mmap
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import trimesh
+from PIL import Image
+from trimesh.visual.material import PBRMaterial, SimpleMaterial
+
+from engine.errors import InvalidInput
+from engine.mesh_checks import PRECHECKS
+from engine.meshio import (
+    DEFAULT_MAX_FACES,
+    DEFAULT_MAX_PIXELS,
+    GLB,
+    GLTF,
+    STL,
+    sniff,
+    unreadable_message,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_TEXTURE_SIDE = 4096  # bigger base-colour maps are shrunk: the viewport is not a texel ruler
+
+
+@dataclass(frozen=True, eq=False)
+class PartData:
+    """One scene node's mesh, already in world space."""
+
+    name: str
+    vertices: np.ndarray  # (n, 3) float32
+    faces: np.ndarray  # (m, 3) int64: VTK's id type, so no copy on the GUI thread
+    normals: np.ndarray  # (n, 3) float32, unit length
+    uv: np.ndarray | None = None  # (n, 2) float32, OpenGL convention (v up)
+    texture: np.ndarray | None = None  # (h, w, 3|4) uint8, rows top-down as in the file
+    base_color: tuple[float, float, float, float] = (0.8, 0.8, 0.8, 1.0)
+    vertex_colors: np.ndarray | None = None  # (n, 4) uint8
+
+
+@dataclass(frozen=True, eq=False)
+class SkeletonData:
+    """Joints of every skin in the file at their bind-pose world positions."""
+
+    names: tuple[str, ...]
+    positions: np.ndarray  # (j, 3) float64
+    parents: np.ndarray  # (j,) index into positions, -1 for a root joint
+
+    @property
+    def bones(self) -> int:
+        """One bone per joint, as Blender's glTF importer and the auto-rig's stats count them
+        (the viewport draws a line from each joint to its parent)."""
+        return len(self.names)
+
+
+@dataclass(frozen=True, eq=False)
+class SceneData:
+    """Everything the viewport draws for one file; immutable so threads can share it."""
+
+    path: str
+    name: str
+    parts: tuple[PartData, ...]
+    bounds: np.ndarray  # (2, 3): lowest and highest corner of the mesh
+    skeleton: SkeletonData | None = None
+    uv_charts: int | None = None  # None when no part has UVs
+
+    @property
+    def vertices(self) -> int:
+        return sum(len(p.vertices) for p in self.parts)
+
+    @property
+    def faces(self) -> int:
+        return sum(len(p.faces) for p in self.parts)
+
+    @property
+    def has_uv(self) -> bool:
+        return any(p.uv is not None for p in self.parts)
+
+    @property
+    def view_bounds(self) -> np.ndarray:
+        """The mesh's bounds grown to hold every joint: a rig may reach outside its mesh,
+        and framing the view must not cut it off."""
+        if self.skeleton is None or not len(self.skeleton.positions):
+            return self.bounds
+        joints = self.skeleton.positions
+        return np.array([np.minimum(self.bounds[0], joints.min(axis=0)),
+                         np.maximum(self.bounds[1], joints.max(axis=0))])
+
+    def stats(self) -> dict[str, int | None]:
+        bones = self.skeleton.bones if self.skeleton is not None else 0
+        return {"vertices": self.vertices, "faces": self.faces, "parts": len(self.parts),
+                "bones": bones, "uv_charts": self.uv_charts}
+
+
+def prepare_scene(path: str | os.PathLike[str], *, max_faces: int = DEFAULT_MAX_FACES) -> SceneData:
+    """Read and check ``path`` and turn it into display arrays; slow, so call it off the GUI
+    thread. Anything wrong with the file raises ``InvalidInput`` carrying one sentence."""
+    label = Path(path).name
+    fmt = sniff(path)  # raises InvalidInput for missing, unreadable or special files
+    if fmt is None:
+        raise InvalidInput(unreadable_message(path, label))
+    if fmt.kind != "mesh":
+        raise InvalidInput(f"{label} is an image, not a 3D model.")
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        # the engine's prechecks: counts and byte ranges checked before trimesh allocates them
+        PRECHECKS[fmt.name](data, label, max_faces)
+        doc = _gltf_json(data) if fmt in (GLB, GLTF) else None
+        f.seek(0)
+        scene = _guarded(lambda: trimesh.load_scene(f, file_type=fmt.name, process=False),
+                         label, f"read as {fmt.name.upper()}")
+    parts = _guarded(lambda: _parts(scene, merge=fmt is STL), label, "prepared for display")
+    for part in parts:
+        _check_part(part, label)
+    if not parts or sum(len(p.faces) for p in parts) == 0:
+        raise InvalidInput(f"{label} contains no triangles, so there is nothing to show.")
+    skeleton = _guarded(lambda: read_skeleton(doc), label, "read for its skeleton") if doc else None
+    return SceneData(str(path), label, parts, scene_bounds(parts), skeleton, _uv_charts(parts))
+
+
+def scene_bounds(parts: tuple[PartData, ...]) -> np.ndarray:
+    """(2, 3): the lowest and highest corner of all parts, computed once, on the worker."""
+    points = [p.vertices for p in parts if len(p.vertices)]
+    if not points:
+        return np.zeros((2, 3))
+    low = np.min([v.min(axis=0) for v in points], axis=0)
+    high = np.max([v.max(axis=0) for v in points], axis=0)
+    return np.array([low, high], dtype=np.float64)
+
+
+def _guarded(step: Any, label: str, what: str) -> Any:
+    """Run a parsing step; whatever trimesh or numpy raise becomes one sentence."""
+    try:
+        return step()
+    except InvalidInput:
+        raise
+    except MemoryError as exc:
+        raise InvalidInput(f"{label} is too large to load into memory.") from exc
+    except Exception as exc:
+        log.debug("could not prepare %s", label, exc_info=True)
+        raise InvalidInput(f"{label} is damaged or truncated: it could not be {what}.") from exc
+
+
+# ----------------------------------------------------------------------------- parts
+
+
+def _parts(scene: trimesh.Scene, *, merge: bool) -> tuple[PartData, ...]:
+    # trimesh keeps no node order; part_00, part_01... sort the way the artist named them
+    parts = []
+    for node in sorted(scene.graph.nodes_geometry):
+        transform, geom_name = scene.graph[node]
+        geom = scene.geometry.get(geom_name)
+        if isinstance(geom, trimesh.Trimesh) and len(geom.faces):
+            if merge:  # STL stores each triangle's corners apart; weld them for counts and shading
+                geom.merge_vertices()
+            parts.append(_part(str(node), geom, np.asarray(transform, dtype=np.float64)))
+    return tuple(parts)
+
+
+def _part(name: str, geom: trimesh.Trimesh, transform: np.ndarray) -> PartData:
+    vertices = trimesh.transform_points(geom.vertices, transform).astype(np.float32)
+    linear = transform[:3, :3]
+    try:  # normals follow the inverse transpose, or a squashed part would shade wrongly
+        normal_matrix = np.linalg.inv(linear)
+    except np.linalg.LinAlgError:
+        normal_matrix = linear.T
+    normals = np.asarray(geom.vertex_normals, dtype=np.float64) @ normal_matrix
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 1e-12)
+    visual = geom.visual
+    uv, texture, base = _material(visual, len(vertices))
+    colors = None
+    if getattr(visual, "kind", None) in ("vertex", "face"):
+        colors = np.ascontiguousarray(visual.vertex_colors, dtype=np.uint8)
+    faces = np.ascontiguousarray(geom.faces, dtype=np.int64)
+    return PartData(name, vertices, faces, normals.astype(np.float32), uv, texture, base, colors)
+
+
+def _material(visual: Any, n: int) -> tuple[np.ndarray | None, np.ndarray | None, tuple]:
+    base: tuple[float, float, float, float] = (0.8, 0.8, 0.8, 1.0)
+    if getattr(visual, "kind", None) != "texture":
+        return None, None, base
+    uv = visual.uv
+    if uv is not None and (len(uv) != n or not np.isfinite(uv).all()):
+        uv = None  # a UV set that does not match the vertices would scramble the texture
+    material = visual.material
+    if isinstance(material, SimpleMaterial):  # OBJ/MTL: same idea under other names
+        material = material.to_pbr()
+    texture = None
+    if isinstance(material, PBRMaterial):
+        if material.baseColorFactor is not None:
+            factor = np.asarray(material.baseColorFactor, dtype=np.float64).ravel()
+            factor = factor / 255.0 if factor.dtype.kind in "ui" or factor.max() > 1.0 else factor
+            base = (*[float(c) for c in factor[:3]], float(factor[3]) if len(factor) > 3 else 1.0)
+        if uv is not None and material.baseColorTexture is not None:
+            texture = _texture_array(material.baseColorTexture)
+    uv = None if uv is None else np.ascontiguousarray(uv, dtype=np.float32)
+    return uv, texture, base
+
+
+def _texture_array(image: Any) -> np.ndarray | None:
+    if not isinstance(image, Image.Image):
+        return None
+    width, height = image.size
+    if width <= 0 or height <= 0 or width * height > DEFAULT_MAX_PIXELS:
+        return None  # a decompression bomb is not worth a texture; the base colour still shows
+    if max(width, height) > MAX_TEXTURE_SIDE:
+        image = image.copy()
+        image.thumbnail((MAX_TEXTURE_SIDE, MAX_TEXTURE_SIDE))
+    mode = "RGBA" if image.mode in ("RGBA", "LA", "P", "PA") else "RGB"
+    return np.ascontiguousarray(np.asarray(image.convert(mode), dtype=np.uint8))
+
+
+def _check_part(part: PartData, label: str) -> None:
+    # VTK trusts indices blindly: an out-of-range face would read past the point array
+    if not np.isfinite(part.vertices).all():
+        raise InvalidInput(
+            f"{label} is damaged: some vertex positions are not numbers (NaN or infinity)."
+        )
+    faces = part.faces
+    if len(faces) and (faces.min() < 0 or faces.max() >= len(part.vertices)):
+        raise InvalidInput(f"{label} is damaged: some triangles point at vertices it does not contain.")
+
+
+def _uv_charts(parts: tuple[PartData, ...]) -> int | None:
+    """UV islands: faces joined through corners that share both position and UV, so a seam
+    (same position, other UV) splits charts and overlapping UVs elsewhere do not join them."""
+    with_uv = [p for p in parts if p.uv is not None]
+    if not with_uv:
+        return None
+    charts = 0
+    for part in with_uv:
+        weld = _weld(part.vertices, part.uv)  # type: ignore[arg-type]
+        faces = weld[part.faces]
+        edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])
+        labels = trimesh.graph.connected_component_labels(edges, node_count=int(weld.max()) + 1)
+        charts += len(np.unique(labels[faces[:, 0]]))
+    return charts
+
+
+def _weld(vertices: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """An id per distinct (position, UV) corner. lexsort on integer columns, not
+    ``np.unique(axis=0)``: that sorts opaque byte rows holding the GIL for half a second on a
+    million faces, which would freeze the GUI thread while this runs on a worker."""
+    low = vertices.min(axis=0)
+    scale = float(np.ptp(vertices, axis=0).max()) or 1.0
+    key = np.column_stack([
+        np.round((vertices - low) * (1e6 / scale)),
+        np.round(np.clip(uv, -1e6, 1e6) * 1e6),
+    ]).astype(np.int64)
+    order = np.lexsort(key.T)
+    ranked = key[order]
+    new = np.ones(len(order), dtype=bool)
+    np.any(ranked[1:] != ranked[:-1], axis=1, out=new[1:])
+    weld = np.empty(len(order), dtype=np.int64)
+    weld[order] = np.cumsum(new) - 1
+    return weld
+
+
+# ----------------------------------------------------------------------------- skins
+
+
+def _gltf_json(data: mmap.mmap) -> dict[str, Any]:
+    """The scene description of a GLB or glTF file (prechecks have already validated it)."""
+    if data[:4] == b"glTF":
+        length = struct.unpack_from("<I", data, 12)[0]
+        raw = data[20 : 20 + length]
+    else:
+        raw = data[:]
+    return json.loads(bytes(raw).decode("utf-8-sig"))
+
+
+def read_skeleton(doc: dict[str, Any]) -> SkeletonData | None:
+    """Joints of every skin at their world positions; bones run from each joint to its
+    nearest ancestor that is a joint too. trimesh reads no skins, so this walks the JSON."""
+    nodes = doc.get("nodes", [])
+    joints: list[int] = []
+    for skin in doc.get("skins", []):
+        joints.extend(j for j in skin.get("joints", []) if j not in joints)
+    if not joints:
+        return None
+    parent = {c: i for i, n in enumerate(nodes) for c in n.get("children", [])}
+    world = _world_matrices(nodes, parent)
+    index = {node: i for i, node in enumerate(joints)}
+    parents = np.full(len(joints), -1, dtype=np.int64)
+    for i, node in enumerate(joints):
+        up = parent.get(node)
+        while up is not None and up not in index:
+            up = parent.get(up)
+        parents[i] = index[up] if up is not None else -1
+    names = tuple(str(nodes[j].get("name", f"joint_{j}")) for j in joints)
+    positions = np.array([world[j][:3, 3] for j in joints], dtype=np.float64)
+    return SkeletonData(names, positions, parents)
+
+
+def _world_matrices(nodes: list[dict[str, Any]], parent: dict[int, int]) -> list[np.ndarray]:
+    local = [_local_matrix(n) for n in nodes]
+    world: list[np.ndarray | None] = [None] * len(nodes)
+    for start in range(len(nodes)):
+        chain = [start]  # walk up to the first node already known, then fill back down
+        while world[chain[-1]] is None and chain[-1] in parent:
+            chain.append(parent[chain[-1]])
+        above = world[chain[-1]]
+        if above is None:
+            above = local[chain[-1]]
+            world[chain[-1]] = above
+        for node in reversed(chain[:-1]):
+            above = above @ local[node]
+            world[node] = above
+    return [w if w is not None else np.eye(4) for w in world]
+
+
+def _local_matrix(node: dict[str, Any]) -> np.ndarray:
+    if "matrix" in node:
+        return np.array(node["matrix"], dtype=np.float64).reshape(4, 4).T  # column-major
+    t = np.eye(4)
+    t[:3, 3] = node.get("translation", (0.0, 0.0, 0.0))
+    x, y, z, w = node.get("rotation", (0.0, 0.0, 0.0, 1.0))
+    r = np.eye(4)
+    r[:3, :3] = trimesh.transformations.quaternion_matrix((w, x, y, z))[:3, :3]
+    s = np.diag([*node.get("scale", (1.0, 1.0, 1.0)), 1.0])
+    return t @ r @ s

@@ -1,0 +1,106 @@
+"""Composition root of the studio: QApplication on a qasync loop, the Engine on its own thread,
+the EngineBridge, view models and views.
+
+``python main.py [--open FILE] [--screenshot OUT.png]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app.theme import APP_NAME, apply_theme
+from engine.engine import Engine
+from engine.errors import MeshsmithError
+
+log = logging.getLogger(__name__)
+SCREENSHOT_TIMEOUT_MS = 120_000
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="meshsmith", description="Open the Meshsmith studio.")
+    parser.add_argument("--open", type=Path, metavar="FILE", help="show FILE in the viewport")
+    parser.add_argument("--screenshot", type=Path, metavar="OUT.png",
+                        help="save a screenshot of the window once FILE is drawn, then exit")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    apply_theme(app)
+    try:
+        engine = Engine().start()
+    except MeshsmithError as exc:
+        return _refuse(exc.message, headless=args.screenshot is not None)
+    try:
+        return _run(app, engine, args)
+    finally:
+        engine.shutdown()
+
+
+def _run(app: QApplication, engine: Engine, args: argparse.Namespace) -> int:
+    import qasync
+
+    from app.bridge import EngineBridge
+    from app.excepthook import install_excepthook
+    from app.views.main_window import MainWindow
+
+    bridge = EngineBridge(engine)
+    window = MainWindow(bridge)
+    handler = install_excepthook(window)
+    exit_code = [0]
+    if args.screenshot is not None:
+        _arrange_screenshot(app, window, args, exit_code)
+    window.show()
+    if args.open is not None:
+        window.open_path(str(args.open))
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    loop.set_exception_handler(handler.handle_loop)
+    closed = asyncio.Event()
+    app.aboutToQuit.connect(closed.set)
+    with loop:
+        loop.run_until_complete(closed.wait())
+    window.release()
+    return exit_code[0]
+
+
+def _arrange_screenshot(app: QApplication, window: object, args: argparse.Namespace,
+                        exit_code: list[int]) -> None:
+    def shoot() -> None:
+        path = args.screenshot.resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not window.grab().save(str(path)):
+            print(f"meshsmith: could not write {path}.", file=sys.stderr)
+            exit_code[0] = 1
+        app.quit()
+
+    def fail(message: str) -> None:
+        print(f"meshsmith: {message}", file=sys.stderr)
+        exit_code[0] = 2
+        app.quit()
+
+    def give_up() -> None:
+        fail("the file was not drawn in time, so no screenshot was taken.")
+
+    if args.open is None:
+        QTimer.singleShot(1500, shoot)  # the empty studio, once laid out
+        return
+    # Let the window paint the freshly drawn frame before grabbing it.
+    window.scene_shown.connect(lambda: QTimer.singleShot(300, shoot))
+    window.load_failed.connect(fail)
+    QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, give_up)
+
+
+def _refuse(message: str, *, headless: bool) -> int:
+    print(f"meshsmith: {message}", file=sys.stderr)
+    if not headless:
+        QMessageBox.critical(None, APP_NAME, message)
+    return 2

@@ -1,0 +1,232 @@
+"""The studio window: the viewport in the centre, dockable panels around it, menus, shortcuts,
+drag and drop. It only wires views to view models; it decides nothing about jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QWidget
+
+from app.bridge import EngineBridge
+from app.theme import APP_NAME
+from app.viewmodels.create_viewmodel import CreateViewModel
+from app.viewmodels.history_viewmodel import HistoryViewModel
+from app.viewmodels.jobs_viewmodel import JobsViewModel
+from app.viewmodels.log_viewmodel import LogViewModel
+from app.viewmodels.viewport_viewmodel import (
+    MODE_KEYS,
+    MODE_LABELS,
+    DisplayMode,
+    ViewportViewModel,
+)
+from app.views.about_dialog import AboutDialog
+from app.views.create_view import MESH_FILTER, CreateView
+from app.views.history_view import HistoryView
+from app.views.jobs_view import JobsView
+from app.views.log_view import LogView
+from app.views.status_bar import StudioStatusBar
+from app.views.viewport import ViewportView
+from engine.jobs import Job
+from engine.meshio import sniff
+
+SETTINGS_VERSION = 1
+# Staged inputs carry the extension of their content, so the suffix tells a mesh from an image.
+MESH_SUFFIXES = {".glb", ".gltf", ".obj", ".ply", ".stl", ".off"}
+
+
+class MainWindow(QMainWindow):
+    scene_shown = Signal()  # the viewport drew a newly opened file
+    load_failed = Signal(str)  # a file could not be shown: one sentence
+
+    def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.setWindowTitle(APP_NAME)
+        self.setAcceptDrops(True)
+        self.resize(1500, 920)
+        self.create_vm = CreateViewModel(bridge, self)
+        self.jobs_vm = JobsViewModel(bridge, self)
+        self.history_vm = HistoryViewModel(bridge, self)
+        self.log_vm = LogViewModel(bridge, self)
+        self.viewport_vm = ViewportViewModel(self)
+        self.viewport = ViewportView(self.viewport_vm, self)
+        self.setCentralWidget(self.viewport)
+        self.create_view = CreateView(self.create_vm)
+        self.jobs_view = JobsView(self.jobs_vm)
+        self.history_view = HistoryView(self.history_vm)
+        self.log_view = LogView(self.log_vm)
+        self.docks = self._make_docks()
+        self.status = StudioStatusBar(bridge.engine.devices, self)
+        self.setStatusBar(self.status)
+        self._make_menus()
+        self._connect()
+        self._restore_layout()
+
+    # ---- building -------------------------------------------------------------------------
+    def _make_docks(self) -> dict[str, QDockWidget]:
+        places = {
+            "Create": (self.create_view, Qt.DockWidgetArea.LeftDockWidgetArea),
+            "Jobs": (self.jobs_view, Qt.DockWidgetArea.RightDockWidgetArea),
+            "History": (self.history_view, Qt.DockWidgetArea.BottomDockWidgetArea),
+            "Log": (self.log_view, Qt.DockWidgetArea.BottomDockWidgetArea),
+        }
+        docks = {}
+        for title, (widget, area) in places.items():
+            dock = QDockWidget(title, self, objectName=f"dock{title}")
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            docks[title] = dock
+        self.tabifyDockWidget(docks["History"], docks["Log"])
+        docks["History"].raise_()
+        return docks
+
+    def _action(self, text: str, slot: object, shortcut: str | QKeySequence | None = None,
+                checkable: bool = False) -> QAction:
+        action = QAction(text, self, checkable=checkable)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts work even when the menu bar is hidden
+        return action
+
+    def _make_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self._action("&Open…", self.choose_file, QKeySequence.StandardKey.Open))
+        file_menu.addAction(self._action("Save &screenshot…", self.choose_screenshot, "Ctrl+Shift+S"))
+        file_menu.addSeparator()
+        file_menu.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
+        view_menu = bar.addMenu("&View")
+        for mode in DisplayMode:
+            view_menu.addAction(self._action(
+                MODE_LABELS[mode], lambda _=False, m=mode: self.viewport_vm.set_mode(m.value),
+                MODE_KEYS[mode]))
+        view_menu.addSeparator()
+        view_menu.addAction(self._action("&Frame", self.viewport.frame, "F"))
+        view_menu.addAction(self._action("&Reset view", self.viewport.reset_view, "Home"))
+        view_menu.addAction(self._action("Turntable", self.viewport_vm.toggle_turntable, "T"))
+        view_menu.addAction(self._action("Before / after", self.viewport_vm.toggle_before_after,
+                                         "B"))
+        view_menu.addAction(self._action("Grid", lambda: self.viewport_vm.set_grid_visible(
+            not self.viewport_vm.grid_visible), "G"))
+        view_menu.addAction(self._action("Axes", lambda: self.viewport_vm.set_axes_visible(
+            not self.viewport_vm.axes_visible), "A"))
+        view_menu.addSeparator()
+        for dock in self.docks.values():
+            view_menu.addAction(dock.toggleViewAction())
+        jobs_menu = bar.addMenu("&Jobs")
+        jobs_menu.addAction(self._action("&Run", self.create_vm.run, "Ctrl+Return"))
+        self._action("Run", self.create_vm.run, "Ctrl+Enter")
+        jobs_menu.addAction(self._action("Cancel &all", self.jobs_vm.cancel_all))
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self._action("&About Meshsmith", self.show_about))
+
+    def _connect(self) -> None:
+        self.create_view.files_dropped.connect(self.open_paths)
+        self.create_vm.error_raised.connect(self.show_error)
+        self.create_vm.input_changed.connect(self._on_create_input_changed)
+        self.jobs_vm.job_succeeded.connect(self._on_jobs_job_succeeded)
+        self.jobs_vm.active_count_changed.connect(self.status.show_active_jobs)
+        self.history_vm.open_requested.connect(self.open_in_viewport)
+        self.history_vm.input_chosen.connect(self.create_vm.set_input_source)
+        self.history_vm.error_raised.connect(self.show_error)
+        self.history_vm.job_resubmitted.connect(
+            lambda job_id: self.statusBar().showMessage(f"Re-running as job {job_id}", 5000))
+        self.viewport.scene_shown.connect(self.scene_shown)
+        self.viewport_vm.load_failed.connect(self.load_failed)
+        self.viewport_vm.load_failed.connect(self.show_error)
+
+    # ---- actions --------------------------------------------------------------------------
+    def open_path(self, path: str) -> None:
+        """A file from Ctrl+O, the command line or a drop: show it and make it the input."""
+        self.open_paths([path])
+
+    def open_paths(self, paths: list[str]) -> None:
+        if len(paths) > 1:
+            self._confirm_batch(paths)
+            return
+        path = paths[0]
+        self.create_vm.set_input_source(path)
+        try:
+            fmt = sniff(path)
+        except Exception:
+            fmt = None  # staging reports the reason in one sentence
+        if fmt is not None and fmt.kind == "mesh":
+            self.open_in_viewport(path)
+
+    def open_in_viewport(self, path: str) -> None:
+        self.viewport_vm.open_file(path)
+
+    def _confirm_batch(self, paths: list[str]) -> None:
+        feature = self.create_vm.feature
+        answer = QMessageBox.question(
+            self, APP_NAME, f"Run {feature} on {len(paths)} files, one job each?")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.create_vm.run_batch(paths)
+
+    def choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open", "", MESH_FILTER)
+        if path:
+            self.open_path(path)
+
+    def choose_screenshot(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "meshsmith.png",
+                                              "PNG image (*.png)")
+        if path:
+            self.viewport.save_screenshot(path)
+
+    def show_about(self) -> None:
+        AboutDialog(self.bridge.engine.devices, self).exec()
+
+    def show_error(self, message: str) -> None:
+        self.statusBar().showMessage(message, 10_000)
+        QMessageBox.warning(self, APP_NAME, message)
+
+    def _on_create_input_changed(self, staged: object) -> None:
+        if staged is not None:
+            self.statusBar().showMessage(f"Input: {staged.original_name}", 5000)
+
+    def _on_jobs_job_succeeded(self, job: Job) -> None:
+        if job.result is None or not job.result.output_file_path:
+            return
+        source, result = job.spec.inputs[0], job.result.output_file_path
+        if Path(source).suffix.lower() in MESH_SUFFIXES:
+            self.viewport_vm.show_comparison(source, result, stats=job.result.stats)
+        else:  # an image or text input has no "before" to toggle to
+            self.viewport_vm.open_file(result, stats=job.result.stats)
+
+    # ---- drag and drop on the whole window ------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
+
+    # ---- layout memory and shutdown -------------------------------------------------------
+    def _restore_layout(self) -> None:
+        settings = QSettings()
+        geometry, state = settings.value("window/geometry"), settings.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state, SETTINGS_VERSION)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        settings = QSettings()
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.setValue("window/state", self.saveState(SETTINGS_VERSION))
+        self.release()
+        super().closeEvent(event)
+
+    def release(self) -> None:
+        """Stop timers and the viewport before the engine goes (never render after close)."""
+        self.viewport_vm.shutdown()
+        self.history_vm.close()
+        self.log_vm.close()
+        self.viewport.shutdown()

@@ -1,0 +1,352 @@
+"""The 3D viewport: a pyvistaqt ``QtInteractor`` under a small toolbar.
+
+The view only draws: files are prepared off the GUI thread by ``ViewportViewModel``, and this
+widget turns the prepared arrays into actors. Like pyvistaqt itself it never renders after
+``shutdown()`` (a finalized OpenGL context can take other windows down with it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyvista as pv
+from PIL import Image
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtWidgets import QApplication, QToolBar, QVBoxLayout, QWidget
+from pyvistaqt import QtInteractor
+
+from app.scene_data import SceneData
+from app.viewmodels.viewport_viewmodel import (
+    MODE_KEYS,
+    MODE_LABELS,
+    DisplayMode,
+    ViewportViewModel,
+)
+from app.views import viewport_modes as modes
+
+TURNTABLE_STEP_DEG = 1.0
+TURNTABLE_INTERVAL_MS = 33  # ~30 frames a second: one turn in about 12 seconds
+_VIEW_DIRECTION = np.array([1.0, 1.05, 1.75])  # three-quarter view from the front, 30° above
+_OVERLAY_COLOR = "#c9ccd1"
+# toolbar words short enough that the whole bar fits a 900-pixel viewport; tooltips say more
+_SHORT = {
+    DisplayMode.TEXTURED: "Texture", DisplayMode.CLAY: "Clay", DisplayMode.WIREFRAME: "Wire",
+    DisplayMode.NORMALS: "Normals", DisplayMode.UV_CHECKER: "UVs", DisplayMode.PARTS: "Parts",
+    DisplayMode.SKELETON: "Skeleton", DisplayMode.TWO_SIDED: "2-sided",
+}
+
+
+class _KeySink(QObject):
+    """Keeps key presses away from VTK, whose built-in keys would fight ours
+    ('w' wireframe, '3' stereo, 'q' closes the plotter)."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        return event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease)
+
+
+class ViewportView(QWidget):
+    """The 3D viewport widget; keys 1-8 pick a display mode while it has focus."""
+
+    scene_shown = Signal()  # a prepared scene has been drawn: grab the window now
+    load_failed = Signal(str)  # relayed from the view model, for callers holding the view
+
+    def __init__(
+        self, view_model: ViewportViewModel | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._owns_view_model = view_model is None
+        self.view_model = view_model or ViewportViewModel(self)
+        self._closed = False
+        self._scene: SceneData | None = None
+        self._meshes: list[pv.PolyData] = []
+        self._mode_actors: list[pv.Actor] = []
+        self._grid_actor: pv.Actor | None = None
+        self.plotter = QtInteractor(self, auto_update=False)  # we render when something changes
+        self.plotter.setAcceptDrops(False)  # its own drop handler reads files on this thread
+        self._key_sink = _KeySink(self)
+        self.plotter.installEventFilter(self._key_sink)
+        # changes ask the widget to repaint and its paint renders VTK, so however many things
+        # change before the next frame, the scene is drawn once (on a million faces in
+        # software GL one frame is half a second); scene_shown waits for that frame
+        self._shown_pending = False
+        self.plotter.frameSwapped.connect(self._on_plotter_frame_swapped)
+        self._turntable_timer = QTimer(self)
+        self._turntable_timer.setInterval(TURNTABLE_INTERVAL_MS)
+        self._turntable_timer.timeout.connect(self._on_turntable_timer_timeout)
+        self.toolbar = QToolBar("Viewport", self)
+        self.mode_actions: dict[DisplayMode, QAction] = {}
+        self._build_actions()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.toolbar)
+        layout.addWidget(self.plotter, 1)
+        self.setFocusProxy(self.plotter)
+        self.plotter.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._set_up_scene()
+        self._connect_view_model()
+        app = QApplication.instance()
+        if app is not None:  # children get no closeEvent when their window closes
+            app.aboutToQuit.connect(self.shutdown)
+
+    # ------------------------------------------------------------------ public API
+
+    def open_file(self, path: str | os.PathLike[str]) -> None:
+        """Show ``path``; ``scene_shown`` or ``load_failed`` follows once it is prepared."""
+        self.view_model.open_file(str(path))
+
+    def save_screenshot(self, path: str | os.PathLike[str]) -> Path:
+        """Write what the viewport shows now (overlay included) as a PNG."""
+        if self._closed:
+            raise RuntimeError("the viewport is closed")
+        self._render_now()
+        image = self.plotter.screenshot(return_img=True)
+        out = Path(path)
+        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(out, format="PNG")
+        return out
+
+    @Slot()
+    def frame(self) -> None:
+        """Fit the scene in view, keeping the viewing direction."""
+        if self._scene is not None and not self._closed:
+            self.plotter.renderer.reset_camera(render=False,
+                                               bounds=self._scene.view_bounds.T.ravel())
+            self._render()
+
+    @Slot()
+    def reset_view(self) -> None:
+        """The default three-quarter view, y up as in glTF, scene fitted."""
+        if self._closed:
+            return
+        bounds = (self._scene.view_bounds if self._scene is not None
+                  else np.array([[-1.0] * 3, [1.0] * 3]))
+        center = bounds.mean(axis=0)
+        camera = self.plotter.camera
+        camera.focal_point = center
+        camera.position = center + _VIEW_DIRECTION
+        camera.up = (0.0, 1.0, 0.0)
+        self.plotter.renderer.reset_camera(render=False, bounds=bounds.T.ravel())
+        self._render()
+
+    @Slot()
+    def shutdown(self) -> None:
+        """Close the interactor for good; safe to call twice. Main windows call it on close."""
+        if self._closed:
+            return
+        self._closed = True
+        self._turntable_timer.stop()
+        if self._owns_view_model:
+            self.view_model.shutdown()
+        self._mode_actors, self._meshes, self._grid_actor, self._scene = [], [], None, None
+        self.plotter.close()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._yield_shortcuts_to_window()
+
+    def _yield_shortcuts_to_window(self) -> None:
+        """Qt calls a key bound both window-wide and here ambiguous and fires neither, so
+        where the window (say its View menu) already answers a key, our action lets go of it."""
+        window = self.window()
+        if window is self:
+            return
+        mine = set(self.actions())
+        wide = (Qt.ShortcutContext.WindowShortcut, Qt.ShortcutContext.ApplicationShortcut)
+        taken = {
+            action.shortcut().toString()
+            for action in {*window.findChildren(QAction), *window.actions()} - mine
+            if not action.shortcut().isEmpty() and action.shortcutContext() in wide
+        }
+        for action in mine:
+            if action.shortcut().toString() in taken:
+                action.setShortcut(QKeySequence())
+
+    # ------------------------------------------------------------------ setup
+
+    def _build_actions(self) -> None:
+        vm = self.view_model
+        group = QActionGroup(self)
+        for mode in DisplayMode:
+            action = self._action(_SHORT[mode], MODE_KEYS[mode], checkable=True,
+                                  tip=MODE_LABELS[mode])
+            action.setActionGroup(group)
+            action.triggered.connect(lambda _=False, m=mode: vm.set_mode(m))
+            self.mode_actions[mode] = action
+        self.mode_actions[vm.mode].setChecked(True)
+        self.toolbar.addSeparator()
+        self.before_after_action = self._action("A/B", "B", checkable=True,
+                                                 tip="Before/after: the job's input or result")
+        self.before_after_action.setEnabled(False)
+        self.before_after_action.triggered.connect(vm.toggle_before_after)
+        self.turntable_action = self._action("Spin", "T", checkable=True, tip="Turntable")
+        self.turntable_action.toggled.connect(vm.set_turntable)
+        self.frame_action = self._action("Frame", "F")
+        self.frame_action.triggered.connect(self.frame)
+        self.reset_action = self._action("Reset", "R", tip="Reset view")
+        self.reset_action.triggered.connect(self.reset_view)
+        self.grid_action = self._action("Grid", "G", checkable=True, checked=vm.grid_visible)
+        self.grid_action.toggled.connect(vm.set_grid_visible)
+        self.axes_action = self._action("Axes", "A", checkable=True, checked=vm.axes_visible)
+        self.axes_action.toggled.connect(vm.set_axes_visible)
+
+    def _action(self, text: str, key: str, *, checkable: bool = False, checked: bool = False,
+                tip: str = "") -> QAction:
+        action = QAction(text, self)
+        action.setShortcut(QKeySequence(key))
+        # only while the viewport has focus: digits typed in a prompt box must stay digits
+        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        action.setToolTip(f"{tip or text} ({key})")
+        action.setCheckable(checkable)
+        action.setChecked(checked)
+        self.addAction(action)
+        self.toolbar.addAction(action)
+        return action
+
+    def _set_up_scene(self) -> None:
+        self.plotter.set_background(modes.BACKGROUND_BOTTOM, top=modes.BACKGROUND_TOP)
+        self.plotter.add_axes(interactive=False, line_width=2, labels_off=False)
+        self._on_view_model_overlay_changed(self.view_model.overlay_text())
+        self.reset_view()
+
+    def _connect_view_model(self) -> None:
+        vm = self.view_model
+        vm.scene_changed.connect(self._on_view_model_scene_changed)
+        vm.mode_changed.connect(self._on_view_model_mode_changed)
+        vm.overlay_changed.connect(self._on_view_model_overlay_changed)
+        vm.comparison_changed.connect(self._on_view_model_comparison_changed)
+        vm.turntable_changed.connect(self._on_view_model_turntable_changed)
+        vm.grid_changed.connect(self._on_view_model_grid_changed)
+        vm.axes_changed.connect(self._on_view_model_axes_changed)
+        vm.load_failed.connect(self.load_failed)
+
+    # ------------------------------------------------------------------ view model events
+
+    @Slot(object, bool)
+    def _on_view_model_scene_changed(self, scene: SceneData | None, keep_camera: bool) -> None:
+        if self._closed:
+            return
+        self._scene = scene
+        self._meshes = modes.build_meshes(scene) if scene is not None else []
+        self._redraw_mode()
+        self._redraw_grid()
+        if not keep_camera:
+            self.reset_view()
+        self._shown_pending = scene is not None
+        self._render()
+
+    @Slot(str)
+    def _on_view_model_mode_changed(self, mode: str) -> None:
+        self.mode_actions[DisplayMode(mode)].setChecked(True)
+        if not self._closed:
+            self._redraw_mode()
+            self._render()
+
+    @Slot(str)
+    def _on_view_model_overlay_changed(self, text: str) -> None:
+        if self._closed:
+            return
+        self.plotter.add_text(text, position="upper_left", font_size=10, color=_OVERLAY_COLOR,
+                              name="overlay", render=False)
+        self._render()
+
+    @Slot(str)
+    def _on_view_model_comparison_changed(self, side: str) -> None:
+        self.before_after_action.setEnabled(bool(side))
+        self.before_after_action.setChecked(side == "before")
+
+    @Slot(bool)
+    def _on_view_model_turntable_changed(self, on: bool) -> None:
+        self.turntable_action.setChecked(on)
+        if on and not self._closed:
+            self._turntable_timer.start()
+        else:
+            self._turntable_timer.stop()
+
+    @Slot(bool)
+    def _on_view_model_grid_changed(self, on: bool) -> None:
+        self.grid_action.setChecked(on)
+        if self._grid_actor is not None and not self._closed:
+            self._grid_actor.visibility = on
+            self._render()
+
+    @Slot(bool)
+    def _on_view_model_axes_changed(self, on: bool) -> None:
+        self.axes_action.setChecked(on)
+        if self._closed:
+            return
+        if on:
+            self.plotter.show_axes()
+        else:
+            self.plotter.hide_axes()
+        self._render()
+
+    @Slot()
+    def _on_turntable_timer_timeout(self) -> None:
+        if self._closed:
+            return
+        # about the world's up axis, not the camera's, so the floor stays level
+        camera = self.plotter.camera
+        focal = np.array(camera.focal_point)
+        angle = np.radians(TURNTABLE_STEP_DEG)
+        c, s = np.cos(angle), np.sin(angle)
+        spin = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+        camera.position = focal + spin @ (np.array(camera.position) - focal)
+        camera.up = spin @ np.array(camera.up)
+        self.plotter.renderer.reset_camera_clipping_range()
+        self._render()
+
+    # ------------------------------------------------------------------ drawing
+
+    def _redraw_mode(self) -> None:
+        if self._mode_actors:
+            self.plotter.remove_actor(self._mode_actors, render=False)
+        self._mode_actors = []
+        if self._scene is not None:
+            self._mode_actors = modes.draw(self.plotter, self._scene, self._meshes,
+                                           self.view_model.effective_mode)
+
+    def _redraw_grid(self) -> None:
+        if self._grid_actor is not None:
+            self.plotter.remove_actor(self._grid_actor, render=False)
+            self._grid_actor = None
+        if self._scene is None:
+            return
+        self._grid_actor = self.plotter.add_mesh(
+            modes.ground_grid(self._scene.view_bounds), color=modes.GRID, lighting=False,
+            line_width=1.0, reset_camera=False, render=False, name="grid",
+        )
+        self._grid_actor.visibility = self.view_model.grid_visible
+
+    def _render(self) -> None:
+        """Draw at the next frame; a hidden widget has no frames, so it renders at once."""
+        if self._closed:
+            return
+        self.plotter.renderer.reset_camera_clipping_range()
+        if self.plotter.isVisible():
+            self.plotter.update()
+        else:
+            self._render_now()
+            # no frame will come; announce on the next pass, after the overlay has changed
+            QTimer.singleShot(0, self, self._on_plotter_frame_swapped)
+
+    @Slot()
+    def _on_plotter_frame_swapped(self) -> None:
+        if self._shown_pending and not self._closed:
+            self._shown_pending = False
+            self.scene_shown.emit()  # after the frame, so a window grab sees the scene
+
+    def _render_now(self) -> None:
+        if not self._closed:
+            self.plotter.renderer.reset_camera_clipping_range()
+            self.plotter.render()
