@@ -78,6 +78,28 @@ SPECS: tuple[AdapterSpec, ...] = (
         entry="adapters.decimate:DecimateAdapter", params="adapters.decimate:DecimateParams",
         inputs=("mesh",), devices=("cpu",), timeout_s=900,
     ),
+    AdapterSpec(
+        id="inflate", feature="image_to_raw_mesh", label="Silhouette inflation",
+        description="Cuts the object out of the picture and inflates its outline into a "
+                    "closed, rounded mesh (no model weights).",
+        entry="adapters.inflate:InflateAdapter", params="adapters.inflate:InflateParams",
+        inputs=("image",), devices=("cpu",), timeout_s=600,
+    ),
+    AdapterSpec(
+        id="inflate", feature="image_to_textured_mesh", label="Silhouette inflation, textured",
+        description="Inflates the picture's object into a closed mesh with the picture "
+                    "painted on the front and mirrored onto the back (no model weights).",
+        entry="adapters.inflate:InflateAdapter", params="adapters.inflate:InflateTexturedParams",
+        inputs=("image",), devices=("cpu",), timeout_s=600,
+    ),
+    AdapterSpec(
+        id="project", feature="image_mesh_painting", label="Projection painting",
+        description="Projects the picture onto the mesh from a camera, bakes it into a UV "
+                    "atlas and fills what the camera cannot see by diffusion.",
+        entry="adapters.project_paint:ProjectAdapter",
+        params="adapters.project_paint:ProjectParams",
+        inputs=("mesh", "image"), devices=("cpu",), timeout_s=900,
+    ),
 )
 
 

@@ -87,7 +87,9 @@ def _albedo(geom: trimesh.Trimesh, n_verts: int, n_faces: int) -> tuple[np.ndarr
     visual = geom.visual
     try:
         if isinstance(visual, trimesh.visual.TextureVisuals):
-            if visual.uv is not None and getattr(visual.material, "image", None) is not None:
+            material = visual.material
+            texture = getattr(material, "image", None) or getattr(material, "baseColorTexture", None)
+            if visual.uv is not None and texture is not None:
                 # One texture sample per vertex: cheap, and plenty for a thumbnail.
                 visual = visual.to_color()
             else:

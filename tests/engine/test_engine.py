@@ -18,8 +18,13 @@ from engine.jobs import JobState
 pytestmark = pytest.mark.slow
 
 
+FAKE_ADAPTERS = {"mesh_segmentation": "sleepy", "part_completion": "sleepy_parts",
+                 "auto_rig": "quick_timeout", "text_to_raw_mesh": "broken_load"}
+
+
 def submit_sleepy(engine: Engine, mesh: Path, feature: str = "mesh_segmentation", **params) -> str:
-    return engine.submit(feature, [engine.stage(mesh)], params=params)
+    return engine.submit(feature, [engine.stage(mesh)], adapter=FAKE_ADAPTERS[feature],
+                         params=params)
 
 
 def wait_for(predicate, timeout: float = 20.0) -> None:

@@ -170,3 +170,18 @@ def test_engine_thumbnail_imports_no_gui_or_gl_stack() -> None:
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     )
     assert proc.stdout.strip() == "[]", proc.stdout
+
+
+def test_pbr_base_colour_texture_shows_in_the_thumbnail(tmp_path):
+    """PBR materials (every textured GLB we write) keep their texture as baseColorTexture."""
+    from PIL import Image as PILImage
+
+    mesh = trimesh.creation.box()
+    red = PILImage.new("RGB", (8, 8), (220, 20, 20))
+    mesh.visual = trimesh.visual.TextureVisuals(
+        uv=np.full((len(mesh.vertices), 2), 0.5),
+        material=trimesh.visual.material.PBRMaterial(baseColorTexture=red))
+    out = render_thumbnail(mesh, tmp_path / "red.png")
+    pixels = np.asarray(PILImage.open(out).convert("RGBA")).astype(int)
+    fg = pixels[pixels[..., 3] > 0][:, :3]
+    assert (fg[:, 0] > fg[:, 1] + 40).mean() > 0.9  # red, not clay grey
