@@ -11,6 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from engine.errors import ErrorCode, MeshsmithError
+from engine.skin import Skin
 
 
 class Cancelled(Exception):
@@ -64,6 +65,7 @@ class AdapterOutput:
     mesh: Any  # trimesh.Trimesh or trimesh.Scene: the primary result, written as the GLB
     stats: dict[str, Any] = field(default_factory=dict)
     extra_outputs: list[ExtraOutput] = field(default_factory=list)
+    skin: Skin | None = None  # an armature bound to ``mesh`` (a single mesh), for auto_rig
 
 
 class AdapterError(MeshsmithError):

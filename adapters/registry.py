@@ -79,6 +79,13 @@ SPECS: tuple[AdapterSpec, ...] = (
         inputs=("mesh",), devices=("cpu",), timeout_s=900,
     ),
     AdapterSpec(
+        id="skeleton_rig", feature="auto_rig", label="Skeleton and heat-diffusion skinning",
+        description="Finds a skeleton inside the mesh (geodesic level sets of its voxel solid, "
+                    "one chain per limb) and binds the mesh to it with smooth skin weights.",
+        entry="adapters.autorig:AutoRigAdapter", params="adapters.autorig:AutoRigParams",
+        inputs=("mesh",), devices=("cpu",), timeout_s=900,
+    ),
+    AdapterSpec(
         id="inflate", feature="image_to_raw_mesh", label="Silhouette inflation",
         description="Cuts the object out of the picture and inflates its outline into a "
                     "closed, rounded mesh (no model weights).",

@@ -24,7 +24,7 @@ def build_outputs(output: AdapterOutput, out_dir: Path) -> dict[str, Any]:
     if not isinstance(output, AdapterOutput):
         raise MeshsmithError(ErrorCode.OUTPUT_INVALID, "The adapter returned no mesh.")
     out_dir.mkdir(parents=True, exist_ok=True)
-    glb = write_glb(output.mesh, out_dir / PRIMARY_NAME)
+    glb = write_glb(output.mesh, out_dir / PRIMARY_NAME, skin=output.skin)
     # Stats come from reading the file back, so they describe what the artist actually gets.
     written = meshio.load_mesh(glb)
     outputs = [{"role": "mesh", "path": str(glb), "media_type": "model/gltf-binary"}]
