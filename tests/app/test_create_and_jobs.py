@@ -64,10 +64,22 @@ def test_a_bad_input_gives_one_sentence_and_keeps_run_disabled(qtbot, create_vm,
     assert create_vm.run_disabled_reason() == "Drop mesh to start."
 
 
-def test_an_image_for_a_mesh_feature_explains_why_run_is_disabled(qtbot, create_vm, tmp_path):
+def test_an_image_for_a_mesh_only_studio_explains_why_run_is_disabled(qtbot, bridge, tmp_path):
+    from adapters.registry import Registry
+    from tests.engine.fake_adapters import sleepy_spec
+
+    bridge.engine.registry = Registry([sleepy_spec()])  # no feature takes an image
+    vm = CreateViewModel(bridge)
+    Image.new("RGB", (32, 32), "blue").save(tmp_path / "photo.png")
+    stage(qtbot, vm, str(tmp_path / "photo.png"))
+    assert vm.run_disabled_reason() == "Segment parts needs a mesh, not an image."
+
+
+def test_dropping_an_image_on_a_mesh_feature_switches_to_an_image_feature(qtbot, create_vm,
+                                                                           tmp_path):
     Image.new("RGB", (32, 32), "blue").save(tmp_path / "photo.png")
     stage(qtbot, create_vm, str(tmp_path / "photo.png"))
-    assert create_vm.run_disabled_reason() == "Segment parts needs a mesh, not an image."
+    assert "image" in create_vm.adapter.inputs
 
 
 def test_invalid_parameter_disables_run_with_the_validation_sentence(qtbot, create_vm, box_obj):
@@ -102,7 +114,7 @@ def test_cancel_from_the_jobs_panel_cancels_the_running_job(qtbot, bridge, creat
     stage(qtbot, create_vm, str(box_obj))
     create_vm.set_param("steps", 500)
     job_id = create_vm.run()
-    qtbot.waitUntil(lambda: jobs.model.rows and jobs.model.rows[0].fraction > 0, timeout=30_000)
+    qtbot.waitUntil(lambda: bool(jobs.model.rows) and jobs.model.rows[0].fraction > 0, timeout=30_000)
     cancelled = []
     bridge.job_updated.connect(lambda job: cancelled.append(job.state))
     view.cancel_button.click()
