@@ -45,7 +45,8 @@ class CreateViewModel(QObject):
         self.feature = ""
         self.adapter: AdapterSpec | None = None
         self.params: dict[str, Any] = {}
-        self.staged: StagedInput | None = None
+        self.staged: StagedInput | None = None  # the latest input, whatever its kind
+        self.inputs: dict[str, StagedInput] = {}  # one per kind: painting takes mesh + image
         self.input_thumbnail: Path | None = None
         self.staging = False
         self.set_feature(self.features()[0])
@@ -102,6 +103,7 @@ class CreateViewModel(QObject):
 
     def clear_input(self) -> None:
         self.staged, self.input_thumbnail = None, None
+        self.inputs.clear()
         self.input_changed.emit(None)
         self._update_can_run()
 
@@ -109,6 +111,7 @@ class CreateViewModel(QObject):
         self.staging = False
         self.staged, self.input_thumbnail = staged_and_thumbnail
         staged = self.staged
+        self.inputs[staged.kind] = staged
         if self.adapter is not None and staged.kind not in self.adapter.inputs:
             self._switch_to_feature_for(staged.kind)
         self.input_changed.emit(staged)
@@ -134,11 +137,12 @@ class CreateViewModel(QObject):
             return "Choose a feature."
         if self.staging:
             return "Reading the input…"
-        if self.staged is None:
-            return f"Drop {' and '.join(self.adapter.inputs)} to start."
-        if self.staged.kind not in self.adapter.inputs:
+        if self.staged is not None and self.staged.kind not in self.adapter.inputs:
             wanted = KIND_PHRASE[self.adapter.inputs[0]]
             return f"{FEATURE_LABELS[self.feature]} needs {wanted}, not {KIND_PHRASE[self.staged.kind]}."
+        missing = [KIND_PHRASE[k] for k in self.adapter.inputs if k not in self.inputs]
+        if missing:
+            return f"Drop {' and '.join(missing)} to start."
         try:
             self.adapter.parse_params(self.params)
         except MeshsmithError as exc:
@@ -147,10 +151,10 @@ class CreateViewModel(QObject):
 
     def run(self) -> str | None:
         """Submit the job (fast: a row in SQLite and a message to the engine thread)."""
-        if self.run_disabled_reason() or self.staged is None or self.adapter is None:
+        if self.run_disabled_reason() or self.adapter is None:
             return None
         try:
-            job_id = self.bridge.engine.submit(self.feature, [self.staged],
+            job_id = self.bridge.engine.submit(self.feature, self._job_inputs(),
                                                adapter=self.adapter.id, params=self.params)
         except MeshsmithError as exc:
             self.error_raised.emit(exc.message)
@@ -168,7 +172,8 @@ class CreateViewModel(QObject):
         if self.adapter is None:
             return
         try:
-            job_id = self.bridge.engine.submit(self.feature, [staged], adapter=self.adapter.id,
+            job_id = self.bridge.engine.submit(self.feature, self._job_inputs(staged),
+                                               adapter=self.adapter.id,
                                                params=self.params)
         except MeshsmithError as exc:
             self.error_raised.emit(exc.message)
@@ -179,6 +184,13 @@ class CreateViewModel(QObject):
         self.error_raised.emit(_sentence(exc))
 
     # ---- helpers --------------------------------------------------------------------------
+    def _job_inputs(self, replace: StagedInput | None = None) -> list[StagedInput]:
+        """The adapter's inputs in its order; ``replace`` stands in for its own kind (batches)."""
+        chosen = dict(self.inputs)
+        if replace is not None:
+            chosen[replace.kind] = replace
+        return [chosen[kind] for kind in self.adapter.inputs if kind in chosen]
+
     def _update_can_run(self) -> None:
         reason = self.run_disabled_reason()
         self.can_run_changed.emit(not reason, reason)

@@ -148,3 +148,7 @@ class CreateView(QWidget):
 
     def _on_vm_input_changed(self, staged: StagedInput | None) -> None:
         self.drop_zone.show_input(staged, self.vm.input_thumbnail)
+        others = [i for i in self.vm.inputs.values() if staged is not None and i is not staged]
+        if others:  # e.g. painting holds a mesh and a picture
+            self.drop_zone.caption.setText(self.drop_zone.caption.text() + "".join(
+                f"\n+ {i.original_name} ({i.kind})" for i in others))

@@ -32,7 +32,7 @@ def stage(qtbot, vm: CreateViewModel, source: str) -> None:
 
 
 def test_run_is_disabled_with_a_reason_until_an_input_is_staged(qtbot, create_vm, box_obj):
-    assert create_vm.run_disabled_reason() == "Drop mesh to start."
+    assert create_vm.run_disabled_reason() == "Drop a mesh to start."
     assert create_vm.run() is None
     with qtbot.waitSignal(create_vm.can_run_changed, timeout=30_000,
                           check_params_cb=lambda ok, reason: ok):
@@ -61,7 +61,7 @@ def test_a_bad_input_gives_one_sentence_and_keeps_run_disabled(qtbot, create_vm,
     with qtbot.waitSignal(create_vm.error_raised, timeout=30_000) as signal:
         create_vm.set_input_source(str(bad))
     assert signal.args[0].startswith("notes.obj") and signal.args[0].endswith(".")
-    assert create_vm.run_disabled_reason() == "Drop mesh to start."
+    assert create_vm.run_disabled_reason() == "Drop a mesh to start."
 
 
 def test_an_image_for_a_mesh_only_studio_explains_why_run_is_disabled(qtbot, bridge, tmp_path):
@@ -135,3 +135,15 @@ def test_batch_submits_one_job_per_file(qtbot, bridge, create_vm, box_obj, spher
 
 def test_durations_read_like_a_clock():
     assert [format_duration(s) for s in (None, 4.4, 75, 3725)] == ["–", "4 s", "1:15", "1:02:05"]
+
+
+def test_painting_takes_a_mesh_and_an_image_before_it_can_run(qtbot, create_vm, box_obj, tmp_path):
+    create_vm.set_feature("image_mesh_painting")
+    assert create_vm.run_disabled_reason() == "Drop a mesh and an image to start."
+    stage(qtbot, create_vm, str(box_obj))
+    assert create_vm.feature == "image_mesh_painting"  # a mesh is one of its inputs: no switch
+    assert create_vm.run_disabled_reason() == "Drop an image to start."
+    Image.new("RGB", (32, 32), "red").save(tmp_path / "paint.png")
+    stage(qtbot, create_vm, str(tmp_path / "paint.png"))
+    assert create_vm.run_disabled_reason() == ""
+    assert [i.kind for i in create_vm._job_inputs()] == ["mesh", "image"]
