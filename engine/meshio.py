@@ -194,6 +194,26 @@ def load_mesh(
     """One triangle mesh with every scene node's transform baked in; ``name`` is what
     error sentences call the file (defaults to its file name)."""
     label = name or Path(path).name
+    scene, fmt, declared = _read_scene(path, label, max_faces)
+    return _guarded(
+        lambda: _flatten(scene, fmt, label, max_faces, declared), label, "assembled into one mesh"
+    )
+
+
+def load_parts(
+    path: str | os.PathLike[str], *, max_faces: int = DEFAULT_MAX_FACES, name: str | None = None
+) -> list[tuple[str, trimesh.Trimesh]]:
+    """Every scene node that holds triangles as (node name, mesh in world space), sorted by
+    name (trimesh keeps no node order); same checks and sentences as ``load_mesh``."""
+    label = name or Path(path).name
+    scene, fmt, declared = _read_scene(path, label, max_faces)
+    return _guarded(lambda: _parts(scene, fmt, label, max_faces, declared), label,
+                    "split into its parts")
+
+
+def _read_scene(
+    path: str | os.PathLike[str], label: str, max_faces: int
+) -> tuple[trimesh.Scene, Format, tuple[int, int] | None]:
     p = _existing_file(path, label)
     fmt = sniff(p)
     if fmt is None:
@@ -204,9 +224,7 @@ def load_mesh(
         declared = PRECHECKS[fmt.name](data, label, max_faces)
         f.seek(0)
         scene = _guarded(lambda: _trimesh_scene(f, fmt), label, f"read as {fmt.name.upper()}")
-    return _guarded(
-        lambda: _flatten(scene, fmt, label, max_faces, declared), label, "assembled into one mesh"
-    )
+    return scene, fmt, declared
 
 
 def _trimesh_scene(f: Any, fmt: Format) -> trimesh.Scene:
@@ -233,18 +251,44 @@ def _guarded(step: Callable[[], Any], label: str, what: str) -> Any:
 def _flatten(
     scene: trimesh.Scene, fmt: Format, label: str, max_faces: int, declared: tuple[int, int] | None
 ) -> trimesh.Trimesh:
+    _checked_nodes(scene, label, max_faces, declared)
+    return _finished(scene.to_mesh(), fmt, label)
+
+
+def _parts(
+    scene: trimesh.Scene, fmt: Format, label: str, max_faces: int, declared: tuple[int, int] | None
+) -> list[tuple[str, trimesh.Trimesh]]:
+    parts = []
+    for node, (transform, geometry) in _checked_nodes(scene, label, max_faces, declared).items():
+        mesh = geometry.copy()
+        mesh.apply_transform(transform)  # a mirroring transform flips the winding back
+        if len(mesh.faces):
+            parts.append((node, mesh))
+    if not parts:
+        raise InvalidInput(f"{label} contains no triangles, so there is no surface to work with.")
+    return [(node, _finished(mesh, fmt, label)) for node, mesh in parts]
+
+
+def _checked_nodes(
+    scene: trimesh.Scene, label: str, max_faces: int, declared: tuple[int, int] | None
+) -> dict[str, tuple[np.ndarray, trimesh.Trimesh]]:
+    """Node name -> (world transform, mesh) for nodes with triangle meshes, once the arrays,
+    the header's counts and the instanced face total have been checked."""
     geometry = {k: g for k, g in scene.geometry.items() if isinstance(g, trimesh.Trimesh)}
     for g in geometry.values():
         _check_arrays(g, label)
     if declared is not None:
         _check_declared(geometry.values(), declared, label)
-    instanced = sum(
-        len(geometry[scene.graph[n][1]].faces)
-        for n in scene.graph.nodes_geometry
-        if scene.graph[n][1] in geometry
-    )
-    check_face_limit(instanced, label, max_faces)
-    mesh = scene.to_mesh()
+    nodes = {}
+    for node in sorted(scene.graph.nodes_geometry):
+        transform, name = scene.graph[node]
+        if name in geometry:
+            nodes[node] = (transform, geometry[name])
+    check_face_limit(sum(len(g.faces) for _, g in nodes.values()), label, max_faces)
+    return nodes
+
+
+def _finished(mesh: trimesh.Trimesh, fmt: Format, label: str) -> trimesh.Trimesh:
     if len(mesh.faces) == 0:
         raise InvalidInput(f"{label} contains no triangles, so there is no surface to work with.")
     if not np.isfinite(mesh.vertices).all():

@@ -417,3 +417,42 @@ def test_truncated_image(tmp_path: Path, fmt: str) -> None:
     (tmp_path / "cut.img").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     with pytest.raises(InvalidInput, match=r"^cut\.img is (truncated|damaged)"):
         meshio.load_image(tmp_path / "cut.img")
+
+
+# ----------------------------------------------------------------------------- parts
+
+
+def test_load_parts_keeps_node_names_and_bakes_each_world_transform(tmp_path: Path) -> None:
+    scene = trimesh.Scene()
+    box = trimesh.creation.box()
+    scene.add_geometry(box, node_name="part_01", geom_name="shared",
+                       transform=trimesh.transformations.translation_matrix((5, 0, 0)))
+    mirror = np.diag([-1.0, 1.0, 1.0, 1.0]) @ trimesh.transformations.translation_matrix((3, 0, 0))
+    scene.add_geometry(box, node_name="part_00", geom_name="shared", transform=mirror)
+    scene.add_geometry(trimesh.creation.icosphere(1), node_name="part_02")
+    (tmp_path / "parts.glb").write_bytes(scene.export(file_type="glb"))
+    parts = dict(meshio.load_parts(tmp_path / "parts.glb"))
+    assert list(parts) == ["part_00", "part_01", "part_02"]  # one per node, even when instanced
+    np.testing.assert_allclose(parts["part_01"].bounds, [[4.5, -0.5, -0.5], [5.5, 0.5, 0.5]])
+    np.testing.assert_allclose(parts["part_00"].bounds, [[-3.5, -0.5, -0.5], [-2.5, 0.5, 0.5]])
+    assert parts["part_00"].volume > 0  # the mirror turned the winding back outward
+    assert len(parts["part_02"].faces) == 80
+
+
+def test_load_parts_of_a_plain_mesh_is_one_part(samples: dict[str, Path]) -> None:
+    parts = meshio.load_parts(samples["ply"])
+    assert len(parts) == 1 and len(parts[0][1].faces) == 12
+
+
+def test_load_parts_refuses_like_load_mesh(samples: dict[str, Path], tmp_path: Path) -> None:
+    (tmp_path / "empty.glb").write_bytes(b"")
+    (tmp_path / "cut.glb").write_bytes(box_glb()[:-40])
+    for path, sentence in [(tmp_path / "empty.glb", "empty.glb is empty."),
+                           (samples["png"], "png_sample.txt is an image, not a 3D model.")]:
+        with pytest.raises(InvalidInput) as info:
+            meshio.load_parts(path)
+        assert info.value.message == sentence
+    with pytest.raises(InvalidInput, match=r"^cut\.glb is truncated"):
+        meshio.load_parts(tmp_path / "cut.glb")
+    with pytest.raises(InvalidInput, match="more than the 5"):
+        meshio.load_parts(samples["glb"], max_faces=5)
