@@ -75,7 +75,7 @@ class JobSpec(_Strict):
 
     feature: str
     adapter: str
-    inputs: list[str] = Field(min_length=1)
+    inputs: list[str] = Field(default_factory=list)  # empty for text features
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -127,6 +127,14 @@ class JobResult(_Strict):
             raise ValueError(f"a {self.status} job must carry an error")
 
 
+class PipelineTag(_Strict):
+    """Which pipeline run a job is a step of (engine.pipelines): the history groups by it."""
+
+    id: str
+    step: int = Field(ge=0)  # 0-based position in the recipe
+    name: str  # the recipe's name, as the artist saw it
+
+
 class Job(_Strict):
     """A job as the store and the UI see it."""
 
@@ -139,3 +147,4 @@ class Job(_Strict):
     attempts: int = 0
     result: JobResult | None = None
     error: ErrorInfo | None = None
+    pipeline: PipelineTag | None = None

@@ -1,0 +1,233 @@
+"""Models: the neural models Meshsmith knows, whether each is installed, and getting them.
+
+Everything that touches the disk or the network (scanning folders, reading weight headers,
+downloading) runs on a worker thread; results and download progress come back as signals,
+so the GUI thread only updates the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+    Slot,
+)
+from superqt.utils import create_worker
+
+from engine.errors import MeshsmithError
+from engine.models import ModelStatus, ModelStore, human_size, progress_tqdm
+
+COLUMNS = ("Name", "State", "Size", "Folder", "Licence")
+NAME, STATE, SIZE, FOLDER, LICENCE = range(len(COLUMNS))
+STATUS_ROLE = Qt.ItemDataRole.UserRole  # the ModelStatus behind a row
+AnyIndex = QModelIndex | QPersistentModelIndex
+_STATE_TEXT = {"installed": "Installed", "missing": "Missing", "broken": "Broken"}
+
+
+class ModelsTableModel(QAbstractTableModel):
+    """One row per known model; ``STATUS_ROLE`` gives its ModelStatus."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[ModelStatus] = []
+        self.downloading: dict[str, float] = {}  # model id → fraction done
+
+    def set_statuses(self, statuses: list[ModelStatus]) -> None:
+        self.beginResetModel()
+        self._rows = list(statuses)
+        self.endResetModel()
+
+    def update(self, status: ModelStatus) -> None:
+        for row, old in enumerate(self._rows):
+            if old.info.id == status.info.id:
+                self._rows[row] = status
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+                return
+
+    def status(self, model_id: str) -> ModelStatus | None:
+        return next((s for s in self._rows if s.info.id == model_id), None)
+
+    def row_of(self, model_id: str) -> int:
+        return next((i for i, s in enumerate(self._rows) if s.info.id == model_id), -1)
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008 (Qt's API)
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        status = self._rows[index.row()]
+        if role == STATUS_ROLE:
+            return status
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(status, index.column())
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return _tooltip(status)
+        return None
+
+    def _display(self, status: ModelStatus, column: int) -> str:
+        info = status.info
+        if column == NAME:
+            return info.name
+        if column == STATE:
+            if info.id in self.downloading:
+                return f"Downloading {round(100 * self.downloading[info.id])}%"
+            return _STATE_TEXT[status.state]
+        if column == SIZE:
+            if status.folder is not None and status.size_bytes:
+                return human_size(status.size_bytes)
+            return f"≈ {human_size(info.approx_size_mb * 2**20)}"
+        if column == FOLDER:
+            return str(status.folder) if status.folder else "—"
+        return info.licence
+
+
+def _tooltip(status: ModelStatus) -> str:
+    info = status.info
+    lines = [f"{info.name} ({info.hub_id})", f"Used by: {', '.join(info.adapters) or '—'}"]
+    if status.problem:
+        lines.append(f"Problem: {status.problem}")
+    if status.source:
+        lines.append(f"Found in: {status.source}")
+    return "\n".join(lines)
+
+
+class ModelsViewModel(QObject):
+    """The Models page's state and actions; a view connects to the signals below."""
+
+    message = Signal(str)  # one sentence for the page's message line
+    busy_changed = Signal(bool)  # a scan or verification is running
+    download_progress = Signal(str, str, float)  # model id, stage, fraction
+    download_finished = Signal(str, bool)  # model id, whether it is now installed
+    _progress_from_thread = Signal(str, str, float)
+
+    def __init__(self, store: ModelStore | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.store = store or ModelStore()
+        self.table = ModelsTableModel(self)
+        self._busy = 0
+        self._progress_from_thread.connect(self._on_progress)
+
+    # ---- actions ------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Look for every model again (off the GUI thread) and refill the table."""
+        self._background(self.store.list, self.table.set_statuses, "Could not scan the models")
+
+    def verify(self, model_id: str) -> None:
+        """Check one model's files again and say what was found."""
+        def done(status: ModelStatus) -> None:
+            self.table.update(status)
+            self.message.emit(_verdict(status))
+
+        self._background(lambda: self.store.status(model_id), done,
+                         f"Could not check {model_id}")
+
+    def set_folder(self, model_id: str, folder: str | Path | None) -> None:
+        """Use ``folder`` for the model (None: the usual places), then check it."""
+        def work() -> ModelStatus:
+            self.store.set_folder(model_id, Path(folder) if folder else None)
+            return self.store.status(model_id)
+
+        def done(status: ModelStatus) -> None:
+            self.table.update(status)
+            self.message.emit(_verdict(status))
+
+        self._background(work, done, f"Could not set the folder of {model_id}")
+
+    def download(self, model_id: str) -> None:
+        """Fetch the model from the hub on a worker thread, with progress."""
+        if model_id in self.table.downloading:
+            return
+        self.table.downloading[model_id] = 0.0
+        self._refresh_row(model_id)
+
+        def report(stage: str, fraction: float) -> None:  # on the download's threads
+            self._progress_from_thread.emit(model_id, stage, fraction)
+
+        def work() -> ModelStatus:
+            return self.store.download(model_id, tqdm_class=progress_tqdm(report))
+
+        def done(status: ModelStatus) -> None:
+            self.table.downloading.pop(model_id, None)
+            self.table.update(status)
+            self.message.emit(_verdict(status))
+            self.download_finished.emit(model_id, status.state == "installed")
+
+        def failed(exc: Exception) -> None:
+            self.table.downloading.pop(model_id, None)
+            self._refresh_row(model_id)
+            self.message.emit(_reason(exc, f"Could not download {model_id}"))
+            self.download_finished.emit(model_id, False)
+
+        create_worker(work, _connect={"returned": done, "errored": failed})
+
+    def can_download(self, model_id: str) -> bool:
+        status = self.table.status(model_id)
+        return (status is not None and status.state != "installed"
+                and model_id not in self.table.downloading)
+
+    # ---- helpers ------------------------------------------------------------------------
+    @Slot(str, str, float)
+    def _on_progress(self, model_id: str, stage: str, fraction: float) -> None:
+        if model_id in self.table.downloading:
+            self.table.downloading[model_id] = fraction
+            self._refresh_row(model_id)
+        self.download_progress.emit(model_id, stage, fraction)
+
+    def _refresh_row(self, model_id: str) -> None:
+        row = self.table.row_of(model_id)
+        if row >= 0:
+            index = self.table.index(row, STATE)
+            self.table.dataChanged.emit(index, index)
+
+    def _background(self, work: Callable[[], Any], done: Callable[[Any], None],
+                    failure: str) -> None:
+        self._set_busy(+1)
+
+        def finished(value: Any) -> None:
+            self._set_busy(-1)
+            done(value)
+
+        def failed(exc: Exception) -> None:
+            self._set_busy(-1)
+            self.message.emit(_reason(exc, failure))
+
+        create_worker(work, _connect={"returned": finished, "errored": failed})
+
+    def _set_busy(self, delta: int) -> None:
+        was = self._busy > 0
+        self._busy += delta
+        if (self._busy > 0) != was:
+            self.busy_changed.emit(self._busy > 0)
+
+
+def _verdict(status: ModelStatus) -> str:
+    if status.state == "installed":
+        return f"{status.info.name} is installed in {status.folder}."
+    from engine.models import how_to_get
+
+    return how_to_get(status)
+
+
+def _reason(exc: Exception, failure: str) -> str:
+    if isinstance(exc, MeshsmithError):
+        return exc.message
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return f"{failure}: {str(reason).rstrip('.')}."
