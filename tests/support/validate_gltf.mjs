@@ -10,6 +10,7 @@
 // with code VALIDATOR_REJECTED or FILE_UNREADABLE, so callers only ever look at numErrors.
 
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 
 // Fields of report.info worth keeping: they let tests compare counts with what a job claims.
 const INFO_KEYS = [
@@ -41,7 +42,12 @@ async function validateFile(validator, path, withWarnings) {
   let report;
   try {
     // maxIssues 0 = unlimited, so an error is never hidden behind a flood of hints.
-    report = await validator.validateBytes(bytes, { uri: path, writeTimestamp: false, maxIssues: 0 });
+    // A .gltf names its .bin and images by URI, relative to the .gltf file.
+    const externalResourceFunction = (uri) =>
+      readFile(resolve(dirname(path), decodeURIComponent(uri))).then((b) => new Uint8Array(b));
+    report = await validator.validateBytes(bytes, {
+      uri: path, writeTimestamp: false, maxIssues: 0, externalResourceFunction,
+    });
   } catch (err) {
     // The promise rejects when the bytes are not recognisable glTF/GLB at all.
     return failure(path, 'VALIDATOR_REJECTED', String(err));
