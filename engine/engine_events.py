@@ -45,7 +45,8 @@ class RunningJob:
 
 
 def build_result(
-    job: Job, running: RunningJob | None, state: JobState, error: ErrorInfo | None
+    job: Job, running: RunningJob | None, state: JobState, error: ErrorInfo | None,
+    backend: Literal["local", "ray"] = "local",
 ) -> tuple[JobResult, JobState, ErrorInfo | None]:
     """The one place a job's result is assembled and checked against the contract.
 
@@ -60,8 +61,7 @@ def build_result(
         run_s=round(float(payload.get("run_s", 0.0)), 3),
         total_s=round(now - job.created_at, 3),
     )
-    worker = WorkerInfo(backend="local", device=(running.device if running else "") or "cpu",
-                        host=socket.gethostname(), peak_vram_mb=int(payload.get("peak_vram_mb", 0)))
+    worker = _worker_info(payload, running, backend)
     base = dict(job_id=job.job_id, feature=job.spec.feature, adapter=job.spec.adapter,
                 timings=timings, worker=worker)
     if state is JobState.SUCCEEDED:
@@ -76,3 +76,14 @@ def build_result(
             state = JobState.FAILED
     error = error or ErrorInfo(code=ErrorCode.ADAPTER_FAILED, message="The job failed.")
     return JobResult(status=state.value, error=error, **base), state, error
+
+
+def _worker_info(payload: dict[str, Any], running: RunningJob | None, backend: str) -> WorkerInfo:
+    # A Ray actor names its node and its node-local device in the payload (engine.ray_actor);
+    # when it died before saying so, the scheduler's device id ("10.0.0.5/cuda:1") still tells.
+    node, _, device = ((running.device if running else "") or "cpu").rpartition("/")
+    fallback_host = node if backend == "ray" else socket.gethostname()
+    return WorkerInfo(backend=payload.get("backend", backend),
+                      device=payload.get("device") or device,
+                      host=payload.get("host") or fallback_host,
+                      peak_vram_mb=int(payload.get("peak_vram_mb", 0)))
