@@ -61,7 +61,14 @@ class WorkerPool:
         self.workers: dict[int, WorkerHandle] = {}
 
     def run(self, worker_id: int, spec: AdapterSpec, device: str, job: dict[str, Any]) -> WorkerHandle:
-        handle = self.workers.get(worker_id) or self._spawn(worker_id, spec, device)
+        handle = self.workers.get(worker_id)
+        if handle is not None and not handle.process.is_alive():
+            # A warm worker that died while idle, its exit not yet collected: the scheduler
+            # still counts it, so start a fresh process under the same id rather than hand
+            # the job to a corpse (and report no exit for the old one: nothing was lost).
+            self._forget(handle)
+            handle = None
+        handle = handle or self._spawn(worker_id, spec, device)
         handle.job_id = job["job_id"]
         self._send(handle, ("run", job))
         return handle
@@ -144,10 +151,13 @@ class WorkerPool:
             pass
         return messages
 
-    def _reap(self, handle: WorkerHandle) -> WorkerExit:
+    def _forget(self, handle: WorkerHandle) -> None:
         handle.process.join(0.5)
         handle.conn.close()
         self.workers.pop(handle.worker_id, None)
+
+    def _reap(self, handle: WorkerHandle) -> WorkerExit:
+        self._forget(handle)
         log.info("worker exited", extra={"worker": handle.worker_id,
                                          "exitcode": handle.process.exitcode})
         return WorkerExit(handle.worker_id, handle.process.exitcode, handle.exit_reason)

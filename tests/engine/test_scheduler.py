@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import ErrorCode
-from engine.jobs import IllegalTransition, JobState
+from engine.jobs import ErrorInfo, IllegalTransition, JobState
 from engine.scheduler import Scheduler
 from engine.scheduling import (
     CancelJob,
@@ -16,6 +16,7 @@ from engine.scheduling import (
     JobFinished,
     JobRequest,
     JobStateChanged,
+    RetryingJob,
     StartJob,
     Submitted,
     Tick,
@@ -219,3 +220,89 @@ def test_next_deadline_never_lies_in_the_past_when_every_device_is_reserved():
         deadline = s.next_deadline()
         assert deadline is None or deadline > now
     assert sorted(s.reserved.values()) == ["C", "D"]
+
+
+# ---- out of memory: evict the other idle models, retry once ------------------------------
+OOM = ErrorInfo(code=ErrorCode.OUT_OF_MEMORY, message="Fake ran out of memory; try a smaller input.")
+
+
+def oom(s: Scheduler, job_id: str, now: float):
+    return s.handle(JobFinished(job_id, JobState.FAILED, now, OOM))
+
+
+def two_idle_models_then(s: Scheduler, job: JobRequest) -> tuple[int, int, int]:
+    """Run and finish jobs of adapters a and b (their workers stay warm), then start ``job``."""
+    idle = []
+    for i, adapter in enumerate("ab"):
+        idle.append(starts(s.handle(Submitted(gpu_job(adapter, f"f{adapter}", adapter, 4000), i)))
+                    [adapter].worker_id)
+        finish(s, adapter, i + 0.5)
+    wid = starts(s.handle(Submitted(job, 5)))[job.job_id].worker_id
+    return idle[0], idle[1], wid
+
+
+def test_out_of_memory_evicts_the_other_idle_models_then_retries_on_the_same_worker():
+    s = Scheduler(GPUS[:1])
+    wa, wb, wc = two_idle_models_then(s, gpu_job("c", "fc", "c", 8000))
+    out = oom(s, "c", 10)
+    assert [i.worker_id for i in out if isinstance(i, EvictWorker)] == [wa, wb]
+    assert RetryingJob("c", "cuda:0", (wa, wb)) in out
+    assert states(out) == {} and starts(out) == {}  # still running: nothing is lost or re-queued
+    assert s.free_mb("cuda:0") == 24000 - 8000  # the evicted models no longer count
+    assert s.handle(WorkerExited(wa, 11)) == []
+    retry = starts(s.handle(WorkerExited(wb, 12)))["c"]
+    assert (retry.worker_id, retry.device) == (wc, "cuda:0")  # its model is still loaded
+    assert states(finish(s, "c", 20)) == {"c": JobState.SUCCEEDED}
+
+
+def test_out_of_memory_twice_fails_with_out_of_memory():
+    s = Scheduler(GPUS[:1])
+    wid = starts(s.handle(Submitted(gpu_job("j", "f", "a", 8000), 0)))["j"].worker_id
+    out = oom(s, "j", 1)
+    assert RetryingJob("j", "cuda:0", ()) in out  # nothing to evict: retried at once
+    assert starts(out)["j"].worker_id == wid
+    out = oom(s, "j", 2)
+    (change,) = [i for i in out if isinstance(i, JobStateChanged)]
+    assert (change.state, change.error) == (JobState.FAILED, OOM)
+    assert not any(isinstance(i, RetryingJob | StartJob) for i in out)
+    assert s.free_mb("cuda:0") == 24000 - 8000  # the warm worker stays, idle
+
+
+def test_out_of_memory_on_the_cpu_evicts_idle_cpu_workers_too():
+    s = Scheduler([], cpu_slots=2)
+    first = starts(s.handle(Submitted(cpu_job("u"), 0)))["u"].worker_id
+    finish(s, "u", 1)
+    s.handle(Submitted(cpu_job("d", "mesh_retopology", "decimate"), 2))
+    out = oom(s, "d", 3)
+    assert [i.worker_id for i in out if isinstance(i, EvictWorker)] == [first]
+    assert "d" in starts(s.handle(WorkerExited(first, 4)))
+
+
+def test_cancel_while_waiting_for_the_retry_cancels_at_once_and_frees_the_worker():
+    s = Scheduler(GPUS[:1])
+    wa, wb, wc = two_idle_models_then(s, gpu_job("c", "fc", "c", 8000))
+    oom(s, "c", 10)
+    out = s.handle(CancelRequested("c", 11))
+    assert states(out) == {"c": JobState.CANCELLED} and not any(isinstance(i, CancelJob) for i in out)
+    assert s.handle(WorkerExited(wa, 12), WorkerExited(wb, 12)) == []
+    again = starts(s.handle(Submitted(gpu_job("c2", "fc", "c", 8000), 13)))["c2"]
+    assert again.worker_id == wc  # the warm worker was handed back
+
+
+def test_worker_dying_while_waiting_for_the_retry_fails_the_job():
+    s = Scheduler(GPUS[:1])
+    wa, wb, wc = two_idle_models_then(s, gpu_job("c", "fc", "c", 8000))
+    oom(s, "c", 10)
+    out = s.handle(WorkerExited(wc, 11))
+    assert states(out) == {"c": JobState.FAILED}
+    assert s.handle(WorkerExited(wa, 12), WorkerExited(wb, 12)) == []
+
+
+def test_only_out_of_memory_is_retried_and_never_after_a_cancel():
+    s = Scheduler(GPUS[:1])
+    s.handle(Submitted(gpu_job("j", "f", "a", 8000), 0))
+    crash = ErrorInfo(code=ErrorCode.ADAPTER_FAILED, message="Fake failed: boom.")
+    assert states(s.handle(JobFinished("j", JobState.FAILED, 1, crash))) == {"j": JobState.FAILED}
+    s.handle(Submitted(gpu_job("k", "f", "a", 8000), 2))
+    s.handle(CancelRequested("k", 3))
+    assert states(oom(s, "k", 4)) == {"k": JobState.FAILED}
