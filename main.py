@@ -1,10 +1,11 @@
-"""Meshsmith: ``python main.py`` opens the studio; ``python main.py run|adapters|history`` is the CLI."""
+"""Meshsmith: ``python main.py`` opens the studio; ``python main.py run|adapters|history|models`` is the CLI."""
 
 from __future__ import annotations
 
 import sys
 
-CLI_COMMANDS = {"run", "adapters", "history", "-h", "--help"}
+CLI_COMMANDS = {"run", "adapters", "history", "models", "export", "pipeline", "recipes", "-h",
+                "--help"}
 
 
 def main(argv: list[str]) -> int:

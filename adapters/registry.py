@@ -79,6 +79,31 @@ SPECS: tuple[AdapterSpec, ...] = (
         inputs=("mesh",), devices=("cpu",), timeout_s=900,
     ),
     AdapterSpec(
+        id="instant_meshes", feature="mesh_retopology", label="Instant Meshes quad remesh",
+        description="Rebuilds the surface as clean, evenly sized quads that follow its shape "
+                    "(target_faces counts each quad as one face); the GLB holds them split "
+                    "into triangles, the OBJ in outputs keeps the quads.",
+        entry="adapters.instant_meshes:InstantMeshesAdapter",
+        params="adapters.instant_meshes:InstantMeshesParams",
+        inputs=("mesh",), devices=("cpu",), timeout_s=1800,
+    ),
+    AdapterSpec(
+        id="spectral", feature="mesh_segmentation", label="Spectral segmentation",
+        description="Cuts one mesh into parts along its concave creases (spectral clustering "
+                    "of the face graph, boundaries refined by minimum cut).",
+        entry="adapters.segmentation:SpectralSegmentationAdapter",
+        params="adapters.segmentation:SegmentationParams",
+        inputs=("mesh",), devices=("cpu",), timeout_s=900,
+    ),
+    AdapterSpec(
+        id="fill_parts", feature="part_completion", label="Hole filling with fairing",
+        description="Closes every part of a segmented GLB into a watertight mesh, patching "
+                    "each cut smoothly.",
+        entry="adapters.part_completion:FillPartsAdapter",
+        params="adapters.part_completion:PartCompletionParams",
+        inputs=("mesh",), devices=("cpu",), timeout_s=900,
+    ),
+    AdapterSpec(
         id="skeleton_rig", feature="auto_rig", label="Skeleton and heat-diffusion skinning",
         description="Finds a skeleton inside the mesh (geodesic level sets of its voxel solid, "
                     "one chain per limb) and binds the mesh to it with smooth skin weights.",
@@ -106,6 +131,42 @@ SPECS: tuple[AdapterSpec, ...] = (
         entry="adapters.project_paint:ProjectAdapter",
         params="adapters.project_paint:ProjectParams",
         inputs=("mesh", "image"), devices=("cpu",), timeout_s=900,
+    ),
+    # Neural adapters: weights from the Models page (engine.models); fp16 on a GPU, fp32 on
+    # the CPU. VRAM figures are estimates for the default models in fp16 until measured.
+    AdapterSpec(
+        id="shap_e", feature="text_to_raw_mesh", label="Shap-E",
+        description="OpenAI's Shap-E makes a 3D shape from a sentence (needs the Shap-E "
+                    "model; fast on a GPU, minutes on the CPU).",
+        entry="adapters.shap_e:ShapETextAdapter", params="adapters.shap_e:ShapEParams",
+        inputs=(), devices=("cuda", "cpu"), peak_vram_mb=5000, resident_vram_mb=2600,
+        timeout_s=3600,
+    ),
+    AdapterSpec(
+        id="shap_e", feature="text_to_textured_mesh", label="Shap-E, coloured",
+        description="OpenAI's Shap-E makes a 3D shape with vertex colours from a sentence "
+                    "(needs the Shap-E model).",
+        entry="adapters.shap_e:ShapETextAdapter", params="adapters.shap_e:ShapETexturedParams",
+        inputs=(), devices=("cuda", "cpu"), peak_vram_mb=5000, resident_vram_mb=2600,
+        timeout_s=3600,
+    ),
+    AdapterSpec(
+        id="shap_e_img2img", feature="image_to_raw_mesh", label="Shap-E image-to-3D",
+        description="OpenAI's Shap-E makes a 3D shape of the object in a picture (needs the "
+                    "Shap-E image-to-3D model).",
+        entry="adapters.shap_e:ShapEImageAdapter", params="adapters.shap_e:ShapEImageParams",
+        inputs=("image",), devices=("cuda", "cpu"), peak_vram_mb=6000, resident_vram_mb=3300,
+        timeout_s=3600,
+    ),
+    AdapterSpec(
+        id="depth_relief", feature="image_to_raw_mesh", label="Depth relief",
+        description="Depth Anything estimates how near each part of the picture is, and the "
+                    "estimate becomes a closed relief with a flat back (needs the Depth "
+                    "Anything model).",
+        entry="adapters.depth_relief:DepthReliefAdapter",
+        params="adapters.depth_relief:DepthReliefParams",
+        inputs=("image",), devices=("cuda", "cpu"), peak_vram_mb=1500, resident_vram_mb=200,
+        timeout_s=900,
     ),
 )
 

@@ -11,17 +11,29 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.engine import Engine
 from engine.engine_events import JobEvent
+from engine.pipeline_runner import PipelineRunner
 
 
 class EngineBridge(QObject):
     job_updated = Signal(object)  # engine.jobs.Job: queued, running, succeeded, failed, ...
     job_progress = Signal(str, str, float)  # job id, stage, fraction 0..1
     job_waiting = Signal(str, object)  # job id, why it waits (str) or None once it runs
+    pipeline_event = Signal(object)  # engine.pipeline_runner.PipelineEvent: a step, the end
 
     def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.engine = engine
+        self._pipelines: PipelineRunner | None = None
         engine.subscribe(self._on_engine_event)
+
+    @property
+    def pipelines(self) -> PipelineRunner:
+        """The studio's one pipeline runner, made on first use; its events (from its own
+        thread) become ``pipeline_event``."""
+        if self._pipelines is None:
+            self._pipelines = PipelineRunner(self.engine)
+            self._pipelines.subscribe(self.pipeline_event.emit)
+        return self._pipelines
 
     def _on_engine_event(self, event: JobEvent) -> None:
         if event.kind == "updated" and event.job is not None:

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from adapters.registry import default_registry
+from app import cli_tools
 from engine.engine import Engine
 from engine.engine_events import JobEvent
 from engine.errors import ErrorCode, MeshsmithError
-from engine.jobs import FEATURES, JobState
+from engine.jobs import FEATURES, JobResult, JobState
+from engine.models import ModelStore, human_size
 from engine.paths import DataDir
 from engine.store import JobStore
 
@@ -37,8 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     run = sub.add_parser("run", help="run one job to the end")
     run.add_argument("feature", choices=FEATURES, metavar="FEATURE")
-    run.add_argument("inputs", nargs="+", metavar="INPUT",
-                     help="a file, base64:..., data:...;base64,... or job:<id>")
+    run.add_argument("inputs", nargs="*", metavar="INPUT",
+                     help="a file, base64:..., data:...;base64,... or job:<id> (none for "
+                          "text features: --param prompt=...)")
     run.add_argument("--adapter")
     run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--out", type=Path, help="also copy the outputs into this folder")
@@ -48,6 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
     history = sub.add_parser("history", help="list past jobs")
     history.add_argument("--json", action="store_true")
     history.add_argument("--limit", type=int, default=100)
+    models = sub.add_parser("models", help="list, verify or download the neural models")
+    verbs = models.add_subparsers(dest="verb", parser_class=_Parser, required=True)
+    verbs.add_parser("list", help="every known model: state, size, folder, licence") \
+        .add_argument("--json", action="store_true")
+    verify = verbs.add_parser("verify", help="check model files (exit 1 if one is unusable)")
+    verify.add_argument("ids", nargs="*", metavar="ID", help="model ids (default: all)")
+    verify.add_argument("--json", action="store_true")
+    download = verbs.add_parser("download", help="fetch a model from the Hugging Face hub")
+    download.add_argument("id", metavar="ID", help="a model id or hub id, e.g. openai/shap-e")
+    download.add_argument("--allow-pickle", action="store_true",
+                          help="also fetch .bin weights (they can run code when loaded)")
+    cli_tools.add_commands(sub)  # export, pipeline, recipes
     return parser
 
 
@@ -60,6 +75,10 @@ def main(argv: list[str]) -> int:
             return list_adapters(args)
         if args.command == "history":
             return list_history(args)
+        if args.command == "models":
+            return models_command(args)
+        if args.command in cli_tools.COMMANDS:
+            return cli_tools.run_command(args)
     except MeshsmithError as exc:
         print(f"meshsmith: {exc.message}", file=sys.stderr)
         return EXIT_USAGE if exc.code in INPUT_ERRORS | {ErrorCode.ENGINE_LOCKED} else EXIT_FAILED
@@ -85,21 +104,13 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 
 
 def run_job(args: argparse.Namespace) -> int:
+    from app.cli_tools import run_in_studio
+
     params = parse_params(args.param)
-    engine = Engine().start()
-    try:
-        staged = [engine.stage(source) for source in args.inputs]
-        bar = ProgressBar(sys.stderr)
-        engine.subscribe(bar.on_event)
-        job_id = engine.submit(args.feature, staged, adapter=args.adapter, params=params)
-        try:
-            result = engine.wait(job_id)
-        except KeyboardInterrupt:
-            engine.cancel(job_id)
-            result = engine.wait(job_id, timeout=engine.cancel_grace_s + 10)
-        bar.close()
-    finally:
-        engine.shutdown()
+    bar = ProgressBar(sys.stderr)
+    # a running studio owns the engine (and the GPUs): hand it the job; else run one here
+    result = run_in_studio(args, params, bar) or _run_here(args, params, bar)
+    bar.close()
     if args.out is not None and result.status == JobState.SUCCEEDED.value:
         copy_outputs([o.path for o in result.outputs], args.out)
     if args.json:
@@ -110,6 +121,23 @@ def run_job(args: argparse.Namespace) -> int:
         print(f"meshsmith: {result.error.message}", file=sys.stderr)
         return EXIT_USAGE if result.error.code in INPUT_ERRORS else EXIT_FAILED
     return EXIT_OK
+
+
+def _run_here(args: argparse.Namespace, params: dict[str, Any], bar: ProgressBar) -> JobResult:
+    engine = Engine().start()
+    if engine.store is not None and engine.store.warning:
+        print(f"meshsmith: {engine.store.warning}", file=sys.stderr)
+    try:
+        staged = [engine.stage(source) for source in args.inputs]
+        engine.subscribe(bar.on_event)
+        job_id = engine.submit(args.feature, staged, adapter=args.adapter, params=params)
+        try:
+            return engine.wait(job_id)
+        except KeyboardInterrupt:
+            engine.cancel(job_id)
+            return engine.wait(job_id, timeout=engine.cancel_grace_s + 10)
+    finally:
+        engine.shutdown()
 
 
 def copy_outputs(paths: list[str], folder: Path) -> None:
@@ -134,7 +162,8 @@ def list_adapters(args: argparse.Namespace) -> int:
 
 def list_history(args: argparse.Namespace) -> int:
     data = DataDir.default().ensure()
-    store = JobStore(data.db)  # reading needs no engine lock: SQLite WAL allows readers
+    # Reading needs no engine lock (SQLite WAL allows readers), so it must not repair either.
+    store = JobStore(data.db, recover=False)
     try:
         jobs = store.list(limit=args.limit)
     finally:
@@ -145,6 +174,33 @@ def list_history(args: argparse.Namespace) -> int:
         for job in jobs:
             print(f"{job.job_id}  {job.state.value:<10} {job.spec.feature:<22} {job.spec.adapter}")
     return EXIT_OK
+
+
+def models_command(args: argparse.Namespace) -> int:
+    store = ModelStore(DataDir.default().ensure())
+    if args.verb == "download":
+        status = store.download(args.id, allow_pickle=args.allow_pickle)  # tqdm bars on stderr
+        if status.state != "installed":
+            hint = "" if args.allow_pickle else (
+                "; if the hub has only pickle weights for it, add --allow-pickle")
+            print(f"meshsmith: {status.info.hub_id} was downloaded to {status.folder} but "
+                  f"cannot be used ({status.problem}){hint}.", file=sys.stderr)
+            return EXIT_FAILED
+        print(status.folder)
+        return EXIT_OK
+    ids = getattr(args, "ids", None)
+    statuses = [store.status(i) for i in ids] if ids else store.list()
+    if args.json:
+        print(json.dumps([status.to_json() for status in statuses]))
+    else:
+        for st in statuses:
+            size = human_size(st.size_bytes) if st.folder else "-"
+            print(f"{st.info.id:<26} {st.state:<10} {size:>9}  {st.info.licence:<11} "
+                  f"{st.folder or '-'}")
+            if st.problem:
+                print(f"{'':<26} {st.problem}")
+    usable = all(st.state == "installed" for st in statuses)
+    return EXIT_OK if args.verb == "list" or usable else EXIT_FAILED
 
 
 class ProgressBar:

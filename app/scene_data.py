@@ -1,11 +1,11 @@
-"""A mesh file prepared for display: plain numpy arrays, made off the GUI thread.
+"""A mesh file prepared for display: plain numpy arrays, made in a helper process.
 
 ``engine.meshio.load_mesh`` flattens a scene and drops UVs and materials, which is right for
 validated geometry but wrong for looking at a result: the viewport needs every part node, its
 UVs and base-colour texture, and the glTF skin. So this module reads the file itself, after
 the same content sniffing and structural prechecks the engine uses, and hands back frozen
 arrays the viewport turns into VTK objects on the GUI thread. No Qt and no VTK here: the
-worker thread that runs ``prepare_scene`` must never touch either.
+helper process that runs ``prepare_for_view`` (``app.offload``) must never load either.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import logging
 import mmap
 import os
 import struct
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import trimesh
 from PIL import Image
 from trimesh.visual.material import PBRMaterial, SimpleMaterial
 
+from app.scene_preview import PREVIEW_FACES, needs_preview, preview_parts
 from engine.errors import InvalidInput
 from engine.mesh_checks import PRECHECKS
 from engine.meshio import (
@@ -80,6 +82,9 @@ class SceneData:
     bounds: np.ndarray  # (2, 3): lowest and highest corner of the mesh
     skeleton: SkeletonData | None = None
     uv_charts: int | None = None  # None when no part has UVs
+    # a lighter stand-in for slow renderers (app.scene_preview), part for part; None when the
+    # mesh is light enough to draw as it is. Counts, stats and bounds are always the real ones.
+    preview: tuple[PartData, ...] | None = None
 
     @property
     def vertices(self) -> int:
@@ -88,6 +93,10 @@ class SceneData:
     @property
     def faces(self) -> int:
         return sum(len(p.faces) for p in self.parts)
+
+    @property
+    def preview_faces(self) -> int:
+        return sum(len(p.faces) for p in self.preview) if self.preview is not None else 0
 
     @property
     def has_uv(self) -> bool:
@@ -109,9 +118,43 @@ class SceneData:
                 "bones": bones, "uv_charts": self.uv_charts}
 
 
-def prepare_scene(path: str | os.PathLike[str], *, max_faces: int = DEFAULT_MAX_FACES) -> SceneData:
-    """Read and check ``path`` and turn it into display arrays; slow, so call it off the GUI
-    thread. Anything wrong with the file raises ``InvalidInput`` carrying one sentence."""
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """What the helper process hands back for one viewport request, path for path."""
+
+    scenes: tuple[SceneData | None, ...]
+    errors: tuple[str | None, ...]  # the sentence for the artist when a file failed
+    crashes: tuple[str | None, ...]  # traceback of an internal error, for the studio's log
+    pid: int  # the process that did the work
+
+
+def prepare_for_view(paths: tuple[str, ...], max_faces: int = DEFAULT_MAX_FACES) -> Prepared:
+    """Runs in the viewport's helper process: each file prepared, or a sentence saying why not."""
+    scenes: list[SceneData | None] = []
+    errors: list[str | None] = []
+    crashes: list[str | None] = []
+    for path in paths:
+        scene = error = crash = None
+        try:
+            scene = prepare_scene(path, max_faces=max_faces)
+        except InvalidInput as exc:
+            error = exc.message
+        except Exception:
+            crash = traceback.format_exc()
+            error = f"{Path(path).name} could not be shown because of an internal error."
+        scenes.append(scene)
+        errors.append(error)
+        crashes.append(crash)
+    return Prepared(tuple(scenes), tuple(errors), tuple(crashes), os.getpid())
+
+
+def prepare_scene(
+    path: str | os.PathLike[str], *, max_faces: int = DEFAULT_MAX_FACES,
+    preview_faces: int = PREVIEW_FACES,
+) -> SceneData:
+    """Read and check ``path`` and turn it into display arrays (plus a preview when it has
+    far more than ``preview_faces`` faces; 0 for none); slow, so call it in a helper process.
+    Anything wrong with the file raises ``InvalidInput`` carrying one sentence."""
     label = Path(path).name
     fmt = sniff(path)  # raises InvalidInput for missing, unreadable or special files
     if fmt is None:
@@ -131,7 +174,13 @@ def prepare_scene(path: str | os.PathLike[str], *, max_faces: int = DEFAULT_MAX_
     if not parts or sum(len(p.faces) for p in parts) == 0:
         raise InvalidInput(f"{label} contains no triangles, so there is nothing to show.")
     skeleton = _guarded(lambda: read_skeleton(doc), label, "read for its skeleton") if doc else None
-    return SceneData(str(path), label, parts, scene_bounds(parts), skeleton, _uv_charts(parts))
+    charts = tuple(_chart_labels(p) for p in parts)
+    preview = None
+    if preview_faces and needs_preview(sum(len(p.faces) for p in parts), preview_faces):
+        preview = _guarded(lambda: preview_parts(parts, charts, preview_faces), label,
+                           "simplified for display")
+    return SceneData(str(path), label, parts, scene_bounds(parts), skeleton,
+                     _uv_charts(parts, charts), preview)
 
 
 def scene_bounds(parts: tuple[PartData, ...]) -> np.ndarray:
@@ -180,7 +229,7 @@ def _part(name: str, geom: trimesh.Trimesh, transform: np.ndarray) -> PartData:
         normal_matrix = np.linalg.inv(linear)
     except np.linalg.LinAlgError:
         normal_matrix = linear.T
-    normals = np.asarray(geom.vertex_normals, dtype=np.float64) @ normal_matrix
+    normals = _local_normals(geom) @ normal_matrix
     length = np.linalg.norm(normals, axis=1, keepdims=True)
     normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 1e-12)
     visual = geom.visual
@@ -190,6 +239,30 @@ def _part(name: str, geom: trimesh.Trimesh, transform: np.ndarray) -> PartData:
         colors = np.ascontiguousarray(visual.vertex_colors, dtype=np.uint8)
     faces = np.ascontiguousarray(geom.faces, dtype=np.int64)
     return PartData(name, vertices, faces, normals.astype(np.float32), uv, texture, base, colors)
+
+
+def _local_normals(geom: trimesh.Trimesh) -> np.ndarray:
+    """The file's own vertex normals when it has them (its hard edges are meant), else each
+    vertex's sum of its faces' area-weighted normals. Not ``geom.vertex_normals``: trimesh
+    weighs by corner angles and caches by hashing, ~1 s per million faces against ~0.1 s."""
+    # trimesh keeps normals read from the file in its cache and has no public "were they
+    # stored?"; the raw dict, since its checked lookup hashes every array first
+    stored = getattr(getattr(geom, "_cache", None), "cache", {}).get("vertex_normals")
+    if stored is not None and np.shape(stored) == np.shape(geom.vertices):
+        return np.asarray(stored, dtype=np.float64)
+    v = np.asarray(geom.vertices, dtype=np.float32)  # plenty for a direction, half the traffic
+    f = np.asarray(geom.faces, dtype=np.int64)
+    (ux, uy, uz), (wx, wy, wz) = _edges(v, f)
+    cross = (uy * wz - uz * wy, uz * wx - ux * wz, ux * wy - uy * wx)  # |cross| = 2 × area
+    corners = f.ravel()
+    return np.column_stack([np.bincount(corners, weights=np.repeat(c, 3), minlength=len(v))
+                            for c in cross])
+
+
+def _edges(v: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each triangle's two edges from its first corner, as (3, m) coordinate rows."""
+    a = v[f[:, 0]]
+    return (v[f[:, 1]] - a).T, (v[f[:, 2]] - a).T
 
 
 def _material(visual: Any, n: int) -> tuple[np.ndarray | None, np.ndarray | None, tuple]:
@@ -238,20 +311,24 @@ def _check_part(part: PartData, label: str) -> None:
         raise InvalidInput(f"{label} is damaged: some triangles point at vertices it does not contain.")
 
 
-def _uv_charts(parts: tuple[PartData, ...]) -> int | None:
-    """UV islands: faces joined through corners that share both position and UV, so a seam
-    (same position, other UV) splits charts and overlapping UVs elsewhere do not join them."""
-    with_uv = [p for p in parts if p.uv is not None]
-    if not with_uv:
+def _chart_labels(part: PartData) -> np.ndarray | None:
+    """The UV island of each vertex (None without UVs): faces join through corners that share
+    both position and UV, so a seam (same position, other UV) splits charts and overlapping
+    UVs elsewhere do not join them."""
+    if part.uv is None:
         return None
-    charts = 0
-    for part in with_uv:
-        weld = _weld(part.vertices, part.uv)  # type: ignore[arg-type]
-        faces = weld[part.faces]
-        edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])
-        labels = trimesh.graph.connected_component_labels(edges, node_count=int(weld.max()) + 1)
-        charts += len(np.unique(labels[faces[:, 0]]))
-    return charts
+    weld = _weld(part.vertices, part.uv)
+    faces = weld[part.faces]
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])
+    labels = trimesh.graph.connected_component_labels(edges, node_count=int(weld.max()) + 1)
+    return np.asarray(labels, dtype=np.int64)[weld]
+
+
+def _uv_charts(parts: tuple[PartData, ...], charts: tuple[np.ndarray | None, ...]) -> int | None:
+    """UV islands over all parts that have UVs; None when none has."""
+    counted = [len(np.unique(chart[part.faces[:, 0]]))
+               for part, chart in zip(parts, charts, strict=True) if chart is not None]
+    return sum(counted) if counted else None
 
 
 def _weld(vertices: np.ndarray, uv: np.ndarray) -> np.ndarray:

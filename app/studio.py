@@ -1,7 +1,8 @@
 """Composition root of the studio: QApplication on a qasync loop, the Engine on its own thread,
 the EngineBridge, view models and views.
 
-``python main.py [--open FILE] [--screenshot OUT.png]``
+``python main.py [FILE...] [--open FILE] [--screenshot OUT.png]``; when a studio already runs
+on the same data directory, the files are handed to it and this launch exits.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.theme import APP_NAME, apply_theme
 from engine.engine import Engine
-from engine.errors import MeshsmithError
+from engine.errors import ErrorCode, MeshsmithError
 
 log = logging.getLogger(__name__)
 SCREENSHOT_TIMEOUT_MS = 120_000
@@ -28,16 +29,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--open", type=Path, metavar="FILE", help="show FILE in the viewport")
     parser.add_argument("--screenshot", type=Path, metavar="OUT.png",
                         help="save a screenshot of the window once FILE is drawn, then exit")
+    parser.add_argument("files", nargs="*", type=Path, metavar="FILE",
+                        help="files to open (handed to the studio already running, if any)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str]) -> int:
+    from app.single_instance import STARTING_STUDIO_WAIT_S, hand_to_running_studio
+
     args = parse_args(argv)
+    handed = [p for p in (args.open, *args.files) if p is not None]
+    # one studio per machine: hand the files over before building any window
+    if args.screenshot is None and hand_to_running_studio(handed):
+        return 0
     app = QApplication.instance() or QApplication([sys.argv[0]])
     apply_theme(app)
     try:
         engine = Engine().start()
     except MeshsmithError as exc:
+        if (exc.code is ErrorCode.ENGINE_LOCKED and args.screenshot is None
+                and hand_to_running_studio(handed, wait_s=STARTING_STUDIO_WAIT_S)):
+            return 0  # another studio was starting up and now has the files
         return _refuse(exc.message, headless=args.screenshot is not None)
     try:
         return _run(app, engine, args)
@@ -50,17 +62,21 @@ def _run(app: QApplication, engine: Engine, args: argparse.Namespace) -> int:
 
     from app.bridge import EngineBridge
     from app.excepthook import install_excepthook
+    from app.single_instance import serve_studio
     from app.views.main_window import MainWindow
 
     bridge = EngineBridge(engine)
     window = MainWindow(bridge)
     handler = install_excepthook(window)
+    server = serve_studio(window, engine, bridge.pipelines) if args.screenshot is None else None
     exit_code = [0]
     if args.screenshot is not None:
         _arrange_screenshot(app, window, args, exit_code)
     window.show()
     if args.open is not None:
         window.open_path(str(args.open))
+    if args.files:
+        window.open_paths([str(p) for p in args.files])
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     loop.set_exception_handler(handler.handle_loop)
@@ -68,6 +84,9 @@ def _run(app: QApplication, engine: Engine, args: argparse.Namespace) -> int:
     app.aboutToQuit.connect(closed.set)
     with loop:
         loop.run_until_complete(closed.wait())
+    if server is not None:
+        server.close()  # later launches start their own studio from here on
+    bridge.pipelines.close()
     window.release()
     return exit_code[0]
 
@@ -93,8 +112,14 @@ def _arrange_screenshot(app: QApplication, window: object, args: argparse.Namesp
     if args.open is None:
         QTimer.singleShot(1500, shoot)  # the empty studio, once laid out
         return
-    # Let the window paint the freshly drawn frame before grabbing it.
-    window.scene_shown.connect(lambda: QTimer.singleShot(300, shoot))
+    def shoot_when_settled() -> None:
+        # The input panel reads the same file in parallel; the picture should show both done.
+        if window.create_vm.staging:
+            QTimer.singleShot(100, shoot_when_settled)
+        else:
+            QTimer.singleShot(300, shoot)  # let the window paint the fresh frame first
+
+    window.scene_shown.connect(shoot_when_settled)
     window.load_failed.connect(fail)
     QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, give_up)
 

@@ -10,7 +10,6 @@ grace period, a job timeout, a starvation bound): nothing polls.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import shutil
 import socket
@@ -24,14 +23,15 @@ from typing import Any
 
 from adapters.registry import AdapterSpec, Registry, default_registry
 from engine import staging
+from engine.backends import open_backend
 from engine.devices import Devices
 from engine.engine_events import JobEvent, RunningJob, build_result
 from engine.errors import ErrorCode, MeshsmithError
-from engine.jobs import ErrorInfo, Job, JobResult, JobSpec, JobState, new_job_id
+from engine.jobs import ErrorInfo, Job, JobResult, JobSpec, JobState, PipelineTag, new_job_id
 from engine.lock import EngineLock
 from engine.logs import log_path, remove_handler, setup_json_logging
 from engine.paths import DataDir
-from engine.pool import WorkerExit, WorkerMessage, WorkerPool
+from engine.pool import WorkerExit, WorkerMessage
 from engine.scheduler import CANCELLED_BY_ARTIST, Scheduler
 from engine.scheduling import (
     CancelJob,
@@ -42,6 +42,7 @@ from engine.scheduling import (
     JobFinished,
     JobRequest,
     JobStateChanged,
+    RetryingJob,
     StartJob,
     Submitted,
     Tick,
@@ -65,14 +66,17 @@ class Engine:
     def __init__(
         self, data: DataDir | None = None, *, registry: Registry | None = None,
         devices: Devices | None = None, cpu_slots: int | None = None,
-        starvation_s: float = 300.0, cancel_grace_s: float = 5.0,
+        starvation_s: float = 300.0, cancel_grace_s: float = 5.0, backend: str | None = None,
     ) -> None:
+        """``backend``: "local" worker processes or "ray" actors; MESHSMITH_BACKEND when None."""
         self.data = (data or DataDir.default()).ensure()
         self.registry = registry or default_registry()
-        self.devices = devices or Devices()
+        # With Ray the devices are the cluster's GPUs and the CPU slots its CPUs.
+        chosen = open_backend(backend, str(self.data.logs), devices)
+        self.backend, self.devices, self._pool = chosen.name, chosen.devices, chosen.pool
         self.cancel_grace_s = cancel_grace_s
         self.scheduler = Scheduler(self.devices.specs(), starvation_s=starvation_s,
-                                   cpu_slots=cpu_slots or os.cpu_count() or 1)
+                                   cpu_slots=cpu_slots or chosen.cpu_slots)
         self.store: JobStore | None = None
         self._lock = EngineLock(self.data.lock)
         self._commands: queue.SimpleQueue[tuple] = queue.SimpleQueue()
@@ -81,7 +85,6 @@ class Engine:
         self._subscribers: list[Callable[[JobEvent], None]] = []
         self._running: dict[str, RunningJob] = {}
         self._timers: list[_Timer] = []
-        self._pool = WorkerPool(str(self.data.logs))
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._log_handler: logging.Handler | None = None
@@ -92,8 +95,16 @@ class Engine:
     def start(self) -> Engine:
         self._lock.acquire()
         self._log_handler = setup_json_logging(log_path(self.data.logs))
-        self.store = JobStore(self.data.db)
+        try:
+            self.store = JobStore(self.data.db)
+        except BaseException:
+            self._close_logs_and_lock()
+            raise
+        if self.store.warning:
+            log.warning(self.store.warning, extra={"backup": str(self.store.recovered_from)})
+        interrupted = [j.job_id for j in self.store.list(states=[JobState.RUNNING])]
         recovered = self.store.recover()
+        self._sweep_leftovers(interrupted)
         for job in recovered:
             self._futures[job.job_id] = Future()
             self._commands.put(("submit", job.job_id))
@@ -113,10 +124,22 @@ class Engine:
         if self.store is not None:
             self.store.close()
             self.store = None
+        self._close_logs_and_lock()
+        for sock in (self._wake_r, self._wake_w):
+            sock.close()
+
+    def _close_logs_and_lock(self) -> None:
         if self._log_handler is not None:
             remove_handler(self._log_handler)
             self._log_handler = None
         self._lock.release()
+
+    def _sweep_leftovers(self, interrupted: list[str]) -> None:
+        """After a crash: what a killed job half-wrote, and staging copies cut off midway."""
+        for job_id in interrupted:
+            shutil.rmtree(self.data.job_output(job_id), ignore_errors=True)
+        for partial in self.data.inputs.glob(".staging-*.part"):
+            partial.unlink(missing_ok=True)
 
     def __enter__(self) -> Engine:
         return self.start()
@@ -130,9 +153,10 @@ class Engine:
 
     def submit(
         self, feature: str, inputs: list[staging.StagedInput], *, adapter: str | None = None,
-        params: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None, pipeline: PipelineTag | None = None,
     ) -> str:
-        """Validate and queue a job; returns its id. Raises MeshsmithError with one sentence."""
+        """Validate and queue a job; returns its id. Raises MeshsmithError with one sentence.
+        ``pipeline`` marks it as a step of a pipeline run (engine.pipelines)."""
         spec = self.registry.find(feature, adapter)
         _check_inputs(spec, inputs)
         parsed = spec.parse_params(params or {})
@@ -140,7 +164,7 @@ class Engine:
                            params=parsed.model_dump(mode="json"))
         job_id = new_job_id()
         self._futures[job_id] = Future()
-        job = self._store.add(job_id, job_spec)
+        job = self._store.add(job_id, job_spec, pipeline=pipeline)
         self._emit(JobEvent("updated", job_id, job=job))  # on the caller's thread: "queued"
         self._commands.put(("submit", job_id))
         self._wake()
@@ -241,6 +265,8 @@ class Engine:
                 self._submit_to_scheduler(job_id)
             elif kind == "cancel":
                 self._feed(CancelRequested(job_id, time.monotonic()))
+            elif kind == "exited":  # a worker the scheduler evicted had already gone
+                self._feed(WorkerExited(int(job_id), time.monotonic()))
 
     def _submit_to_scheduler(self, job_id: str) -> None:
         job = self._store.get(job_id)
@@ -304,8 +330,14 @@ class Engine:
             self._timers.append(_Timer(now + self.cancel_grace_s, "grace", ins.job_id,
                                        running.worker_id))
         elif isinstance(ins, EvictWorker):
+            if ins.worker_id not in self._pool.workers:
+                self._commands.put(("exited", str(ins.worker_id)))
+                self._wake()
+                return
             self._pool.stop(ins.worker_id)
             self._timers.append(_Timer(now + self.cancel_grace_s, "stop", "", ins.worker_id))
+        elif isinstance(ins, RetryingJob):
+            self._retrying(ins)
         elif isinstance(ins, WaitCauseChanged):
             self.causes[ins.job_id] = ins.cause
             self._emit(JobEvent("waiting", ins.job_id, cause=ins.cause))
@@ -316,7 +348,24 @@ class Engine:
             else:
                 self._finish(ins.job_id, ins.state, ins.error)
 
+    def _retrying(self, ins: RetryingJob) -> None:
+        """Out of memory: start over clean once the scheduler has made room."""
+        self._drop_timers(ins.job_id)
+        shutil.rmtree(self.data.job_output(ins.job_id), ignore_errors=True)
+        running = self._running.get(ins.job_id)
+        if running is not None:
+            running.payload = {}
+        log.warning("job %s ran out of memory; retrying once after stopping %d idle worker(s)",
+                    ins.job_id, len(ins.evicted), extra={"job_id": ins.job_id})
+        stage = "out of memory: unloading other models and trying again"
+        self.progress[ins.job_id] = (stage, 0.0)
+        self._emit(JobEvent("progress", ins.job_id, stage=stage, fraction=0.0))
+
+    def _drop_timers(self, job_id: str) -> None:
+        self._timers = [t for t in self._timers if t.job_id != job_id]
+
     def _start(self, ins: StartJob, now: float) -> None:
+        self._drop_timers(ins.job_id)  # a retry starts its time limit afresh
         running = self._running[ins.job_id]
         out_dir = self.data.job_output(ins.job_id)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -331,11 +380,14 @@ class Engine:
                                    ins.worker_id))
 
     def _finish(self, job_id: str, state: JobState, error: ErrorInfo | None) -> None:
+        # Its time limit and cancel grace end with it: a late timer must not kill a worker
+        # that has gone on to another job or sits warm and idle.
+        self._drop_timers(job_id)
         running = self._running.pop(job_id, None)
         self.causes.pop(job_id, None)
         self.progress.pop(job_id, None)
         job = self._store.get(job_id)
-        result, state, error = build_result(job, running, state, error)
+        result, state, error = build_result(job, running, state, error, self.backend)
         if state is not JobState.SUCCEEDED:
             # Nothing half-written is ever presented as a result.
             shutil.rmtree(self.data.job_output(job_id), ignore_errors=True)
@@ -357,6 +409,10 @@ class Engine:
 
 def _check_inputs(spec: AdapterSpec, inputs: list[staging.StagedInput]) -> None:
     wanted = list(spec.inputs)
+    if not wanted and inputs:
+        raise MeshsmithError(ErrorCode.INVALID_INPUT,
+                             f"{spec.feature} takes no input file, only parameters such as "
+                             "the prompt.")
     if len(inputs) != len(wanted):
         raise MeshsmithError(ErrorCode.INVALID_INPUT,
                              f"{spec.feature} takes {len(wanted)} input(s), not {len(inputs)}.")

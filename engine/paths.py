@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
+
+# Output folders are named by job id only (new_job_id gives 12 hex digits): never a path.
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,19 @@ class DataDir:
     def lock(self) -> Path:
         return self.root / "engine.lock"
 
+    @property
+    def recipes(self) -> Path:
+        """Pipeline recipes the artist saved (engine.pipelines), one JSON file each."""
+        return self.root / "recipes"
+
+    @property
+    def socket(self) -> Path:
+        """Where the running studio listens for a second launch (engine.instance)."""
+        return self.root / "studio.sock"
+
     def job_output(self, job_id: str) -> Path:
+        if not _JOB_ID.fullmatch(job_id):
+            raise ValueError(f"{job_id!r} is not a job id")
         return self.outputs / job_id
 
     def ensure(self) -> DataDir:

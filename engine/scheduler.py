@@ -24,6 +24,7 @@ from engine.scheduling import (
     JobFinished,
     JobRequest,
     JobStateChanged,
+    RetryingJob,
     StartJob,
     Submitted,
     Tick,
@@ -114,21 +115,28 @@ class Scheduler:
         if job.state is JobState.QUEUED:
             self.queues[job.request.feature].remove(job.job_id)
             self._finish(job, JobState.CANCELLED, CANCELLED_BY_ARTIST, out)
+        elif job.retry_after is not None:  # between an out-of-memory failure and its retry
+            self._free_worker(job, ev.now)
+            self._finish(job, JobState.CANCELLED, CANCELLED_BY_ARTIST, out)
         elif job.state is JobState.RUNNING and not job.cancel_requested:
             job.cancel_requested = True
             out.append(CancelJob(job.job_id))
 
     def _on_JobFinished(self, ev: JobFinished, out: list[Instruction]) -> None:
         job = self.jobs.get(ev.job_id)
-        if job is None or job.state is not JobState.RUNNING:
+        if job is None or job.state is not JobState.RUNNING or job.retry_after is not None:
             return
-        worker = self.workers.get(job.worker_id)
-        if worker is not None:
-            worker.busy_job = None
-            worker.last_used = ev.now
+        if self._retries_out_of_memory(job, ev):
+            self._retry_after_evicting(job, ev.now, out)
+            return
+        self._free_worker(job, ev.now)
         self._finish(job, ev.status, ev.error, out)
 
     def _on_WorkerExited(self, ev: WorkerExited, out: list[Instruction]) -> None:
+        for waiting in [j for j in self.jobs.values() if j.retry_after]:
+            waiting.retry_after.discard(ev.worker_id)
+            if not waiting.retry_after:
+                self._restart(waiting, out)
         worker = self.workers.pop(ev.worker_id, None)
         if worker is None or worker.busy_job is None:
             return
@@ -147,6 +155,41 @@ class Scheduler:
 
     def _on_Tick(self, ev: Tick, out: list[Instruction]) -> None:
         pass  # dispatch below re-checks starvation bounds at ev.now
+
+    # ---- out of memory: evict the other idle models, retry once ----------------------------
+    def _retries_out_of_memory(self, job: _Job, ev: JobFinished) -> bool:
+        return (ev.status is JobState.FAILED and ev.error is not None
+                and ev.error.code == ErrorCode.OUT_OF_MEMORY and not job.oom_retried
+                and not job.cancel_requested and job.worker_id in self.workers)
+
+    def _retry_after_evicting(self, job: _Job, now: float, out: list[Instruction]) -> None:
+        """The job keeps its worker (its model stays loaded) and its place: every other idle
+        worker on its device is stopped, and once they have exited the job runs again."""
+        job.oom_retried = True
+        self.workers[job.worker_id].last_used = now
+        victims = sorted(
+            (w for w in self.workers.values()
+             if w.device == job.device and w.busy_job is None and w.worker_id != job.worker_id),
+            key=lambda w: w.last_used,
+        )
+        for victim in victims:
+            del self.workers[victim.worker_id]
+            out.append(EvictWorker(victim.worker_id, victim.adapter, victim.device))
+        job.retry_after = {v.worker_id for v in victims}
+        out.append(RetryingJob(job.job_id, job.device or "cpu",
+                               tuple(v.worker_id for v in victims)))
+        if not job.retry_after:
+            self._restart(job, out)
+
+    def _restart(self, job: _Job, out: list[Instruction]) -> None:
+        job.retry_after = None
+        out.append(StartJob(job.job_id, job.request.adapter, job.device or "cpu", job.worker_id))
+
+    def _free_worker(self, job: _Job, now: float) -> None:
+        worker = self.workers.get(job.worker_id)
+        if worker is not None:
+            worker.busy_job = None
+            worker.last_used = now
 
     # ---- dispatch -------------------------------------------------------------------------
     def _heads(self) -> list[_Job]:
@@ -322,7 +365,10 @@ class Scheduler:
                    if w.device == device and w.busy_job is None and w.adapter != job.request.adapter)
 
     def _label(self, device: str) -> str:
-        return "the CPU" if device == "cpu" else f"GPU {device.split(':')[-1]}"
+        if device == "cpu":
+            return "the CPU"
+        node, _, local = device.rpartition("/")  # a Ray cluster's "10.0.0.5/cuda:1"
+        return f"GPU {local.split(':')[-1]}" + (f" on {node}" if node else "")
 
 
 __all__ = ["DeviceSpec", "JobRequest", "Scheduler"]

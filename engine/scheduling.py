@@ -109,7 +109,19 @@ class WaitCauseChanged:
     cause: str | None
 
 
-Instruction = StartJob | CancelJob | EvictWorker | JobStateChanged | WaitCauseChanged
+@dataclass(frozen=True)
+class RetryingJob:
+    """The job ran out of memory: the shell clears its partial output and its timers; a
+    StartJob on the same worker follows once the evicted workers have exited."""
+
+    job_id: str
+    device: str
+    evicted: tuple[int, ...]  # the idle workers stopped to make room
+
+
+Instruction = (
+    StartJob | CancelJob | EvictWorker | JobStateChanged | WaitCauseChanged | RetryingJob
+)
 
 
 # ---- the scheduler's own bookkeeping -----------------------------------------------------
@@ -124,6 +136,8 @@ class SchedJob:
     blocked_since: float | None = None
     cancel_requested: bool = False
     cause: str | None = None
+    oom_retried: bool = False  # an out-of-memory failure is retried once, after evictions
+    retry_after: set[int] | None = None  # evicted workers to wait for before the retry
 
     @property
     def job_id(self) -> str:

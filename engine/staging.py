@@ -260,12 +260,15 @@ def _validate(tmp: Path, given: _Given, limits: StagingLimits) -> tuple[dict[str
 def _place(tmp: Path, inputs: Path, digest: str, original_name: str, extension: str) -> Path:
     """Move the copy to ``inputs/<sha[:16]>/``, reusing a file already staged with this content."""
     folder = inputs / digest[:16]
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        folder.unlink()  # not a folder we made (a link could lead out of inputs): drop it
     folder.mkdir(exist_ok=True)
     size = tmp.stat().st_size
     for existing in sorted(folder.iterdir()):
         # same content, whatever name it was first staged under; the size check guards
-        # against a file someone truncated by hand
-        if existing.suffix == extension and existing.is_file() and existing.stat().st_size == size:
+        # against a file someone truncated by hand, the link check against one that leads out
+        if (existing.suffix == extension and not existing.is_symlink() and existing.is_file()
+                and existing.stat().st_size == size):
             return existing.resolve()
     final = folder / (sanitize_stem(original_name) + extension)
     if not final.resolve().is_relative_to(inputs.resolve()):

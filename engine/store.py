@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
-from engine.errors import ErrorCode
-from engine.jobs import ErrorInfo, Job, JobResult, JobSpec, JobState, check_transition
+from engine.errors import ErrorCode, MeshsmithError
+from engine.jobs import (
+    ErrorInfo,
+    Job,
+    JobResult,
+    JobSpec,
+    JobState,
+    PipelineTag,
+    check_transition,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -29,34 +39,81 @@ CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 """
 MAX_ATTEMPTS = 2  # the first run plus one retry after an interruption
+log = logging.getLogger(__name__)
+
+# Primary SQLite result codes (sqlite3.Error.sqlite_errorcode & 0xFF).
+_BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED: another program holds the file
+_CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+class _Damaged(sqlite3.DatabaseError):
+    """The file opened but failed SQLite's own consistency check."""
 
 
 class JobStore:
-    """Thread-safe: one connection guarded by a lock; every change is its own transaction."""
+    """Thread-safe: one connection guarded by a lock; every change is its own transaction.
 
-    def __init__(self, path: Path) -> None:
+    A damaged history file is never fatal: it is moved aside as
+    ``jobs.sqlite.corrupt-<timestamp>`` (kept, with its WAL) and a fresh one started;
+    ``recovered_from`` names the backup and ``warning`` is the sentence to show. A file that
+    another program holds locked is a MeshsmithError with one sentence. Readers that do not
+    own the data directory (``recover=False``) never move the file: they get the sentence.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = 5.0, recover: bool = True) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA)
+        self.recovered_from: Path | None = None
+        self.warning: str | None = None
+        try:
+            self._db = self._open(busy_timeout_s)
+        except sqlite3.DatabaseError as exc:
+            if not (recover and _is_damage(exc)):
+                raise _unavailable(path, exc) from exc
+            log.error("the job history %s is damaged (%s)", path, exc)
+            self.recovered_from = _set_aside(path)
+            self.warning = (
+                f"The job history was damaged, so Meshsmith started a new one and kept the old "
+                f"file as {self.recovered_from.name}."
+            )
+            try:
+                self._db = self._open(busy_timeout_s)
+            except sqlite3.DatabaseError as again:
+                raise _unavailable(path, again) from again
+
+    def _open(self, busy_timeout_s: float) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=busy_timeout_s, check_same_thread=False,
+                             isolation_level=None)
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+            if verdict != "ok":
+                raise _Damaged(f"quick_check: {verdict}")
+            db.executescript(SCHEMA)
+            _migrate(db)
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     # ---- writes ---------------------------------------------------------------------------
-    def add(self, job_id: str, spec: JobSpec, created_at: float | None = None) -> Job:
-        job = Job(job_id=job_id, spec=spec, created_at=created_at or time.time())
+    def add(self, job_id: str, spec: JobSpec, created_at: float | None = None,
+            pipeline: PipelineTag | None = None) -> Job:
+        job = Job(job_id=job_id, spec=spec, created_at=created_at or time.time(),
+                  pipeline=pipeline)
         with self._lock:
             self._db.execute(
-                "INSERT INTO jobs (job_id, feature, adapter, spec, state, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (job_id, feature, adapter, spec, state, created_at,"
+                " pipeline_id, pipeline_step, pipeline_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (job_id, spec.feature, spec.adapter, spec.model_dump_json(), job.state.value,
-                 job.created_at),
+                 job.created_at, pipeline.id if pipeline else None,
+                 pipeline.step if pipeline else None, pipeline.name if pipeline else None),
             )
         return job
 
@@ -115,9 +172,12 @@ class JobStore:
 
     def list(
         self, *, states: list[JobState] | None = None, feature: str | None = None,
-        limit: int | None = None, newest_first: bool = True,
+        limit: int | None = None, newest_first: bool = True, pipeline_id: str | None = None,
     ) -> list[Job]:
         clauses, args = [], []
+        if pipeline_id:
+            clauses.append("pipeline_id = ?")
+            args.append(pipeline_id)
         if states:
             clauses.append(f"state IN ({', '.join('?' * len(states))})")
             args.extend(s.value for s in states)
@@ -148,6 +208,72 @@ class JobStore:
         return row
 
 
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    if isinstance(exc, _Damaged):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _CORRUPT_CODES
+    text = str(exc)
+    return "not a database" in text or "malformed" in text
+
+
+def _unavailable(path: Path, exc: sqlite3.DatabaseError) -> MeshsmithError:
+    code = getattr(exc, "sqlite_errorcode", 0) or 0
+    if code & 0xFF in _BUSY_CODES or "locked" in str(exc):
+        return MeshsmithError(
+            ErrorCode.ENGINE_LOCKED,
+            f"The job history {path} is locked by another program; close it (a database "
+            "browser or another studio) and start Meshsmith again.",
+        )
+    if _is_damage(exc):
+        return MeshsmithError(ErrorCode.HISTORY_UNAVAILABLE,
+                              f"The job history {path} is damaged; start the studio to set it "
+                              "aside and begin a new one.")
+    if code & 0xFF == 13:  # SQLITE_FULL
+        return MeshsmithError(ErrorCode.DISK_FULL, f"The disk holding {path.parent} is full; "
+                              "free some space and start Meshsmith again.")
+    return MeshsmithError(ErrorCode.HISTORY_UNAVAILABLE,
+                          f"The job history {path} cannot be opened ({exc}).")
+
+
+def _set_aside(path: Path) -> Path:
+    """Move a damaged database (and its WAL and index files) to a timestamped backup name."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    backup = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while backup.exists():
+        backup = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        n += 1
+    os.replace(path, backup)
+    for suffix in ("-wal", "-shm"):  # SQLite finds a WAL by name: keep them paired
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.replace(side, backup.with_name(backup.name + suffix))
+    return backup
+
+
+# Columns added after the first release: (name, SQL type). Older files gain them on open.
+_ADDED_COLUMNS = (("pipeline_id", "TEXT"), ("pipeline_step", "INTEGER"), ("pipeline_name", "TEXT"))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring an older jobs table up to date; every added column is nullable, so old rows
+    (and older Meshsmith versions reading this file) keep working."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+    for name, kind in _ADDED_COLUMNS:
+        if name not in present:
+            db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+    db.execute("CREATE INDEX IF NOT EXISTS jobs_pipeline ON jobs(pipeline_id)")
+
+
+def _pipeline(row: sqlite3.Row) -> PipelineTag | None:
+    if row["pipeline_id"] is None:
+        return None
+    return PipelineTag(id=row["pipeline_id"], step=row["pipeline_step"] or 0,
+                       name=row["pipeline_name"] or "")
+
+
 def _to_job(row: sqlite3.Row) -> Job:
     return Job(
         job_id=row["job_id"],
@@ -159,4 +285,5 @@ def _to_job(row: sqlite3.Row) -> Job:
         attempts=row["attempts"],
         result=JobResult.model_validate(json.loads(row["result"])) if row["result"] else None,
         error=ErrorInfo.model_validate(json.loads(row["error"])) if row["error"] else None,
+        pipeline=_pipeline(row),
     )

@@ -8,6 +8,7 @@ stage, fraction) | ("done", job_id, payload).
 from __future__ import annotations
 
 import ctypes
+import errno
 import logging
 import os
 import queue
@@ -16,6 +17,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -59,11 +61,11 @@ def worker_main(spec_json: str, device: str, conn: Connection, parent_pid: int, 
     jobs: queue.Queue[dict[str, Any] | None] = queue.Queue()
     tokens: dict[str, CancelToken] = {}
     threading.Thread(target=_receive, args=(conn, jobs, tokens), daemon=True).start()
-    adapter = _load(spec, device, channel)
+    adapter = load_adapter(spec, device, channel.send)
     if adapter is None:
         return
     while (job := jobs.get()) is not None:
-        _run_one(adapter, spec, device, job, tokens[job["job_id"]], channel)
+        run_job(adapter, spec, device, job, tokens[job["job_id"]], channel.send)
         tokens.pop(job["job_id"], None)
     adapter.unload()
 
@@ -84,27 +86,32 @@ def _receive(conn: Connection, jobs: queue.Queue, tokens: dict[str, CancelToken]
             return
 
 
-def _load(spec: AdapterSpec, device: str, channel: _Channel) -> Adapter | None:
+# Shared with the Ray actor (engine.ray_actor): ``send`` takes the same messages the local
+# worker puts on its pipe, so both backends load and run adapters with exactly this code.
+Send = Callable[[tuple], None]
+
+
+def load_adapter(spec: AdapterSpec, device: str, send: Send) -> Adapter | None:
     started = time.monotonic()
     try:
         adapter = spec.create()
         adapter.load(device)
     except Exception as exc:
         log.error("loading %s failed", spec.id, exc_info=True)
-        channel.send(("load_failed", _error_payload(spec, exc)))
+        send(("load_failed", error_payload(spec, exc)))
         return None
-    channel.send(("loaded", time.monotonic() - started))
+    send(("loaded", time.monotonic() - started))
     return adapter
 
 
-def _run_one(
+def run_job(
     adapter: Adapter, spec: AdapterSpec, device: str, job: dict[str, Any],
-    token: CancelToken, channel: _Channel,
+    token: CancelToken, send: Send,
 ) -> None:
     job_id = job["job_id"]
 
     def report(stage: str, fraction: float) -> None:
-        channel.send(("progress", job_id, str(stage), min(1.0, max(0.0, float(fraction)))))
+        send(("progress", job_id, str(stage), min(1.0, max(0.0, float(fraction)))))
 
     started = time.monotonic()
     _reset_vram_peak(device)
@@ -121,22 +128,41 @@ def _run_one(
     except Exception as exc:
         log.error("job %s failed", job_id, extra={"job_id": job_id},
                   exc_info=not isinstance(exc, MeshsmithError))
-        payload = {"status": "failed", "error": _error_payload(spec, exc)}
+        payload = {"status": "failed", "error": error_payload(spec, exc)}
+        if payload["error"]["code"] == ErrorCode.OUT_OF_MEMORY:
+            _release_cached_vram(device)  # the engine may retry the job on this worker
     payload["run_s"] = time.monotonic() - started
     payload["peak_vram_mb"] = _vram_peak_mb(device)
-    channel.send(("done", job_id, payload))
+    send(("done", job_id, payload))
 
 
-def _error_payload(spec: AdapterSpec, exc: BaseException) -> dict[str, str]:
+def error_payload(spec: AdapterSpec, exc: BaseException) -> dict[str, str]:
     if isinstance(exc, MeshsmithError):
         return exc.to_dict()
     if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
         return {"code": ErrorCode.OUT_OF_MEMORY.value,
                 "message": f"{spec.label} ran out of memory; try a smaller input."}
+    if isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS:
+        return {"code": ErrorCode.DISK_FULL.value,
+                "message": "The disk is full, so the result could not be written; free some "
+                           "space and run the job again."}
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     log.debug("".join(traceback.format_exception(exc)))
     return {"code": ErrorCode.ADAPTER_FAILED.value,
             "message": f"{spec.label} failed: {detail.rstrip('.')}."}
+
+
+# No space left, quota exceeded, or the file size limit (RLIMIT_FSIZE) reached.
+_DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _release_cached_vram(device: str) -> None:
+    cuda = _torch_cuda(device)
+    if cuda is not None:
+        try:
+            cuda.empty_cache()
+        except Exception:
+            log.warning("could not release cached GPU memory", exc_info=True)
 
 
 def _torch_cuda(device: str):

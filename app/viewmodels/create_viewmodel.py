@@ -10,15 +10,15 @@ from PySide6.QtCore import QObject, Signal
 from superqt.utils import create_worker
 
 from adapters.registry import AdapterSpec
+from app import offload
 from app.bridge import EngineBridge
 from engine.errors import MeshsmithError
 from engine.jobs import FEATURES
-from engine.meshio import load_mesh
 from engine.staging import KIND_PHRASE, StagedInput
-from engine.thumbnail import render_thumbnail
 
 log = logging.getLogger(__name__)
 
+DEFAULT_FEATURE = "image_to_textured_mesh"
 FEATURE_LABELS = {
     "text_to_raw_mesh": "Text → mesh", "text_to_textured_mesh": "Text → textured mesh",
     "image_to_raw_mesh": "Image → mesh", "image_to_textured_mesh": "Image → textured mesh",
@@ -49,7 +49,10 @@ class CreateViewModel(QObject):
         self.inputs: dict[str, StagedInput] = {}  # one per kind: painting takes mesh + image
         self.input_thumbnail: Path | None = None
         self.staging = False
-        self.set_feature(self.features()[0])
+        offload.STAGING.start()  # spawn and import now, not when the first file is dropped
+        features = self.features()
+        # Start where every artist can: a feature that needs no model weights and takes a file.
+        self.set_feature(DEFAULT_FEATURE if DEFAULT_FEATURE in features else features[0])
 
     # ---- choices --------------------------------------------------------------------------
     def features(self) -> list[str]:
@@ -88,14 +91,17 @@ class CreateViewModel(QObject):
         self._off_thread(self._stage_with_thumbnail, source, self._on_staged, self._on_stage_failed)
 
     def _stage_with_thumbnail(self, source: str) -> tuple[StagedInput, Path | None]:
-        """Runs on a worker thread: stage, then draw a mesh input's thumbnail beside it."""
+        """Runs on a worker thread: stage, then draw a mesh input's thumbnail beside it. The
+        drawing happens in the staging helper process: rasterizing a million faces on a
+        thread would hold the GIL the GUI thread needs (this thread only waits for it)."""
         staged = self.bridge.engine.stage(source)
         if staged.kind != "mesh":
             return staged, None
         thumbnail = staged.path.with_name("thumbnail.png")
         if not thumbnail.exists():
             try:
-                render_thumbnail(load_mesh(staged.path), thumbnail)
+                offload.STAGING.submit(offload.render_mesh_thumbnail, str(staged.path),
+                                       str(thumbnail)).result()
             except Exception:  # a preview is a nicety; the staged input is what matters
                 log.warning("no thumbnail for %s", staged.path, exc_info=True)
                 return staged, None
@@ -118,11 +124,14 @@ class CreateViewModel(QObject):
         self._update_can_run()
 
     def _switch_to_feature_for(self, kind: str) -> None:
-        """A dropped mesh on an image feature (or the reverse) means the artist moved on."""
-        for feature in self.features():
-            if any(kind in spec.inputs for spec in self.registry.specs if spec.feature == feature):
-                self.set_feature(feature)
-                return
+        """A dropped mesh on an image feature (or the reverse) means the artist moved on:
+        prefer an adapter that needs only that kind (painting needs a picture as well)."""
+        order = {f: i for i, f in enumerate(self.features())}
+        takes = sorted((s for s in self.registry.specs if kind in s.inputs),
+                       key=lambda s: (s.inputs != (kind,), order.get(s.feature, 99)))
+        if takes:
+            self.set_feature(takes[0].feature)
+            self.set_adapter(takes[0].id)
 
     def _on_stage_failed(self, exc: BaseException) -> None:
         self.staging = False
@@ -137,9 +146,11 @@ class CreateViewModel(QObject):
             return "Choose a feature."
         if self.staging:
             return "Reading the input…"
-        if self.staged is not None and self.staged.kind not in self.adapter.inputs:
+        # Text features take no file (their prompt is a parameter), so any input is fine there.
+        staged = self.staged
+        if self.adapter.inputs and staged is not None and staged.kind not in self.adapter.inputs:
             wanted = KIND_PHRASE[self.adapter.inputs[0]]
-            return f"{FEATURE_LABELS[self.feature]} needs {wanted}, not {KIND_PHRASE[self.staged.kind]}."
+            return f"{FEATURE_LABELS[self.feature]} needs {wanted}, not {KIND_PHRASE[staged.kind]}."
         missing = [KIND_PHRASE[k] for k in self.adapter.inputs if k not in self.inputs]
         if missing:
             return f"Drop {' and '.join(missing)} to start."

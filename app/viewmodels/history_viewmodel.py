@@ -32,13 +32,14 @@ from superqt.utils import create_worker
 
 from app.viewmodels.thumbnail_cache import ThumbnailCache
 from engine.errors import MeshsmithError
+from engine.export import ExportOptions, ExportResult, export_file
 from engine.jobs import FEATURES, Job, JobState
 
 if TYPE_CHECKING:
     from app.bridge import EngineBridge
 
-COLUMNS = ("", "Feature", "Adapter", "Status", "Duration", "Date")
-THUMBNAIL, FEATURE, ADAPTER, STATUS, DURATION, DATE = range(len(COLUMNS))
+COLUMNS = ("", "Feature", "Adapter", "Status", "Duration", "Date", "Pipeline")
+THUMBNAIL, FEATURE, ADAPTER, STATUS, DURATION, DATE, PIPELINE = range(len(COLUMNS))
 JOB_ROLE = Qt.ItemDataRole.UserRole  # the Job snapshot behind a row
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # raw values, so durations sort as numbers
 ALL = ""  # the filter value that lets everything through
@@ -173,7 +174,8 @@ class HistoryViewModel(QObject):
     open_requested = Signal(str)  # the GLB to show in the viewport
     job_resubmitted = Signal(str)  # the new job's id
     input_chosen = Signal(str)  # "job:<id>", for the create panel's input
-    job_exported = Signal(str, str)  # job id, where the GLB was copied
+    job_exported = Signal(str, str)  # job id, where the export (its primary file) landed
+    export_finished = Signal(object)  # engine.export.ExportResult: notes and checks to show
     job_deleted = Signal(str)
     error_raised = Signal(str)  # one sentence for the artist
 
@@ -220,6 +222,8 @@ class HistoryViewModel(QObject):
         if job is None:
             return frozenset()
         actions = {"rerun"}
+        if job.pipeline is not None:
+            actions.add("pipeline")
         if job.state is JobState.SUCCEEDED:
             actions |= {"open", "use_as_input", "reveal", "export"}
         if job.state.terminal:
@@ -268,13 +272,22 @@ class HistoryViewModel(QObject):
             self.error_raised.emit(f"The file manager could not open {folder}.")
 
     @Slot(str, str)
-    def export(self, job_id: str, dest_path: str) -> None:
+    def export(self, job_id: str, dest_path: str, options: ExportOptions | None = None) -> None:
+        """Without ``options``: a byte copy of the GLB. With them (the export dialog): any
+        format, written and read back by engine.export before it is reported done."""
         source = self._result_path(job_id, "export")
         if source is None:
             return
         dest = Path(dest_path)
         if dest.is_dir():
             dest = dest / self.export_name(job_id)
+        if options is not None:
+            def convert() -> ExportResult:  # reading back a big mesh takes seconds
+                return export_file(source, dest, options).model_copy(update={"job_id": job_id})
+
+            self._in_background(convert, self._on_exported,
+                                f"Job {job_id} could not be exported")
+            return
 
         def copy() -> tuple[str, str]:  # a GLB can be hundreds of megabytes
             shutil.copyfile(source, dest)
@@ -282,6 +295,15 @@ class HistoryViewModel(QObject):
 
         self._in_background(copy, lambda done: self.job_exported.emit(*done),
                             f"Job {job_id} could not be exported")
+
+    def _on_exported(self, result: ExportResult) -> None:
+        self.job_exported.emit(result.job_id or "", result.path)
+        self.export_finished.emit(result)  # after: its fuller message is the one that stays
+
+    def pipeline_filter(self, job_id: str) -> str:
+        """The search text that shows only the steps of this job's pipeline."""
+        job = self.model.job(job_id)
+        return job.pipeline.id if job is not None and job.pipeline is not None else ""
 
     @Slot(str)
     def delete(self, job_id: str) -> None:
@@ -343,6 +365,8 @@ class HistoryViewModel(QObject):
 def searchable_text(job: Job) -> str:
     """Everything the free-text filter looks at, lower-cased."""
     parts = [job.job_id, job.spec.feature, job.spec.adapter, job.state.value]
+    if job.pipeline is not None:
+        parts += [job.pipeline.id, job.pipeline.name]
     parts += [Path(p).name for p in job.spec.inputs]
     errors = (job.error, job.result.error if job.result else None)
     parts += [error.message for error in errors if error is not None]
@@ -375,6 +399,8 @@ _CELLS: dict[int, Callable[[Job], str]] = {
     STATUS: lambda job: job.state.value,
     DURATION: _duration_text,
     DATE: lambda job: time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created_at)),
+    PIPELINE: lambda job: (f"{job.pipeline.name} · step {job.pipeline.step + 1}"
+                           if job.pipeline else ""),
 }
 
 
@@ -386,10 +412,15 @@ def _display(job: Job, column: int) -> str | None:
 def _sort_key(job: Job, column: int) -> Any:
     if column == DURATION:
         return _duration_s(job) or 0.0
+    if column == PIPELINE:  # the steps of one pipeline sort together, in order
+        return f"{job.pipeline.id}:{job.pipeline.step:03d}" if job.pipeline else ""
     return job.created_at if column in (THUMBNAIL, DATE) else _display(job, column)
 
 
 def _tooltip(job: Job) -> str:
     error = job.error or (job.result.error if job.result else None)
     inputs = ", ".join(Path(p).name for p in job.spec.inputs)
-    return f"Job {job.job_id}\nInputs: {inputs}" + (f"\n{error.message}" if error else "")
+    text = f"Job {job.job_id}\nInputs: {inputs}"
+    if job.pipeline is not None:
+        text += f"\nStep {job.pipeline.step + 1} of {job.pipeline.name} ({job.pipeline.id})"
+    return text + (f"\n{error.message}" if error else "")

@@ -1,15 +1,21 @@
 """What the 3D viewport shows: the scene, the display mode, before/after and the overlay.
 
 Loading follows napari's layer slicer: the request (paths, limits, a generation number) is
-captured on the GUI thread, ``prepare_scene`` runs on a one-thread executor, and the result
-comes back through a queued signal. A newer request makes older results stale, so opening
-two files quickly never shows the first one last.
+captured on the GUI thread, ``scene_data.prepare_for_view`` runs in the viewport's helper
+process (``app.offload``: a thread would share the GIL with the GUI thread and stall it), and
+the result comes back through a queued signal. A newer request makes older results stale, so
+opening two files quickly never shows the first one last.
+
+Heavy meshes come with a lighter preview. Which one is drawn is decided here, from the
+artist's choice and the face budget the view measured on its renderer; the overlay always
+gives the real counts and says when the preview is what is on screen.
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -17,9 +23,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
-from app import scene_data
-from app.scene_data import SceneData
-from engine.errors import InvalidInput
+from app import offload, scene_data
+from app.scene_data import PartData, Prepared, SceneData
 from engine.meshio import DEFAULT_MAX_FACES
 
 log = logging.getLogger(__name__)
@@ -43,44 +48,32 @@ MODE_LABELS = {
     DisplayMode.SKELETON: "Skeleton", DisplayMode.TWO_SIDED: "Two-sided",
 }
 MODE_KEYS = {mode: str(i + 1) for i, mode in enumerate(DisplayMode)}  # keys 1-8, in this order
+DETAIL_KEY = "D"
 BEFORE, AFTER = "before", "after"
 # stats a job knows better than a count of what is drawn (a rig may skip helper joints)
 _JOB_STAT_KEYS = ("parts", "bones", "uv_charts")
 
 
 @dataclass(frozen=True)
-class _Request:
-    """Immutable input for the worker: nothing it reads can change under it."""
+class _Delivery:
+    """A helper's answer with the request's generation number, on its way to the GUI thread."""
 
     token: int
-    paths: tuple[str, ...]  # one file, or (before, after)
-    max_faces: int
+    prepared: Prepared
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    token: int
-    scenes: tuple[SceneData | None, ...]
-    errors: tuple[str | None, ...]
-
-
-def _prepare(request: _Request) -> _Prepared:
-    """Runs on the worker thread: reads each file, turning every failure into a sentence."""
-    scenes: list[SceneData | None] = []
-    errors: list[str | None] = []
-    for path in request.paths:
-        try:
-            # looked up on the module at call time, so tests can watch which thread runs it
-            scenes.append(scene_data.prepare_scene(path, max_faces=request.max_faces))
-            errors.append(None)
-        except InvalidInput as exc:
-            scenes.append(None)
-            errors.append(exc.message)
-        except Exception:
-            log.exception("preparing %s for the viewport failed", path)
-            scenes.append(None)
-            errors.append(f"{Path(path).name} could not be shown because of an internal error.")
-    return _Prepared(request.token, tuple(scenes), tuple(errors))
+def _failed(paths: tuple[str, ...], exc: BaseException) -> Prepared:
+    """The helper gave no answer (it died, or its answer could not travel): one sentence each."""
+    if isinstance(exc, BrokenProcessPool):
+        reason = ("reading it stopped the helper process (it may be too large for this "
+                  "machine's memory)")
+    else:
+        log.error("preparing %s for the viewport failed", ", ".join(paths), exc_info=exc)
+        reason = "of an internal error"
+    names = [Path(p).name for p in paths]
+    return Prepared(tuple(None for _ in paths),
+                    tuple(f"{name} could not be shown because {reason}." for name in names),
+                    tuple(None for _ in paths), 0)
 
 
 def _count(n: int, one: str, many: str = "") -> str:
@@ -100,12 +93,14 @@ class ViewportViewModel(QObject):
     turntable_changed = Signal(bool)
     grid_changed = Signal(bool)
     axes_changed = Signal(bool)
-    _prepared = Signal(object)  # _Prepared, emitted on the worker thread
+    detail_changed = Signal()  # the parts to draw changed: preview ⇄ full mesh
+    _prepared = Signal(object)  # _Delivery, emitted on the helper's result thread
 
     def __init__(self, parent: QObject | None = None, *, max_faces: int = DEFAULT_MAX_FACES) -> None:
         super().__init__(parent)
         self._max_faces = max_faces
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="viewport-prepare")
+        self._helper = offload.VIEWPORT
+        self._helper.start()  # spawn and import now, not when the first file is dropped
         self._token = 0
         self._closed = False
         self._mode = DisplayMode.TEXTURED
@@ -115,6 +110,9 @@ class ViewportViewModel(QObject):
         self._pending_stats: dict[str, Any] = {}  # the newest request's job stats
         self._note = ""
         self._loading = ""
+        self._full_detail = False  # the artist asked for the full mesh (D)
+        self._auto_full: set[int] = set()  # scenes (by id) the renderer proved fast enough for
+        self._face_budget = 0  # faces the view's renderer draws within its frame budget
         self._turntable = False
         self._grid = True
         self._axes = True
@@ -169,6 +167,32 @@ class ViewportViewModel(QObject):
             return DisplayMode.CLAY
         return self._mode
 
+    @property
+    def face_budget(self) -> int:
+        return self._face_budget
+
+    def parts_to_draw(self, scene: SceneData) -> tuple[PartData, ...]:
+        """The scene's preview while it is the one to draw, else its real parts. Wireframe
+        always draws the real mesh: its point is to show the actual topology."""
+        if self._draws_preview(scene) and scene.preview is not None:
+            return scene.preview
+        return scene.parts
+
+    @property
+    def shows_preview(self) -> bool:
+        scene = self.scene
+        return scene is not None and self._draws_preview(scene)
+
+    @property
+    def full_detail(self) -> bool:
+        """True when the artist asked for the full mesh where a preview exists."""
+        return self._full_detail
+
+    def _draws_preview(self, scene: SceneData) -> bool:
+        return (scene.preview is not None and not self._full_detail
+                and self._mode is not DisplayMode.WIREFRAME
+                and id(scene) not in self._auto_full)
+
     def stats(self) -> dict[str, Any]:
         """Counts for the shown scene; the job's own parts/bones/UV charts win over ours."""
         scene = self.scene
@@ -199,6 +223,30 @@ class ViewportViewModel(QObject):
         if mode is not self._mode:
             self._mode = mode
             self.mode_changed.emit(mode.value)
+            self._emit_overlay()
+
+    @Slot(bool)
+    def set_full_detail(self, on: bool) -> None:
+        """Draw the real mesh even where the renderer is too slow for it (or go back)."""
+        if on != self._full_detail:
+            self._full_detail = on
+            self.detail_changed.emit()
+            self._emit_overlay()
+
+    @Slot()
+    def toggle_full_detail(self) -> None:
+        self.set_full_detail(not self._full_detail)
+
+    @Slot(int)
+    def set_face_budget(self, faces: int) -> None:
+        """The view's measure of its renderer: how many faces fit its frame budget. A shown
+        preview gives way to the real mesh once that fits (once per scene, so a slow full
+        frame cannot bounce it back and forth)."""
+        self._face_budget = max(0, int(faces))
+        scene = self.scene
+        if scene is not None and self._draws_preview(scene) and scene.faces <= self._face_budget:
+            self._auto_full.add(id(scene))
+            self.detail_changed.emit()
             self._emit_overlay()
 
     @Slot(str)
@@ -240,6 +288,7 @@ class ViewportViewModel(QObject):
     def clear(self) -> None:
         self._token += 1  # anything still being prepared is now stale
         self._scenes, self._side, self._job_stats, self._note = {}, "", {}, ""
+        self._full_detail, self._auto_full = False, set()
         self._set_loading("")
         self.comparison_changed.emit("")
         self.scene_changed.emit(None, False)
@@ -248,8 +297,7 @@ class ViewportViewModel(QObject):
     def shutdown(self) -> None:
         """Stop delivering results; call before the view and this object go away."""
         self._closed = True
-        self._token += 1
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._token += 1  # the shared helper stays up for other viewports; its answer is dropped
 
     # ------------------------------------------------------------------ overlay
 
@@ -272,8 +320,22 @@ class ViewportViewModel(QObject):
         x, y, z = high - low
         lines = [title, counts, f"size {x:.3g} × {y:.3g} × {z:.3g}",
                  f"[{MODE_KEYS[self._mode]}] {MODE_LABELS[self._mode]}"]
+        if detail := self.detail_note():
+            lines.append(detail)
         note = " ".join(n for n in (self.mode_note(), self._note) if n)
         return "\n".join([*lines, note] if note else lines)
+
+    def detail_note(self) -> str:
+        """Which mesh is on screen, when the scene has a preview; "" otherwise."""
+        scene = self.scene
+        if scene is None or scene.preview is None:
+            return ""
+        if self._draws_preview(scene):
+            return (f"Preview: {scene.preview_faces:,} of {scene.faces:,} faces drawn, "
+                    f"[{DETAIL_KEY}] full detail")
+        if self._full_detail:
+            return f"Full detail, [{DETAIL_KEY}] lighter preview"
+        return ""
 
     def mode_note(self) -> str:
         """Why the mode looks the way it does on this scene, or ""."""
@@ -303,25 +365,33 @@ class ViewportViewModel(QObject):
         if self._closed:
             return
         self._token += 1
-        request = _Request(self._token, paths, self._max_faces)
+        token = self._token
         self._pending_stats = dict(stats or {})
         self._set_loading(Path(paths[-1]).name)
-        future = self._executor.submit(_prepare, request)
-        future.add_done_callback(self._on_future_done)
+        future = self._helper.submit(scene_data.prepare_for_view, paths, self._max_faces)
+        future.add_done_callback(lambda done: self._on_future_done(token, paths, done))
 
-    def _on_future_done(self, future: Future[_Prepared]) -> None:
-        # worker thread (or this one, for a future already done): hand over through the queue
-        if future.cancelled() or self._closed:
+    def _on_future_done(self, token: int, paths: tuple[str, ...], future: Future[Prepared]) -> None:
+        # the helper's result thread (or this one, for a future already done): hand over
+        # through the queue
+        if future.cancelled() or self._closed or token != self._token:
             return
+        exc = future.exception()
+        prepared = _failed(paths, exc) if exc is not None else future.result()
         try:
-            self._prepared.emit(future.result())
+            self._prepared.emit(_Delivery(token, prepared))
         except RuntimeError:  # the C++ side is gone: the studio is closing
             pass
 
     @Slot(object)
-    def _on_worker_prepared(self, prepared: _Prepared) -> None:
-        if self._closed or prepared.token != self._token:
+    def _on_worker_prepared(self, delivery: _Delivery) -> None:
+        if self._closed or delivery.token != self._token:
             return  # stale: a newer file was asked for meanwhile
+        prepared = delivery.prepared
+        for crash in prepared.crashes:
+            if crash:
+                log.error("preparing a file for the viewport failed in the helper process:\n%s",
+                          crash)
         self._set_loading("")
         *before, after = prepared.scenes
         *before_error, after_error = prepared.errors
@@ -329,6 +399,7 @@ class ViewportViewModel(QObject):
             self.load_failed.emit(after_error or "The file could not be shown.")
             self._emit_overlay()
             return
+        self._full_detail, self._auto_full = False, set()
         self._scenes = {AFTER: after}
         self._job_stats = self._pending_stats
         self._note = ""

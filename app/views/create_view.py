@@ -20,7 +20,9 @@ from PySide6.QtWidgets import (
 
 from adapters.registry import AdapterSpec
 from app.viewmodels.create_viewmodel import FEATURE_LABELS, CreateViewModel
+from app.viewmodels.pipeline_viewmodel import PipelineViewModel
 from app.views.param_form import ParamForm
+from app.views.recipe_bar import RecipeBar
 from engine.staging import StagedInput
 
 MESH_FILTER = "Meshes and images (*.glb *.gltf *.obj *.ply *.stl *.off *.png *.jpg *.jpeg *.webp)"
@@ -81,9 +83,12 @@ class DropZone(QFrame):
 class CreateView(QWidget):
     files_dropped = Signal(list)  # the window decides: one input, or a batch after confirming
 
-    def __init__(self, viewmodel: CreateViewModel, parent: QWidget | None = None) -> None:
+    def __init__(self, viewmodel: CreateViewModel, parent: QWidget | None = None, *,
+                 pipeline_vm: PipelineViewModel | None = None) -> None:
         super().__init__(parent)
         self.vm = viewmodel
+        # recipes run on the same input: one click from this panel (engine.pipeline_runner)
+        self.recipe_bar = RecipeBar(pipeline_vm) if pipeline_vm is not None else None
         self.feature = QComboBox(objectName="featureCombo")
         for feature in viewmodel.features():
             self.feature.addItem(FEATURE_LABELS[feature], feature)
@@ -111,6 +116,8 @@ class CreateView(QWidget):
         layout.addWidget(scroll, 1)
         layout.addWidget(self.reason)
         layout.addWidget(self.run_button)
+        if self.recipe_bar is not None:
+            layout.addWidget(self.recipe_bar)
 
     def _connect(self) -> None:
         vm = self.vm

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, QSize, Qt, Slot
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -27,6 +28,8 @@ from app.viewmodels.history_viewmodel import (
     THUMBNAIL,
     HistoryViewModel,
 )
+from app.views.export_dialog import ExportDialog
+from engine.export import ExportOptions, ExportResult
 from engine.jobs import Job
 
 # (key, label, tooltip); the keys match HistoryViewModel.available_actions
@@ -35,7 +38,8 @@ _ACTIONS = (
     ("rerun", "Re-run", "Run the same job again with the same inputs and settings"),
     ("use_as_input", "Use as input", "Use this result as the input of a new job"),
     ("reveal", "Reveal", "Show the output folder in the file manager"),
-    ("export", "Export…", "Save a copy of the GLB"),
+    ("export", "Export…", "Save the result as GLB, glTF, OBJ, PLY, STL or USDZ"),
+    ("pipeline", "Pipeline", "Show only the steps of this job's pipeline"),
     ("delete", "Delete", "Delete the job and its files"),
 )
 
@@ -130,6 +134,7 @@ class HistoryView(QWidget):
         self.vm.proxy.rowsRemoved.connect(self._on_selection_changed)
         self.vm.error_raised.connect(self.message_label.setText)
         self.vm.job_exported.connect(self._on_vm_job_exported)
+        self.vm.export_finished.connect(self._on_vm_export_finished)
         self.vm.job_resubmitted.connect(
             lambda job_id: self.message_label.setText(f"Queued again as job {job_id}."))
 
@@ -149,10 +154,12 @@ class HistoryView(QWidget):
             QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
-    def ask_export_path(self, suggested: str) -> str:
-        path, _filter = QFileDialog.getSaveFileName(self, "Export GLB", suggested,
-                                                    "glTF binary (*.glb)")
-        return path
+    def ask_export(self, suggested: str) -> tuple[str, ExportOptions] | None:
+        """The export dialog: where to, in which format, with which options."""
+        dialog = ExportDialog(Path.home() / suggested, self)
+        if dialog.exec() != ExportDialog.DialogCode.Accepted or not dialog.destination():
+            return None
+        return dialog.destination(), dialog.options()
 
     # ---- reactions ----------------------------------------------------------------------
     def selected_job(self) -> Job | None:
@@ -201,9 +208,11 @@ class HistoryView(QWidget):
             return
         self.message_label.clear()
         if key == "export":
-            dest = self.ask_export_path(self.vm.export_name(job.job_id))
-            if dest:
-                self.vm.export(job.job_id, dest)
+            chosen = self.ask_export(self.vm.export_name(job.job_id))
+            if chosen:
+                self.vm.export(job.job_id, *chosen)
+        elif key == "pipeline":  # the grouping: filter the table down to its steps
+            self.search_edit.setText(self.vm.pipeline_filter(job.job_id))
         elif key == "delete":
             if key in self.vm.available_actions(job.job_id) and self.confirm_delete(job.job_id):
                 self.vm.delete(job.job_id)
@@ -213,6 +222,12 @@ class HistoryView(QWidget):
     @Slot(str, str)
     def _on_vm_job_exported(self, job_id: str, dest: str) -> None:
         self.message_label.setText(f"Exported job {job_id} to {dest}.")
+
+    @Slot(object)
+    def _on_vm_export_finished(self, result: ExportResult) -> None:
+        notes = " ".join(result.notes)
+        self.message_label.setText(f"Exported job {result.job_id} to {result.path} "
+                                   f"(checked: {result.faces:,} faces). {notes}".strip())
 
 
 def _combo(everything: str, values: tuple[str, ...]) -> QComboBox:

@@ -15,7 +15,10 @@ from app.viewmodels.create_viewmodel import CreateViewModel
 from app.viewmodels.history_viewmodel import HistoryViewModel
 from app.viewmodels.jobs_viewmodel import JobsViewModel
 from app.viewmodels.log_viewmodel import LogViewModel
+from app.viewmodels.models_viewmodel import ModelsViewModel
+from app.viewmodels.pipeline_viewmodel import PipelineViewModel
 from app.viewmodels.viewport_viewmodel import (
+    DETAIL_KEY,
     MODE_KEYS,
     MODE_LABELS,
     DisplayMode,
@@ -26,10 +29,12 @@ from app.views.create_view import MESH_FILTER, CreateView
 from app.views.history_view import HistoryView
 from app.views.jobs_view import JobsView
 from app.views.log_view import LogView
+from app.views.models_view import ModelsView
 from app.views.status_bar import StudioStatusBar
 from app.views.viewport import ViewportView
 from engine.jobs import Job
 from engine.meshio import sniff
+from engine.models import ModelStore
 
 SETTINGS_VERSION = 1
 # Staged inputs carry the extension of their content, so the suffix tells a mesh from an image.
@@ -50,13 +55,17 @@ class MainWindow(QMainWindow):
         self.jobs_vm = JobsViewModel(bridge, self)
         self.history_vm = HistoryViewModel(bridge, self)
         self.log_vm = LogViewModel(bridge, self)
+        self.pipeline_vm = PipelineViewModel(bridge, self.create_vm, self)
         self.viewport_vm = ViewportViewModel(self)
         self.viewport = ViewportView(self.viewport_vm, self)
         self.setCentralWidget(self.viewport)
-        self.create_view = CreateView(self.create_vm)
+        self.create_view = CreateView(self.create_vm, pipeline_vm=self.pipeline_vm)
         self.jobs_view = JobsView(self.jobs_vm)
         self.history_view = HistoryView(self.history_vm)
         self.log_view = LogView(self.log_vm)
+        self.models_vm = ModelsViewModel(ModelStore(bridge.engine.data), parent=self)
+        self._models_listed = False
+        self.models_view = ModelsView(self.models_vm)
         self.docks = self._make_docks()
         self.status = StudioStatusBar(bridge.engine.devices, self)
         self.setStatusBar(self.status)
@@ -71,6 +80,7 @@ class MainWindow(QMainWindow):
             "Jobs": (self.jobs_view, Qt.DockWidgetArea.RightDockWidgetArea),
             "History": (self.history_view, Qt.DockWidgetArea.BottomDockWidgetArea),
             "Log": (self.log_view, Qt.DockWidgetArea.BottomDockWidgetArea),
+            "Models": (self.models_view, Qt.DockWidgetArea.BottomDockWidgetArea),
         }
         docks = {}
         for title, (widget, area) in places.items():
@@ -79,6 +89,9 @@ class MainWindow(QMainWindow):
             self.addDockWidget(area, dock)
             docks[title] = dock
         self.tabifyDockWidget(docks["History"], docks["Log"])
+        self.tabifyDockWidget(docks["Log"], docks["Models"])
+        # The Models page reads the disk: only when the artist first looks at it.
+        docks["Models"].visibilityChanged.connect(self._on_models_dock_visibility_changed)
         docks["History"].raise_()
         return docks
 
@@ -109,6 +122,8 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self._action("Turntable", self.viewport_vm.toggle_turntable, "T"))
         view_menu.addAction(self._action("Before / after", self.viewport_vm.toggle_before_after,
                                          "B"))
+        view_menu.addAction(self._action("Full detail", self.viewport_vm.toggle_full_detail,
+                                         DETAIL_KEY))
         view_menu.addAction(self._action("Grid", lambda: self.viewport_vm.set_grid_visible(
             not self.viewport_vm.grid_visible), "G"))
         view_menu.addAction(self._action("Axes", lambda: self.viewport_vm.set_axes_visible(
@@ -132,6 +147,7 @@ class MainWindow(QMainWindow):
         self.history_vm.open_requested.connect(self.open_in_viewport)
         self.history_vm.input_chosen.connect(self.create_vm.set_input_source)
         self.history_vm.error_raised.connect(self.show_error)
+        self.pipeline_vm.error_raised.connect(self.show_error)
         self.history_vm.job_resubmitted.connect(
             lambda job_id: self.statusBar().showMessage(f"Re-running as job {job_id}", 5000))
         self.viewport.scene_shown.connect(self.scene_shown)
@@ -155,6 +171,16 @@ class MainWindow(QMainWindow):
             fmt = None  # staging reports the reason in one sentence
         if fmt is not None and fmt.kind == "mesh":
             self.open_in_viewport(path)
+
+    def open_forwarded(self, paths: list[str]) -> None:
+        """Files a second launch handed over (app.single_instance): come to the front, then
+        take them like a drop."""
+        if self.isMinimized():
+            self.showNormal()
+        self.raise_()
+        self.activateWindow()
+        if paths:
+            self.open_paths(paths)
 
     def open_in_viewport(self, path: str) -> None:
         self.viewport_vm.open_file(path)
@@ -184,6 +210,11 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, 10_000)
         QMessageBox.warning(self, APP_NAME, message)
 
+    def _on_models_dock_visibility_changed(self, visible: bool) -> None:
+        if visible and not self._models_listed:
+            self._models_listed = True
+            self.models_vm.refresh()
+
     def _on_create_input_changed(self, staged: object) -> None:
         if staged is not None:
             self.statusBar().showMessage(f"Input: {staged.original_name}", 5000)
@@ -191,8 +222,9 @@ class MainWindow(QMainWindow):
     def _on_jobs_job_succeeded(self, job: Job) -> None:
         if job.result is None or not job.result.output_file_path:
             return
-        source, result = job.spec.inputs[0], job.result.output_file_path
-        if Path(source).suffix.lower() in MESH_SUFFIXES:
+        source = job.spec.inputs[0] if job.spec.inputs else ""  # text jobs have no input file
+        result = job.result.output_file_path
+        if source and Path(source).suffix.lower() in MESH_SUFFIXES:
             self.viewport_vm.show_comparison(source, result, stats=job.result.stats)
         else:  # an image or text input has no "before" to toggle to
             self.viewport_vm.open_file(result, stats=job.result.stats)

@@ -3,6 +3,11 @@
 The view only draws: files are prepared off the GUI thread by ``ViewportViewModel``, and this
 widget turns the prepared arrays into actors. Like pyvistaqt itself it never renders after
 ``shutdown()`` (a finalized OpenGL context can take other windows down with it).
+
+Every frame is drawn on the GUI thread, so a frame's cost is a stall of the whole studio. The
+view draws only when the scene changes (``viewport_canvas`` keeps text off the 3D scene and
+multisampling off software renderers), and tells the view model how many faces its renderer
+draws within ``FRAME_BUDGET_S``, so a heavy mesh shows its preview where that is too few.
 """
 
 from __future__ import annotations
@@ -13,38 +18,33 @@ from pathlib import Path
 import numpy as np
 import pyvista as pv
 from PIL import Image
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QApplication, QToolBar, QVBoxLayout, QWidget
-from pyvistaqt import QtInteractor
 
-from app.scene_data import SceneData
+from app.scene_data import PartData, SceneData
 from app.viewmodels.viewport_viewmodel import (
+    DETAIL_KEY,
     MODE_KEYS,
     MODE_LABELS,
     DisplayMode,
     ViewportViewModel,
 )
 from app.views import viewport_modes as modes
+from app.views.viewport_canvas import Canvas, KeySink, fit_overlay, make_overlay, with_overlay
 
 TURNTABLE_STEP_DEG = 1.0
 TURNTABLE_INTERVAL_MS = 33  # ~30 frames a second: one turn in about 12 seconds
 _VIEW_DIRECTION = np.array([1.0, 1.05, 1.75])  # three-quarter view from the front, 30° above
-_OVERLAY_COLOR = "#c9ccd1"
+FRAME_BUDGET_S = 0.1  # a frame longer than this is a stall the artist feels
+_MIN_MEASURED_FACES = 20_000  # below this a frame's time is the window's fill, not the mesh
+_UPLOAD_SLACK = 4  # how much dearer a frame that uploads meshes may be than the next one
 # toolbar words short enough that the whole bar fits a 900-pixel viewport; tooltips say more
 _SHORT = {
     DisplayMode.TEXTURED: "Texture", DisplayMode.CLAY: "Clay", DisplayMode.WIREFRAME: "Wire",
     DisplayMode.NORMALS: "Normals", DisplayMode.UV_CHECKER: "UVs", DisplayMode.PARTS: "Parts",
     DisplayMode.SKELETON: "Skeleton", DisplayMode.TWO_SIDED: "2-sided",
 }
-
-
-class _KeySink(QObject):
-    """Keeps key presses away from VTK, whose built-in keys would fight ours
-    ('w' wireframe, '3' stereo, 'q' closes the plotter)."""
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        return event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease)
 
 
 class ViewportView(QWidget):
@@ -61,18 +61,22 @@ class ViewportView(QWidget):
         self.view_model = view_model or ViewportViewModel(self)
         self._closed = False
         self._scene: SceneData | None = None
+        self._parts: tuple[PartData, ...] = ()  # what is drawn: the scene's parts or preview
         self._meshes: list[pv.PolyData] = []
         self._mode_actors: list[pv.Actor] = []
         self._grid_actor: pv.Actor | None = None
-        self.plotter = QtInteractor(self, auto_update=False)  # we render when something changes
+        self.plotter = Canvas(self, auto_update=False)  # we render when something changes
         self.plotter.setAcceptDrops(False)  # its own drop handler reads files on this thread
-        self._key_sink = _KeySink(self)
+        self._key_sink = KeySink(self)
         self.plotter.installEventFilter(self._key_sink)
+        self.overlay = make_overlay(self.plotter)
         # changes ask the widget to repaint and its paint renders VTK, so however many things
         # change before the next frame, the scene is drawn once (on a million faces in
         # software GL one frame is half a second); scene_shown waits for that frame
         self._shown_pending = False
+        self._fresh_meshes = False  # the next frame uploads new meshes: not a fair measure
         self.plotter.frameSwapped.connect(self._on_plotter_frame_swapped)
+        self.plotter.painted.connect(self._on_plotter_painted)
         self._turntable_timer = QTimer(self)
         self._turntable_timer.setInterval(TURNTABLE_INTERVAL_MS)
         self._turntable_timer.timeout.connect(self._on_turntable_timer_timeout)
@@ -103,9 +107,10 @@ class ViewportView(QWidget):
         if self._closed:
             raise RuntimeError("the viewport is closed")
         self._render_now()
-        image = self.plotter.screenshot(return_img=True)
+        frame = self.plotter.screenshot(return_img=True)
         out = Path(path)
-        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(out, format="PNG")
+        Image.fromarray(with_overlay(frame, self.overlay, self.plotter.width())).save(
+            out, format="PNG")
         return out
 
     @Slot()
@@ -141,6 +146,7 @@ class ViewportView(QWidget):
         if self._owns_view_model:
             self.view_model.shutdown()
         self._mode_actors, self._meshes, self._grid_actor, self._scene = [], [], None, None
+        self._parts = ()
         self.plotter.close()
 
     @property
@@ -191,6 +197,11 @@ class ViewportView(QWidget):
         self.before_after_action.triggered.connect(vm.toggle_before_after)
         self.turntable_action = self._action("Spin", "T", checkable=True, tip="Turntable")
         self.turntable_action.toggled.connect(vm.set_turntable)
+        self.detail_action = self._action(
+            "Full", DETAIL_KEY, checkable=True,
+            tip="Full detail: draw every face of a heavy mesh, not its lighter preview")
+        self.detail_action.setEnabled(False)
+        self.detail_action.toggled.connect(vm.set_full_detail)
         self.frame_action = self._action("Frame", "F")
         self.frame_action.triggered.connect(self.frame)
         self.reset_action = self._action("Reset", "R", tip="Reset view")
@@ -228,6 +239,7 @@ class ViewportView(QWidget):
         vm.turntable_changed.connect(self._on_view_model_turntable_changed)
         vm.grid_changed.connect(self._on_view_model_grid_changed)
         vm.axes_changed.connect(self._on_view_model_axes_changed)
+        vm.detail_changed.connect(self._on_view_model_detail_changed)
         vm.load_failed.connect(self.load_failed)
 
     # ------------------------------------------------------------------ view model events
@@ -237,7 +249,7 @@ class ViewportView(QWidget):
         if self._closed:
             return
         self._scene = scene
-        self._meshes = modes.build_meshes(scene) if scene is not None else []
+        self._sync_meshes(force=True)
         self._redraw_mode()
         self._redraw_grid()
         if not keep_camera:
@@ -249,6 +261,14 @@ class ViewportView(QWidget):
     def _on_view_model_mode_changed(self, mode: str) -> None:
         self.mode_actions[DisplayMode(mode)].setChecked(True)
         if not self._closed:
+            self._sync_meshes()  # wireframe draws the real mesh, never the preview
+            self._redraw_mode()
+            self._render()
+
+    @Slot()
+    def _on_view_model_detail_changed(self) -> None:
+        self.detail_action.setChecked(self.view_model.full_detail)
+        if not self._closed and self._sync_meshes():
             self._redraw_mode()
             self._render()
 
@@ -256,9 +276,8 @@ class ViewportView(QWidget):
     def _on_view_model_overlay_changed(self, text: str) -> None:
         if self._closed:
             return
-        self.plotter.add_text(text, position="upper_left", font_size=10, color=_OVERLAY_COLOR,
-                              name="overlay", render=False)
-        self._render()
+        self.overlay.setText(text)
+        fit_overlay(self.overlay, shrink=False)
 
     @Slot(str)
     def _on_view_model_comparison_changed(self, side: str) -> None:
@@ -308,12 +327,25 @@ class ViewportView(QWidget):
 
     # ------------------------------------------------------------------ drawing
 
+    def _sync_meshes(self, *, force: bool = False) -> bool:
+        """Build PolyData for the parts the view model wants drawn; True when they changed."""
+        scene = self._scene
+        parts = self.view_model.parts_to_draw(scene) if scene is not None else ()
+        self.detail_action.setEnabled(scene is not None and scene.preview is not None)
+        self.detail_action.setChecked(self.view_model.full_detail)  # a new scene starts light
+        if not force and parts is self._parts:
+            return False
+        self._parts = parts
+        self._meshes = modes.build_meshes(parts)
+        self._fresh_meshes = bool(parts)
+        return True
+
     def _redraw_mode(self) -> None:
         if self._mode_actors:
             self.plotter.remove_actor(self._mode_actors, render=False)
         self._mode_actors = []
         if self._scene is not None:
-            self._mode_actors = modes.draw(self.plotter, self._scene, self._meshes,
+            self._mode_actors = modes.draw(self.plotter, self._scene, self._parts, self._meshes,
                                            self.view_model.effective_mode)
 
     def _redraw_grid(self) -> None:
@@ -332,6 +364,7 @@ class ViewportView(QWidget):
         """Draw at the next frame; a hidden widget has no frames, so it renders at once."""
         if self._closed:
             return
+        fit_overlay(self.overlay, shrink=True)  # the frame coming anyway covers what it uncovers
         self.plotter.renderer.reset_camera_clipping_range()
         if self.plotter.isVisible():
             self.plotter.update()
@@ -339,6 +372,22 @@ class ViewportView(QWidget):
             self._render_now()
             # no frame will come; announce on the next pass, after the overlay has changed
             QTimer.singleShot(0, self, self._on_plotter_frame_swapped)
+
+    @Slot(float)
+    def _on_plotter_painted(self, seconds: float) -> None:
+        """Turn the frame's time into a face budget for the view model. A frame that uploaded
+        new meshes (and compiled shaders) overstates the cost: when that alone decides nothing
+        (the real mesh might fit once the upload is paid), draw one more frame to measure."""
+        faces = sum(len(p.faces) for p in self._parts)
+        if self._closed or faces < _MIN_MEASURED_FACES:
+            return
+        budget = int(faces * FRAME_BUDGET_S / max(seconds, 1e-4))
+        self.view_model.set_face_budget(budget)
+        fresh, self._fresh_meshes = self._fresh_meshes, False
+        scene = self._scene
+        if fresh and scene is not None and self.view_model.shows_preview \
+                and budget * _UPLOAD_SLACK >= scene.faces:
+            QTimer.singleShot(0, self, self._render)
 
     @Slot()
     def _on_plotter_frame_swapped(self) -> None:

@@ -1,5 +1,5 @@
 """How each display mode turns prepared parts into VTK actors. GUI thread only: building
-PolyData from the worker's arrays is cheap (no copies), drawing them is what takes time."""
+PolyData from the helper's arrays is cheap (no copies), drawing them is what takes time."""
 
 from __future__ import annotations
 
@@ -27,12 +27,13 @@ _CLAY_LOOK = {"ambient": 0.12, "diffuse": 0.85, "specular": 0.25, "specular_powe
 vtkMapper.SetResolveCoincidentTopologyToPolygonOffset()
 
 Actors = list[pv.Actor]
+Parts = tuple[PartData, ...]
 
 
-def build_meshes(scene: SceneData) -> list[pv.PolyData]:
-    """One PolyData per part, sharing the worker's arrays (int64 faces, float32 points)."""
+def build_meshes(parts: tuple[PartData, ...]) -> list[pv.PolyData]:
+    """One PolyData per part, sharing the helper's arrays (int64 faces, float32 points)."""
     meshes = []
-    for part in scene.parts:
+    for part in parts:
         mesh = pv.PolyData.from_regular_faces(part.vertices, part.faces)
         mesh.point_data.active_normals = part.normals
         if part.uv is not None:
@@ -41,10 +42,11 @@ def build_meshes(scene: SceneData) -> list[pv.PolyData]:
     return meshes
 
 
-def draw(plotter: pv.Plotter, scene: SceneData, meshes: list[pv.PolyData],
-         mode: DisplayMode) -> Actors:
-    """Add the actors for ``mode``; the caller removes them before the next mode."""
-    return _PAINTERS[mode](plotter, scene, meshes)
+def draw(plotter: pv.Plotter, scene: SceneData, parts: tuple[PartData, ...],
+         meshes: list[pv.PolyData], mode: DisplayMode) -> Actors:
+    """Add the actors for ``mode`` (``parts``: the scene's own or its preview, with their
+    ``meshes``); the caller removes them before the next mode."""
+    return _PAINTERS[mode](plotter, scene, parts, meshes)
 
 
 def _surface(plotter: pv.Plotter, mesh: pv.PolyData, *, backfaces_lit: bool = False,
@@ -66,8 +68,9 @@ def _clay(plotter: pv.Plotter, mesh: pv.PolyData, **kwargs: object) -> pv.Actor:
     return _surface(plotter, mesh, **({"color": CLAY, **_CLAY_LOOK} | kwargs))
 
 
-def _draw_textured(plotter: pv.Plotter, scene: SceneData, meshes: list[pv.PolyData]) -> Actors:
-    return [_textured_part(plotter, part, mesh) for part, mesh in zip(scene.parts, meshes, strict=True)]
+def _draw_textured(plotter: pv.Plotter, scene: SceneData, parts: Parts,
+                   meshes: list[pv.PolyData]) -> Actors:
+    return [_textured_part(plotter, part, mesh) for part, mesh in zip(parts, meshes, strict=True)]
 
 
 def _textured_part(plotter: pv.Plotter, part: PartData, mesh: pv.PolyData) -> pv.Actor:
@@ -83,37 +86,42 @@ def _textured_part(plotter: pv.Plotter, part: PartData, mesh: pv.PolyData) -> pv
                     specular=0.2, specular_power=20.0)
 
 
-def _draw_clay(plotter: pv.Plotter, scene: SceneData, meshes: list[pv.PolyData]) -> Actors:
+def _draw_clay(plotter: pv.Plotter, scene: SceneData, parts: Parts,
+               meshes: list[pv.PolyData]) -> Actors:
     return [_clay(plotter, mesh) for mesh in meshes]
 
 
-def _draw_two_sided(plotter: pv.Plotter, scene: SceneData, meshes: list[pv.PolyData]) -> Actors:
+def _draw_two_sided(plotter: pv.Plotter, scene: SceneData, parts: Parts,
+                    meshes: list[pv.PolyData]) -> Actors:
     return [_clay(plotter, mesh, backfaces_lit=True) for mesh in meshes]
 
 
-def _draw_wireframe(plotter: pv.Plotter, scene: SceneData, meshes: list[pv.PolyData]) -> Actors:
+def _draw_wireframe(plotter: pv.Plotter, scene: SceneData, parts: Parts,
+                    meshes: list[pv.PolyData]) -> Actors:
     wires = [
         plotter.add_mesh(mesh, style="wireframe", color=WIRE, line_width=1.0, lighting=False,
                          opacity=0.85, reset_camera=False, render=False)
         for mesh in meshes
     ]
-    return _draw_clay(plotter, scene, meshes) + wires
+    return _draw_clay(plotter, scene, parts, meshes) + wires
 
 
-def _draw_normals(plotter: pv.Plotter, scene: SceneData, meshes: list[pv.PolyData]) -> Actors:
+def _draw_normals(plotter: pv.Plotter, scene: SceneData, parts: Parts,
+                  meshes: list[pv.PolyData]) -> Actors:
     # unlit, so the colour is the normal itself: x red, y green, z blue, as in a normal map
     return [
         _surface(plotter, mesh, scalars=np.round(part.normals * 127.5 + 127.5).astype(np.uint8),
                  rgb=True, lighting=False)
-        for part, mesh in zip(scene.parts, meshes, strict=True)
+        for part, mesh in zip(parts, meshes, strict=True)
     ]
 
 
-def _draw_uv_checker(plotter: pv.Plotter, scene: SceneData, meshes: list[pv.PolyData]) -> Actors:
+def _draw_uv_checker(plotter: pv.Plotter, scene: SceneData, parts: Parts,
+                     meshes: list[pv.PolyData]) -> Actors:
     return [
         _surface(plotter, mesh, texture=_checker(), ambient=0.25, diffuse=0.8)
         if part.uv is not None else _clay(plotter, mesh)
-        for part, mesh in zip(scene.parts, meshes, strict=True)
+        for part, mesh in zip(parts, meshes, strict=True)
     ]
 
 
@@ -127,11 +135,13 @@ def part_color(index: int) -> tuple[float, float, float]:
     return colorsys.hsv_to_rgb((0.07 + index * 0.618034) % 1.0, 0.55, 0.92)
 
 
-def _draw_parts(plotter: pv.Plotter, scene: SceneData, meshes: list[pv.PolyData]) -> Actors:
+def _draw_parts(plotter: pv.Plotter, scene: SceneData, parts: Parts,
+                meshes: list[pv.PolyData]) -> Actors:
     return [_clay(plotter, mesh, color=part_color(i)) for i, mesh in enumerate(meshes)]
 
 
-def _draw_skeleton(plotter: pv.Plotter, scene: SceneData, meshes: list[pv.PolyData]) -> Actors:
+def _draw_skeleton(plotter: pv.Plotter, scene: SceneData, parts: Parts,
+                   meshes: list[pv.PolyData]) -> Actors:
     # a ghost: both sides lit, or the far inside walls would darken the bones behind them
     actors = [_clay(plotter, mesh, opacity=0.25, backfaces_lit=True) for mesh in meshes]
     skeleton = scene.skeleton
@@ -149,7 +159,8 @@ def _draw_skeleton(plotter: pv.Plotter, scene: SceneData, meshes: list[pv.PolyDa
     return actors
 
 
-_PAINTERS: dict[DisplayMode, Callable[[pv.Plotter, SceneData, list[pv.PolyData]], Actors]] = {
+_Painter = Callable[[pv.Plotter, SceneData, Parts, list[pv.PolyData]], Actors]
+_PAINTERS: dict[DisplayMode, _Painter] = {
     DisplayMode.TEXTURED: _draw_textured,
     DisplayMode.CLAY: _draw_clay,
     DisplayMode.WIREFRAME: _draw_wireframe,

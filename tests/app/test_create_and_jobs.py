@@ -147,3 +147,22 @@ def test_painting_takes_a_mesh_and_an_image_before_it_can_run(qtbot, create_vm, 
     stage(qtbot, create_vm, str(tmp_path / "paint.png"))
     assert create_vm.run_disabled_reason() == ""
     assert [i.kind for i in create_vm._job_inputs()] == ["mesh", "image"]
+
+
+def test_a_burst_of_progress_redraws_the_jobs_list_once(qtbot):
+    # every redraw recomposes the whole window (the viewport is a GL widget): ~10 ms of CPU
+    # on a software renderer, so 4 jobs × 50 reports a second must not mean 200 redraws
+    from types import SimpleNamespace
+
+    from app.viewmodels.jobs_viewmodel import PROGRESS_REPAINT_MS, ActiveJob, JobListModel
+
+    model = JobListModel()
+    model.rows.append(ActiveJob(SimpleNamespace(job_id="j1")))
+    redraws = []
+    model.dataChanged.connect(lambda *args: redraws.append(args))
+    for i in range(100):
+        model.update("j1", fraction=i / 100)
+    assert model.rows[0].fraction == 0.99 and redraws == []  # the row itself is current at once
+    qtbot.waitUntil(lambda: len(redraws) == 1, timeout=2_000)
+    qtbot.wait(2 * PROGRESS_REPAINT_MS)
+    assert len(redraws) == 1

@@ -274,7 +274,8 @@ def test_view_delete_key_asks_first(view, vm, bridge, monkeypatch, qtbot):
 
 def test_view_export_and_errors(view, vm, tmp_path, monkeypatch, qtbot):
     dest = tmp_path / "out.glb"
-    monkeypatch.setattr(view, "ask_export_path", lambda suggested: str(dest))
+    # the dialog's choice; no options means a byte copy of the GLB (these are stand-in files)
+    monkeypatch.setattr(view, "ask_export", lambda suggested: (str(dest), None))
     select(view, "uv1")
     with qtbot.waitSignal(vm.job_exported, timeout=5000):
         view.job_actions["export"].trigger()
