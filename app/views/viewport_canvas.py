@@ -1,0 +1,92 @@
+"""The viewport's GL widget: pyvistaqt's ``QtInteractor`` plus what keeps its frames cheap.
+
+Every VTK frame is drawn on the GUI thread, so a frame's cost is a stall of the whole studio.
+This module times each frame (the view turns that into a face budget for heavy meshes),
+spares a software renderer the multisampling (4x the fill work for Mesa's llvmpipe, which
+draws on the CPU: a VM, a remote desktop, a machine without a GPU driver), keeps VTK's own
+keys away, and carries the overlay text as a Qt label over the GL widget, so new text
+repaints a label, not the 3D scene.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, Signal
+from PySide6.QtGui import QImage, QPainter
+from PySide6.QtWidgets import QLabel, QWidget
+from pyvistaqt import QtInteractor
+
+# no panel behind the text (as VTK drew it), so a label left larger than its text shows nothing
+_OVERLAY_STYLE = "color: #c9ccd1; background: transparent; padding: 2px; font-size: 12px;"
+_OVERLAY_MARGIN = 6
+# GL_RENDERER strings of software rasterizers, where multisampling multiplies the fill cost
+_SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "software rasterizer", "lavapipe",
+                "microsoft basic render", "gdi generic")
+
+
+class KeySink(QObject):
+    """Keeps key presses away from VTK, whose built-in keys would fight ours
+    ('w' wireframe, '3' stereo, 'q' closes the plotter)."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        return event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease)
+
+
+class Canvas(QtInteractor):
+    """pyvistaqt's interactor, timing each frame and without MSAA on a software renderer."""
+
+    painted = Signal(float)  # seconds the frame took on the GUI thread
+
+    def initializeGL(self) -> None:
+        super().initializeGL()
+        window = self.ren_win
+        if window is not None and is_software_renderer(window.ReportCapabilities()):
+            window.SetMultiSamples(0)
+
+    def paintGL(self) -> None:
+        started = time.perf_counter()
+        super().paintGL()
+        self.painted.emit(time.perf_counter() - started)
+
+
+def is_software_renderer(capabilities: str) -> bool:
+    """True when VTK's capability report names a CPU rasterizer (Mesa llvmpipe and kin)."""
+    renderer = next((line for line in capabilities.splitlines()
+                     if "renderer string" in line.lower()), "")
+    return any(name in renderer.lower() for name in _SOFTWARE_GL)
+
+
+def make_overlay(canvas: QWidget) -> QLabel:
+    """The corner text: a label on the GL widget that lets the mouse through to VTK."""
+    overlay = QLabel(canvas)
+    overlay.setStyleSheet(_OVERLAY_STYLE)
+    overlay.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+    overlay.move(_OVERLAY_MARGIN, _OVERLAY_MARGIN)
+    return overlay
+
+
+def fit_overlay(overlay: QLabel, *, shrink: bool) -> None:
+    """Size the label to its text. Growing is free, but a label that shrinks uncovers GL
+    pixels, and Qt answers that with a full 3D frame (a third of a second for a million
+    faces in software GL); so shrink only when a frame is being drawn anyway."""
+    size = overlay.sizeHint()
+    if not shrink:
+        size = size.expandedTo(overlay.size())
+    if size != overlay.size():
+        overlay.resize(size)
+
+
+def with_overlay(frame: np.ndarray, overlay: QLabel, canvas_width: int) -> np.ndarray:
+    """A copy of ``frame`` (RGB, device pixels) with ``overlay`` painted where it sits."""
+    height, width = frame.shape[:2]
+    frame = np.ascontiguousarray(frame[..., :3], dtype=np.uint8)
+    image = QImage(frame.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+    painter = QPainter(image)
+    scale = width / max(1, canvas_width)
+    painter.scale(scale, scale)
+    overlay.render(painter, QPoint(overlay.x(), overlay.y()))
+    painter.end()
+    rows = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(height, -1)
+    return rows[:, : 3 * width].reshape(height, width, 3).copy()

@@ -1,0 +1,412 @@
+"""Geometry adapters against the libraries they wrap, on meshes of 10k, 100k and 1M faces.
+
+For each adapter and size, three timings on the same mesh file:
+
+* ``library_s``: the underlying library (or the adapter's own core algorithm function) called
+  directly on arrays already in memory, with the adapter's default settings. Reading the file
+  and any preparation are done before the clock starts.
+* ``run_s``: the adapter's ``run()`` in this process, through a real ``RunContext``, exactly
+  as a worker calls it (file read, preparation, library, building its output).
+  **overhead = (run_s - library_s) / library_s**: what the adapter adds to the library.
+  ``read_s`` (``engine.meshio.load_mesh`` of the input alone) is reported too, since a direct
+  library user reads the file as well; ``result_s`` is ``engine.results.build_outputs``
+  (GLB, read-back, thumbnail) that follows every run.
+* ``engine_s``: the whole job through a real ``Engine``: staging, queue, worker, run, GLB,
+  thumbnail, result (fastest of the repeats); ``engine_first_s`` is the first job, whose
+  worker starts cold when it is the adapter's first (spawn + load: ``timings.load_s``).
+
+    .venv/bin/python benchmarks/adapters.py [--sizes 10000 100000 1000000]
+        [--adapters xatlas decimate ...] [--skip xatlas:1000000 ...] [--repeat 3]
+        [--large-repeat 1]
+        [--no-engine] [--cache DIR]
+
+Prints one line per case, then one JSON object as the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from adapters.protocol import RunContext
+from adapters.registry import SPECS, AdapterSpec
+from engine.meshio import load_mesh, load_parts
+from engine.results import build_outputs
+
+Call = Callable[[], Any]
+
+
+# ----------------------------------------------------------------------------- test meshes
+
+
+def creature(faces: int) -> Any:
+    """A smooth four-legged animal (body, neck, head, legs, tail fused by a boolean union),
+    Y up, subdivided and then decimated to ``faces`` triangles: one closed mesh that every
+    geometry adapter accepts (the rig finds legs, segmentation finds parts)."""
+    import fast_simplification
+    import manifold3d as m3
+    import trimesh
+
+    M = m3.Manifold
+    parts = [M.sphere(1.0, 64).scale((1.6, 0.8, 0.7)),
+             M.sphere(0.45, 48).translate((1.9, 0.0, 0.6)),
+             M.cylinder(1.0, 0.25, 0.25, 32).rotate((0, 60, 0)).translate((1.2, 0, 0.2)),
+             M.cylinder(1.2, 0.1, 0.03, 24).rotate((0, -110, 0)).translate((-1.4, 0, 0.2))]
+    parts += [M.cylinder(1.3, 0.18, 0.14, 32).translate((x, y, -1.6))
+              for x in (-0.9, 0.9) for y in (-0.45, 0.45)]
+    shape = M.batch_boolean(parts, m3.OpType.Add)
+    k = max(1, math.ceil(math.sqrt(faces * 1.3 / shape.num_tri())))
+    mesh = (shape.smooth_out(60, 0.0).refine(k) if k > 1 else shape).to_mesh()
+    v = np.asarray(mesh.vert_properties[:, :3], dtype=np.float64)
+    f = np.array(mesh.tri_verts, dtype=np.int32)  # a writable copy: the binding wants one
+    if len(f) > faces:
+        v, f = fast_simplification.simplify(v, f, target_count=faces)
+    v = v[:, [0, 2, 1]] * (1, 1, -1)  # Z up -> Y up (a rotation, so winding stays outward)
+    return trimesh.Trimesh(v, f, process=False)
+
+
+def parts_glb(mesh: Any, path: Path) -> Path:
+    """The creature cut into legs / body / head by position, one node per part, with open
+    cuts: what a segmentation job hands to part completion."""
+    import trimesh
+
+    centre = mesh.triangles_center
+    label = np.where(centre[:, 1] < -0.75, 0, np.where(centre[:, 0] > 1.3, 2, 1))
+    label = np.where(label == 0, np.where(centre[:, 0] < 0, 0, 3), label)  # front / back legs
+    scene = trimesh.Scene()
+    for i in np.unique(label):
+        part = mesh.submesh([np.flatnonzero(label == i)], append=True)
+        scene.add_geometry(part, node_name=f"part_{i:02d}", geom_name=f"part_{i:02d}")
+    scene.export(path)
+    return path
+
+
+def inputs_for(faces: int, cache: Path) -> tuple[Path, Path]:
+    cache.mkdir(parents=True, exist_ok=True)
+    mesh_path, parts_path = cache / f"creature_{faces}.ply", cache / f"creature_{faces}_parts.glb"
+    if not mesh_path.exists() or not parts_path.exists():
+        mesh = creature(faces)
+        mesh.export(mesh_path)
+        parts_glb(mesh, parts_path)
+    return mesh_path, parts_path
+
+
+# ----------------------------------------------------------------------------- direct calls
+# Each takes the input file and the adapter's parsed params, does its reading and preparing
+# untimed, and returns the call to time. They mirror what the adapter calls at its core.
+
+
+def lib_xatlas(path: Path, p: Any) -> Call:
+    import xatlas
+
+    mesh = load_mesh(path)
+    v = np.ascontiguousarray(mesh.vertices, dtype=np.float32)
+    f = np.ascontiguousarray(mesh.faces, dtype=np.uint32)
+
+    def call() -> Any:
+        atlas = xatlas.Atlas()
+        atlas.add_mesh(v, f)
+        charts, pack = xatlas.ChartOptions(), xatlas.PackOptions()
+        charts.max_chart_area = p.max_chart_area
+        pack.resolution, pack.padding = p.resolution, p.padding
+        atlas.generate(charts, pack)
+        return atlas.get_mesh(0)
+
+    return call
+
+
+def lib_decimate(path: Path, p: Any) -> Call:
+    import fast_simplification
+
+    mesh = load_mesh(path)
+    v, f = np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int32)
+    return lambda: fast_simplification.simplify(
+        v, f, target_count=p.target_faces, agg=p.aggressiveness,
+        preserve_border=p.preserve_border)
+
+
+def lib_instant_meshes(path: Path, p: Any) -> Call:
+    import pynanoinstantmeshes
+
+    from adapters.instant_meshes import native_stdout
+
+    mesh = load_mesh(path)
+    v = np.ascontiguousarray(mesh.vertices, dtype=np.float32)
+    f = np.ascontiguousarray(mesh.faces, dtype=np.uint32)
+
+    def call() -> Any:
+        with native_stdout(lambda line: None):  # its stage lines would flood this output
+            return pynanoinstantmeshes.remesh(
+                v, f, -1, face_count=max(1, round(p.target_faces / 4)),
+                creaseAngle=p.crease_angle if p.crease_angle > 0 else -1.0,
+                align_to_boundaries=p.keep_boundaries, smooth_iter=p.smoothing_iterations,
+                deterministic=p.deterministic)
+
+    return call
+
+
+def lib_spectral(path: Path, p: Any) -> Call:
+    from adapters import segmentation
+
+    # the adapter's own preparation (centre, scale, weld, orient), done before the clock
+    prepare = getattr(segmentation, "normalized", None) or segmentation._normalized
+    work = prepare(load_mesh(path))[0]
+    return lambda: segmentation.segment_faces(work, p.num_parts, p.refine_boundaries)
+
+
+def lib_fill_parts(path: Path, p: Any) -> Call:
+    import trimesh
+
+    from adapters._hole_filling import close_surface
+
+    parts = [mesh for _, mesh in load_parts(path)]
+    lo = np.min([m.bounds[0] for m in parts], axis=0)
+    hi = np.max([m.bounds[1] for m in parts], axis=0)
+    centre, size = (lo + hi) / 2, float(np.linalg.norm(hi - lo))
+    work = []
+    for mesh in parts:
+        w = trimesh.Trimesh((mesh.vertices - centre) / size, mesh.faces, process=False)
+        w.merge_vertices(merge_tex=True, merge_norm=True, digits_vertex=7)
+        work.append(w)
+    return lambda: [close_surface(w.vertices, w.faces, p.smooth) for w in work]
+
+
+def lib_skeleton_rig(path: Path, p: Any) -> Call:
+    from adapters._rig_bones import build_joints
+    from adapters._rig_mesh import solve_mesh, weld
+    from adapters._rig_skeleton import node_tree
+    from adapters._rig_voxels import voxelize
+    from adapters._rig_weights import heat_weights, transfer
+
+    mesh = load_mesh(path)
+    mesh.remove_unreferenced_vertices()
+    v0, f0 = np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64)
+
+    def call() -> Any:
+        v, f, _ = weld(v0, f0)
+        small_v, small_f = solve_mesh(v, f)
+        grid = voxelize(v, f, small_v, small_f, p.resolution)
+        joints = build_joints(node_tree(grid), p.max_bones, small_v)
+        idx, w = heat_weights(small_v, small_f, joints, grid, lambda: None)
+        if small_v is not v:
+            idx, w = transfer(v, small_v, small_f, idx, w, len(joints.parent))
+        return idx, w
+
+    return call
+
+
+@dataclass(frozen=True)
+class Case:
+    params: Callable[[int], dict[str, Any]]
+    library: Callable[[Path, Any], Call]
+    library_name: str
+    parts_input: bool = False
+
+
+CASES: dict[str, Case] = {
+    "xatlas": Case(lambda n: {}, lib_xatlas, "xatlas.Atlas.generate"),
+    "decimate": Case(lambda n: {"target_faces": n // 10}, lib_decimate,
+                     "fast_simplification.simplify"),
+    "instant_meshes": Case(lambda n: {"target_faces": max(1000, n // 10)}, lib_instant_meshes,
+                           "pynanoinstantmeshes.remesh"),
+    "spectral": Case(lambda n: {"num_parts": 6}, lib_spectral, "segment_faces"),
+    "fill_parts": Case(lambda n: {}, lib_fill_parts, "close_surface (per part)",
+                       parts_input=True),
+    "skeleton_rig": Case(lambda n: {}, lib_skeleton_rig, "weld..heat_weights..transfer"),
+}
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+def timed(call: Call) -> tuple[tuple[float, float], Any]:
+    """(wall seconds, CPU seconds of this process, all threads), and what ``call`` returned."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    value = call()
+    return (time.perf_counter() - wall, time.process_time() - cpu), value
+
+
+def median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 4) if values else None
+
+
+def _min(values: list[float]) -> float | None:
+    return round(min(values), 4) if values else None
+
+
+def _ratio(run: float, library: float) -> float:
+    return round((run - library) / library, 4)
+
+
+def _profile(adapter: Any, path: Path, params: Any, out: Path) -> None:
+    """Where one ``run()`` spends its time, to stderr: for chasing an overhead."""
+    import cProfile
+    import io
+    import pstats
+
+    ctx = RunContext("bench", "cpu", out, params, lambda stage, fraction: None)
+    profiler = cProfile.Profile()
+    profiler.runcall(adapter.run, [path], ctx)
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(25)
+    print(text.getvalue(), file=sys.stderr)
+
+
+def bench_in_process(spec: AdapterSpec, case: Case, path: Path, faces: int, repeat: int,
+                     work: Path, profile: bool = False) -> dict[str, Any]:
+    params = spec.parse_params(case.params(faces))
+    row: dict[str, Any] = {"params": params.model_dump(mode="json")}
+    try:
+        call = case.library(path, params)
+    except Exception as exc:  # an adapter's internals changed: time it anyway, say so
+        call = None
+        row["library_error"] = f"{type(exc).__name__}: {exc}"
+    adapter = spec.create()
+    adapter.load("cpu")
+    lib: list[tuple[float, float]] = []
+    run: list[tuple[float, float]] = []
+    read, result = [], []
+    for i in range(repeat):
+        # Interleaved, so a burst of load from other processes hits both sides alike.
+        if call is not None:
+            lib.append(timed(call)[0])
+        read.append(timed(lambda: load_mesh(path) if not case.parts_input
+                          else load_parts(path))[0][0])
+        out = work / f"{spec.id}_{faces}_{i}"
+        ctx = RunContext("bench", "cpu", out, params, lambda stage, fraction: None)
+        seconds, output = timed(lambda ctx=ctx: adapter.run([path], ctx))
+        run.append(seconds)
+        result.append(timed(lambda output=output, out=out: build_outputs(output, out))[0][0])
+        row["stats"] = getattr(output, "stats", {})
+    if profile:
+        _profile(adapter, path, params, work / f"{spec.id}_{faces}_profile")
+    adapter.unload()
+    # Minimums: the estimate least disturbed by other work on a shared machine. CPU time
+    # (all threads of this process) barely moves when other processes compete for the
+    # cores, wall time does; both are reported, overhead from each.
+    row.update(library_s=_min([w for w, _ in lib]), run_s=_min([w for w, _ in run]),
+               library_cpu_s=_min([c for _, c in lib]), run_cpu_s=_min([c for _, c in run]),
+               read_s=_min(read), result_s=_min(result),
+               library_median_s=median([w for w, _ in lib]),
+               run_median_s=median([w for w, _ in run]))
+    if row["library_s"]:
+        row["overhead_wall"] = _ratio(row["run_s"], row["library_s"])
+        row["overhead"] = _ratio(row["run_cpu_s"], row["library_cpu_s"])
+    return row
+
+
+def bench_engine(engine: Any, spec: AdapterSpec, case: Case, path: Path, faces: int,
+                 repeat: int) -> dict[str, Any]:
+    """Whole jobs, submit to result. The first job of an adapter also starts its worker
+    (spawn + load, in ``load_s``); ``engine_s`` is the fastest of ``repeat`` jobs."""
+    walls, first = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        job = engine.submit(spec.feature, [engine.stage(path)], adapter=spec.id,
+                            params=case.params(faces))
+        result = engine.wait(job, spec.timeout_s + 120)
+        walls.append(time.perf_counter() - started)
+        if first is None:
+            first = {"engine_first_s": round(walls[0], 4), "status": result.status,
+                     "timings": result.timings.model_dump(),
+                     "error": result.error.message if result.error else None}
+        if result.status != "succeeded":
+            break
+    return {"engine_s": _min(walls), **(first or {})}
+
+
+def main(argv: list[str] | None = None) -> int:
+    known = [a for a in CASES if any(s.id == a for s in SPECS)]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--adapters", nargs="+", default=known, choices=sorted(CASES))
+    parser.add_argument("--skip", nargs="*", default=[], metavar="ADAPTER:FACES",
+                        help="cases not to run, e.g. xatlas:1000000 (slow on two cores)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="timed runs per case under 1M faces (minimum and median kept)")
+    parser.add_argument("--large-repeat", type=int, default=1,
+                        help="timed runs per case of 1M faces or more")
+    parser.add_argument("--no-engine", action="store_true", help="skip the end-to-end jobs")
+    parser.add_argument("--profile", action="store_true",
+                        help="print a cProfile of one run() per case to stderr")
+    parser.add_argument("--cache", type=Path,
+                        default=Path(tempfile.gettempdir()) / "meshsmith-bench-meshes")
+    args = parser.parse_args(argv)
+    skipped = set(args.skip)
+    specs = {s.id: s for s in SPECS if s.id in args.adapters}
+    missing = [a for a in args.adapters if a not in specs]
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="meshsmith-bench-") as tmp:
+        engine = None
+        if not args.no_engine:
+            os.environ["MESHSMITH_HOME"] = str(Path(tmp) / "home")
+            from engine.engine import Engine
+            from engine.paths import DataDir
+
+            engine = Engine(DataDir(Path(tmp) / "home").ensure()).start()
+        try:
+            for faces in args.sizes:
+                mesh_path, parts_path = inputs_for(faces, args.cache)
+                for adapter_id, spec in specs.items():
+                    if f"{adapter_id}:{faces}" in skipped:
+                        print(f"{adapter_id:15s} {faces:>8d} faces: skipped", flush=True)
+                        continue
+                    case = CASES[adapter_id]
+                    path = parts_path if case.parts_input else mesh_path
+                    repeat = args.large_repeat if faces >= 1_000_000 else args.repeat
+                    row = {"adapter": adapter_id, "faces": faces,
+                           "library": case.library_name, "repeat": repeat,
+                           **bench_in_process(spec, case, path, faces, repeat, Path(tmp),
+                                             args.profile)}
+                    if engine is not None:
+                        row.update(bench_engine(engine, spec, case, path, faces, repeat))
+                    rows.append(row)
+                    print(_line(row), flush=True)
+        finally:
+            if engine is not None:
+                engine.shutdown()
+    print(json.dumps({
+        "benchmark": "adapters", "sizes": args.sizes, "adapters": list(specs),
+        "not_in_registry": missing, "skipped": sorted(skipped),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "results": rows,
+    }))
+    return 0
+
+
+def _line(row: dict[str, Any]) -> str:
+    def s(key: str) -> str:
+        value = row.get(key)
+        return f"{value:7.2f}s" if isinstance(value, float) else "      -"
+
+    def pct(key: str) -> str:
+        value = row.get(key)
+        return f"{value:+7.1%}" if isinstance(value, float) else "      -"
+
+    text = (f"{row['adapter']:15s} {row['faces']:>8d} faces: library {s('library_s')} "
+            f"(cpu {s('library_cpu_s')})  run {s('run_s')} (cpu {s('run_cpu_s')})  "
+            f"overhead cpu {pct('overhead')} wall {pct('overhead_wall')}  read {s('read_s')}  "
+            f"result {s('result_s')}  engine {s('engine_s')}")
+    if row.get("library_error"):
+        text += f"  (no direct call: {row['library_error']})"
+    return text
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
