@@ -81,16 +81,41 @@ class HelperProcess:
         return self._executor
 
 
+THUMBNAIL_FACES = 200_000  # a 256-pixel picture shows no more; 1.3M faces took 2-3 s of CPU
+
+
 def render_mesh_thumbnail(mesh_path: str, out_path: str) -> str:
     """A staging helper task: read a staged mesh and draw its thumbnail to ``out_path``."""
     # imported here, in the helper, so the viewport's helper never loads the rasterizer
     from engine.meshio import load_mesh
     from engine.thumbnail import render_thumbnail
 
-    return str(render_thumbnail(load_mesh(mesh_path), Path(out_path)))
+    return str(render_thumbnail(_thumbnail_mesh(load_mesh(mesh_path)), Path(out_path)))
+
+
+def _thumbnail_mesh(mesh: Any) -> Any:
+    """A heavy mesh clustered down first, as the viewport's preview is: the rasterizer's time
+    grows with the faces, the picture does not. Kept whole when its colours sit on faces or
+    in a texture, which clustering would lose."""
+    import numpy as np
+    import trimesh
+
+    from app.scene_data import PartData, vertex_normals
+    from app.scene_preview import cluster
+
+    kind = getattr(mesh.visual, "kind", None)
+    if len(mesh.faces) <= THUMBNAIL_FACES or kind not in (None, "vertex"):
+        return mesh
+    colors = np.asarray(mesh.visual.vertex_colors, dtype=np.uint8) if kind == "vertex" else None
+    part = PartData("thumbnail", np.asarray(mesh.vertices, dtype=np.float32),
+                    np.asarray(mesh.faces, dtype=np.int64),
+                    vertex_normals(mesh).astype(np.float32), vertex_colors=colors)
+    light = cluster(part, None, THUMBNAIL_FACES // 2)
+    return trimesh.Trimesh(light.vertices, light.faces, vertex_colors=light.vertex_colors,
+                           process=False)
 
 
 # The viewport and the stager each get their own worker, so opening a file prepares it for
 # display while the same file is staged and thumbnailed, not after.
 VIEWPORT = HelperProcess("viewport", ("app.scene_data",))
-STAGING = HelperProcess("staging", ("engine.meshio", "engine.thumbnail"))
+STAGING = HelperProcess("staging", ("engine.meshio", "engine.thumbnail", "app.scene_data"))

@@ -229,7 +229,7 @@ def _part(name: str, geom: trimesh.Trimesh, transform: np.ndarray) -> PartData:
         normal_matrix = np.linalg.inv(linear)
     except np.linalg.LinAlgError:
         normal_matrix = linear.T
-    normals = _local_normals(geom) @ normal_matrix
+    normals = vertex_normals(geom) @ normal_matrix
     length = np.linalg.norm(normals, axis=1, keepdims=True)
     normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 1e-12)
     visual = geom.visual
@@ -241,9 +241,10 @@ def _part(name: str, geom: trimesh.Trimesh, transform: np.ndarray) -> PartData:
     return PartData(name, vertices, faces, normals.astype(np.float32), uv, texture, base, colors)
 
 
-def _local_normals(geom: trimesh.Trimesh) -> np.ndarray:
+def vertex_normals(geom: trimesh.Trimesh) -> np.ndarray:
     """The file's own vertex normals when it has them (its hard edges are meant), else each
-    vertex's sum of its faces' area-weighted normals. Not ``geom.vertex_normals``: trimesh
+    vertex's sum of its faces' area-weighted normals (not unit length: normalize after any
+    transform). Not ``geom.vertex_normals``: trimesh
     weighs by corner angles and caches by hashing, ~1 s per million faces against ~0.1 s."""
     # trimesh keeps normals read from the file in its cache and has no public "were they
     # stored?"; the raw dict, since its checked lookup hashes every array first

@@ -45,3 +45,18 @@ def test_the_viewport_says_which_file_a_dead_helper_took_down(qtbot):
         assert failed.args[0].endswith(".") and "\n" not in failed.args[0]
     finally:
         vm.shutdown()
+
+
+def test_a_heavy_thumbnail_is_drawn_from_a_lighter_mesh_with_its_colours():
+    import numpy as np
+    import trimesh
+
+    from app.offload import THUMBNAIL_FACES, _thumbnail_mesh
+
+    sphere = trimesh.creation.icosphere(subdivisions=7)  # 327,680 faces
+    sphere.visual.vertex_colors = np.tile([200, 40, 40, 255], (len(sphere.vertices), 1))
+    light = _thumbnail_mesh(sphere)
+    assert len(light.faces) <= THUMBNAIL_FACES
+    assert (np.asarray(light.visual.vertex_colors)[:, :3] == [200, 40, 40]).all()
+    sphere.visual.face_colors = np.tile([40, 200, 40, 255], (len(sphere.faces), 1))
+    assert _thumbnail_mesh(sphere) is sphere  # colours on faces would not survive clustering
