@@ -113,6 +113,8 @@ def _cmdline_readable(pid: str) -> bool:
 
 
 def test_sigkill_of_a_worker_at_random_moments_fails_only_that_job(faulty, box_obj):
+    # Other tests' warm helper processes (the studio's offload pool) may still be around.
+    before = worker_children()
     rng = random.Random(20240611)
     staged = faulty.stage(box_obj)
     outcomes: list[str] = []
@@ -138,7 +140,8 @@ def test_sigkill_of_a_worker_at_random_moments_fails_only_that_job(faulty, box_o
     assert {j.state for j in faulty.store.list()} <= {JobState.SUCCEEDED, JobState.FAILED}
     assert half_files(faulty.data) == []
     time.sleep(0.5)  # let the last killed worker be reaped
-    assert worker_children() == set(faulty.worker_pids())  # none leaked, none left a zombie
+    # none leaked, none left a zombie
+    assert worker_children() - before == set(faulty.worker_pids())
 
 
 def test_adapter_that_raises_after_writing_half_a_file(faulty, box_obj):
