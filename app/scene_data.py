@@ -34,6 +34,7 @@ from engine.meshio import (
     GLB,
     GLTF,
     STL,
+    guarded,
     sniff,
     unreadable_message,
 )
@@ -166,18 +167,18 @@ def prepare_scene(
         PRECHECKS[fmt.name](data, label, max_faces)
         doc = _gltf_json(data) if fmt in (GLB, GLTF) else None
         f.seek(0)
-        scene = _guarded(lambda: trimesh.load_scene(f, file_type=fmt.name, process=False),
+        scene = guarded(lambda: trimesh.load_scene(f, file_type=fmt.name, process=False),
                          label, f"read as {fmt.name.upper()}")
-    parts = _guarded(lambda: _parts(scene, merge=fmt is STL), label, "prepared for display")
+    parts = guarded(lambda: _parts(scene, merge=fmt is STL), label, "prepared for display")
     for part in parts:
         _check_part(part, label)
     if not parts or sum(len(p.faces) for p in parts) == 0:
         raise InvalidInput(f"{label} contains no triangles, so there is nothing to show.")
-    skeleton = _guarded(lambda: read_skeleton(doc), label, "read for its skeleton") if doc else None
+    skeleton = guarded(lambda: read_skeleton(doc), label, "read for its skeleton") if doc else None
     charts = tuple(_chart_labels(p) for p in parts)
     preview = None
     if preview_faces and needs_preview(sum(len(p.faces) for p in parts), preview_faces):
-        preview = _guarded(lambda: preview_parts(parts, charts, preview_faces), label,
+        preview = guarded(lambda: preview_parts(parts, charts, preview_faces), label,
                            "simplified for display")
     return SceneData(str(path), label, parts, scene_bounds(parts), skeleton,
                      _uv_charts(parts, charts), preview)
@@ -192,18 +193,6 @@ def scene_bounds(parts: tuple[PartData, ...]) -> np.ndarray:
     high = np.max([v.max(axis=0) for v in points], axis=0)
     return np.array([low, high], dtype=np.float64)
 
-
-def _guarded(step: Any, label: str, what: str) -> Any:
-    """Run a parsing step; whatever trimesh or numpy raise becomes one sentence."""
-    try:
-        return step()
-    except InvalidInput:
-        raise
-    except MemoryError as exc:
-        raise InvalidInput(f"{label} is too large to load into memory.") from exc
-    except Exception as exc:
-        log.debug("could not prepare %s", label, exc_info=True)
-        raise InvalidInput(f"{label} is damaged or truncated: it could not be {what}.") from exc
 
 
 # ----------------------------------------------------------------------------- parts

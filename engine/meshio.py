@@ -195,7 +195,7 @@ def load_mesh(
     error sentences call the file (defaults to its file name)."""
     label = name or Path(path).name
     scene, fmt, declared = _read_scene(path, label, max_faces)
-    return _guarded(
+    return guarded(
         lambda: _flatten(scene, fmt, label, max_faces, declared), label, "assembled into one mesh"
     )
 
@@ -207,7 +207,7 @@ def load_parts(
     name (trimesh keeps no node order); same checks and sentences as ``load_mesh``."""
     label = name or Path(path).name
     scene, fmt, declared = _read_scene(path, label, max_faces)
-    return _guarded(lambda: _parts(scene, fmt, label, max_faces, declared), label,
+    return guarded(lambda: _parts(scene, fmt, label, max_faces, declared), label,
                     "split into its parts")
 
 
@@ -223,7 +223,7 @@ def _read_scene(
     with p.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
         declared = PRECHECKS[fmt.name](data, label, max_faces)
         f.seek(0)
-        scene = _guarded(lambda: _trimesh_scene(f, fmt), label, f"read as {fmt.name.upper()}")
+        scene = guarded(lambda: _trimesh_scene(f, fmt), label, f"read as {fmt.name.upper()}")
     return scene, fmt, declared
 
 
@@ -235,8 +235,9 @@ def _trimesh_scene(f: Any, fmt: Format) -> trimesh.Scene:
     return trimesh.load_scene(f, file_type=fmt.name, resolver=_NoFiles(), process=False, **extra)
 
 
-def _guarded(step: Callable[[], Any], label: str, what: str) -> Any:
-    """Run a trimesh step; whatever it raises (IndexError to ImportError) becomes a sentence."""
+def guarded(step: Callable[[], Any], label: str, what: str) -> Any:
+    """Run a parsing step; whatever trimesh or numpy raise (IndexError to ImportError)
+    becomes one sentence naming the file. Shared by every reader of meshes."""
     try:
         return step()
     except InvalidInput:

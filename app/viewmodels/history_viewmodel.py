@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     QSize,
     QSortFilterProxyModel,
     Qt,
@@ -30,6 +28,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QDesktopServices
 from superqt.utils import create_worker
 
+from app.viewmodels.list_table_model import AnyIndex, ListTableModel
 from app.viewmodels.thumbnail_cache import ThumbnailCache
 from engine.errors import MeshsmithError
 from engine.export import ExportOptions, ExportResult, export_file
@@ -47,11 +46,16 @@ _STATE_PHRASES = {JobState.QUEUED: "is still queued", JobState.RUNNING: "is stil
                   JobState.FAILED: "failed", JobState.CANCELLED: "was cancelled",
                   JobState.INTERRUPTED: "was interrupted"}
 
-AnyIndex = QModelIndex | QPersistentModelIndex
 
 
-class HistoryModel(QAbstractTableModel):
+class HistoryModel(ListTableModel):
     """Jobs, newest first. ``JOB_ROLE`` gives the Job; the thumbnail column decorates."""
+
+    columns = COLUMNS
+
+    def row_list(self) -> list:
+        return self._jobs
+
 
     def __init__(self, thumbnails: ThumbnailCache, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -98,18 +102,6 @@ class HistoryModel(QAbstractTableModel):
         self._rows = {job.job_id: i for i, job in enumerate(self._jobs)}
 
     # ---- the Qt side --------------------------------------------------------------------
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008 (Qt's API)
-        return 0 if parent.isValid() else len(self._jobs)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._jobs):
             return None

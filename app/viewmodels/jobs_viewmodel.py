@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -17,6 +16,7 @@ from PySide6.QtCore import (
 )
 
 from app.bridge import EngineBridge
+from app.viewmodels.list_table_model import ListTableModel
 from engine.jobs import Job, JobState
 
 ProgressRole = Qt.ItemDataRole.UserRole + 1
@@ -66,8 +66,14 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}"
 
 
-class JobListModel(QAbstractTableModel):
+class JobListModel(ListTableModel):
     """Active jobs in submission order. Rows leave when a job ends."""
+
+    columns = COLUMNS
+
+    def row_list(self) -> list:
+        return self.rows
+
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -75,17 +81,6 @@ class JobListModel(QAbstractTableModel):
         self._dirty: set[str] = set()  # job ids whose progress changed since the last redraw
         self._repaint = QTimer(self, singleShot=True, interval=PROGRESS_REPAINT_MS,
                                timeout=self._on_repaint_timeout)
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
         if not index.isValid():

@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QFileSystemWatcher,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
     Signal,
@@ -28,6 +26,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor
 from superqt.utils import create_worker
+
+from app.viewmodels.list_table_model import AnyIndex, ListTableModel
 
 if TYPE_CHECKING:
     from app.bridge import EngineBridge
@@ -42,7 +42,6 @@ _LEVEL_COLOURS = {"warning": QColor(214, 160, 40), "error": QColor(226, 88, 80),
                   "critical": QColor(226, 88, 80)}
 _MAX_LINE_BYTES = 1 << 20  # a "line" longer than this is runaway output, not a log record
 
-AnyIndex = QModelIndex | QPersistentModelIndex
 
 
 @dataclass(frozen=True)
@@ -164,8 +163,14 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-class LogModel(QAbstractTableModel):
+class LogModel(ListTableModel):
     """Log entries in arrival order, capped at ``max_entries`` (the oldest go first)."""
+
+    columns = COLUMNS
+
+    def row_list(self) -> list:
+        return self._entries
+
 
     def __init__(self, max_entries: int = 50_000, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -188,18 +193,6 @@ class LogModel(QAbstractTableModel):
 
     def entry(self, row: int) -> LogEntry:
         return self._entries[row]
-
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008 (Qt's API)
-        return 0 if parent.isValid() else len(self._entries)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._entries):

@@ -12,28 +12,31 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
     Signal,
     Slot,
 )
 from superqt.utils import create_worker
 
+from app.viewmodels.list_table_model import AnyIndex, ListTableModel
 from engine.errors import MeshsmithError
 from engine.models import ModelStatus, ModelStore, human_size, progress_tqdm
 
 COLUMNS = ("Name", "State", "Size", "Folder", "Licence")
 NAME, STATE, SIZE, FOLDER, LICENCE = range(len(COLUMNS))
 STATUS_ROLE = Qt.ItemDataRole.UserRole  # the ModelStatus behind a row
-AnyIndex = QModelIndex | QPersistentModelIndex
 _STATE_TEXT = {"installed": "Installed", "missing": "Missing", "broken": "Broken"}
 
 
-class ModelsTableModel(QAbstractTableModel):
+class ModelsTableModel(ListTableModel):
     """One row per known model; ``STATUS_ROLE`` gives its ModelStatus."""
+
+    columns = COLUMNS
+
+    def row_list(self) -> list:
+        return self._rows
+
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -57,18 +60,6 @@ class ModelsTableModel(QAbstractTableModel):
 
     def row_of(self, model_id: str) -> int:
         return next((i for i, s in enumerate(self._rows) if s.info.id == model_id), -1)
-
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008 (Qt's API)
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from adapters.registry import AdapterSpec
 from app.viewmodels.create_viewmodel import FEATURE_LABELS, CreateViewModel
 from app.viewmodels.pipeline_viewmodel import PipelineViewModel
+from app.views.file_drop import AcceptsFileDrops
 from app.views.param_form import ParamForm
 from app.views.recipe_bar import RecipeBar
 from engine.staging import StagedInput
@@ -28,7 +29,7 @@ from engine.staging import StagedInput
 MESH_FILTER = "Meshes and images (*.glb *.gltf *.obj *.ply *.stl *.off *.png *.jpg *.jpeg *.webp)"
 
 
-class DropZone(QFrame):
+class DropZone(AcceptsFileDrops, QFrame):
     """Shows the staged input (thumbnail or name); accepts drops and clicks."""
 
     files_dropped = Signal(list)  # local paths
@@ -69,15 +70,8 @@ class DropZone(QFrame):
         if path:
             self.files_dropped.emit([path])
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            self.files_dropped.emit(paths)
-            event.acceptProposedAction()
+    def on_files_dropped(self, paths: list[str]) -> None:
+        self.files_dropped.emit(paths)
 
 
 class CreateView(QWidget):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from app.bridge import EngineBridge
@@ -26,6 +26,7 @@ from app.viewmodels.viewport_viewmodel import (
 )
 from app.views.about_dialog import AboutDialog
 from app.views.create_view import MESH_FILTER, CreateView
+from app.views.file_drop import AcceptsFileDrops
 from app.views.history_view import HistoryView
 from app.views.jobs_view import JobsView
 from app.views.log_view import LogView
@@ -41,7 +42,7 @@ SETTINGS_VERSION = 1
 MESH_SUFFIXES = {".glb", ".gltf", ".obj", ".ply", ".stl", ".off"}
 
 
-class MainWindow(QMainWindow):
+class MainWindow(AcceptsFileDrops, QMainWindow):
     scene_shown = Signal()  # the viewport drew a newly opened file
     load_failed = Signal(str)  # a file could not be shown: one sentence
 
@@ -230,15 +231,8 @@ class MainWindow(QMainWindow):
             self.viewport_vm.open_file(result, stats=job.result.stats)
 
     # ---- drag and drop on the whole window ------------------------------------------------
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            event.acceptProposedAction()
-            self.open_paths(paths)
+    def on_files_dropped(self, paths: list[str]) -> None:
+        self.open_paths(paths)
 
     # ---- layout memory and shutdown -------------------------------------------------------
     def _restore_layout(self) -> None:
