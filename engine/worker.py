@@ -58,15 +58,19 @@ def worker_main(spec_json: str, device: str, conn: Connection, parent_pid: int, 
     setup_json_logging(Path(logs) / "workers.jsonl")
     spec = AdapterSpec.model_validate_json(spec_json)
     channel = _Channel(conn)
-    jobs: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    jobs: queue.Queue[tuple[dict[str, Any], CancelToken] | None] = queue.Queue()
     tokens: dict[str, CancelToken] = {}
     threading.Thread(target=_receive, args=(conn, jobs, tokens), daemon=True).start()
     adapter = load_adapter(spec, device, channel.send)
     if adapter is None:
         return
-    while (job := jobs.get()) is not None:
-        run_job(adapter, spec, device, job, tokens[job["job_id"]], channel.send)
-        tokens.pop(job["job_id"], None)
+    while (item := jobs.get()) is not None:
+        job, token = item
+        run_job(adapter, spec, device, job, token, channel.send)
+        # The same job may already be queued again (an out-of-memory retry) with a new token:
+        # forget only this run's own token.
+        if tokens.get(job["job_id"]) is token:
+            tokens.pop(job["job_id"], None)
     adapter.unload()
 
 
@@ -77,8 +81,8 @@ def _receive(conn: Connection, jobs: queue.Queue, tokens: dict[str, CancelToken]
         except (EOFError, OSError):
             os._exit(3)  # the engine is gone: a worker never outlives it
         if message[0] == "run":
-            tokens[message[1]["job_id"]] = CancelToken()
-            jobs.put(message[1])
+            token = tokens[message[1]["job_id"]] = CancelToken()
+            jobs.put((message[1], token))
         elif message[0] == "cancel" and message[1] in tokens:
             tokens[message[1]].cancel()
         elif message[0] == "stop":
