@@ -1,24 +1,18 @@
 """Geometry adapters against the libraries they wrap, on meshes of 10k, 100k and 1M faces.
 
-For each adapter and size, three timings on the same mesh file:
-
-* ``library_s``: the underlying library (or the adapter's own core algorithm function) called
-  directly on arrays already in memory, with the adapter's default settings. Reading the file
-  and any preparation are done before the clock starts.
-* ``run_s``: the adapter's ``run()`` in this process, through a real ``RunContext``, exactly
-  as a worker calls it (file read, preparation, library, building its output).
-  **overhead = (run_s - library_s) / library_s**: what the adapter adds to the library.
-  ``read_s`` (``engine.meshio.load_mesh`` of the input alone) is reported too, since a direct
-  library user reads the file as well; ``result_s`` is ``engine.results.build_outputs``
-  (GLB, read-back, thumbnail) that follows every run.
-* ``engine_s``: the whole job through a real ``Engine``: staging, queue, worker, run, GLB,
-  thumbnail, result (fastest of the repeats); ``engine_first_s`` is the first job, whose
-  worker starts cold when it is the adapter's first (spawn + load: ``timings.load_s``).
+For each adapter and size, on the same mesh file (definitions in docs/benchmarks.md):
+``library_s`` the library (or the adapter's core algorithm function) called directly on
+arrays already in memory, reading and preparation done before the clock starts; ``run_s`` the
+adapter's ``run()`` in this process through a real ``RunContext``, as a worker calls it;
+**overhead = (run - library) / library**, from CPU time (``overhead``) and wall time
+(``overhead_wall``); ``read_s`` the input's ``load_mesh`` alone; ``result_s`` the engine's
+``build_outputs`` (GLB, read-back, thumbnail); ``engine_s`` whole jobs through a real
+``Engine`` (staging, queue, worker, run, GLB, thumbnail), the first of which may start the
+worker cold (``engine_first_s``, ``timings.load_s``).
 
     .venv/bin/python benchmarks/adapters.py [--sizes 10000 100000 1000000]
         [--adapters xatlas decimate ...] [--skip xatlas:1000000 ...] [--repeat 3]
-        [--large-repeat 1]
-        [--no-engine] [--cache DIR]
+        [--large-repeat 1] [--no-engine] [--profile] [--cache DIR]
 
 Prints one line per case, then one JSON object as the last line.
 """
@@ -249,6 +243,11 @@ def _min(values: list[float]) -> float | None:
     return round(min(values), 4) if values else None
 
 
+def _mins(pairs: list[tuple[float, float]]) -> tuple[float | None, float | None]:
+    """Fastest wall time and least CPU time of some (wall, cpu) measurements."""
+    return _min([w for w, _ in pairs]), _min([c for _, c in pairs])
+
+
 def _ratio(run: float, library: float) -> float:
     return round((run - library) / library, 4)
 
@@ -278,15 +277,14 @@ def bench_in_process(spec: AdapterSpec, case: Case, path: Path, faces: int, repe
         row["library_error"] = f"{type(exc).__name__}: {exc}"
     adapter = spec.create()
     adapter.load("cpu")
-    lib: list[tuple[float, float]] = []
-    run: list[tuple[float, float]] = []
-    read, result = [], []
+    lib, run, read = [], [], []  # (wall, cpu) per repeat
+    result: list[float] = []
     for i in range(repeat):
         # Interleaved, so a burst of load from other processes hits both sides alike.
         if call is not None:
             lib.append(timed(call)[0])
         read.append(timed(lambda: load_mesh(path) if not case.parts_input
-                          else load_parts(path))[0][0])
+                          else load_parts(path))[0])
         out = work / f"{spec.id}_{faces}_{i}"
         ctx = RunContext("bench", "cpu", out, params, lambda stage, fraction: None)
         seconds, output = timed(lambda ctx=ctx: adapter.run([path], ctx))
@@ -299,14 +297,16 @@ def bench_in_process(spec: AdapterSpec, case: Case, path: Path, faces: int, repe
     # Minimums: the estimate least disturbed by other work on a shared machine. CPU time
     # (all threads of this process) barely moves when other processes compete for the
     # cores, wall time does; both are reported, overhead from each.
-    row.update(library_s=_min([w for w, _ in lib]), run_s=_min([w for w, _ in run]),
-               library_cpu_s=_min([c for _, c in lib]), run_cpu_s=_min([c for _, c in run]),
-               read_s=_min(read), result_s=_min(result),
+    (lib_s, lib_cpu), (run_s, run_cpu), (read_s, read_cpu) = map(_mins, (lib, run, read))
+    row.update(library_s=lib_s, run_s=run_s, library_cpu_s=lib_cpu, run_cpu_s=run_cpu,
+               read_s=read_s, read_cpu_s=read_cpu, result_s=_min(result),
                library_median_s=median([w for w, _ in lib]),
                run_median_s=median([w for w, _ in run]))
-    if row["library_s"]:
-        row["overhead_wall"] = _ratio(row["run_s"], row["library_s"])
-        row["overhead"] = _ratio(row["run_cpu_s"], row["library_cpu_s"])
+    if lib_s:
+        row["overhead_wall"] = _ratio(run_s, lib_s)
+        row["overhead"] = _ratio(run_cpu, lib_cpu)
+        # what is left once the file read (which a direct library user pays too) is out
+        row["overhead_excluding_read"] = _ratio(run_cpu - read_cpu, lib_cpu)
     return row
 
 
@@ -399,13 +399,11 @@ def _line(row: dict[str, Any]) -> str:
         value = row.get(key)
         return f"{value:+7.1%}" if isinstance(value, float) else "      -"
 
-    text = (f"{row['adapter']:15s} {row['faces']:>8d} faces: library {s('library_s')} "
+    return (f"{row['adapter']:15s} {row['faces']:>8d} faces: library {s('library_s')} "
             f"(cpu {s('library_cpu_s')})  run {s('run_s')} (cpu {s('run_cpu_s')})  "
             f"overhead cpu {pct('overhead')} wall {pct('overhead_wall')}  read {s('read_s')}  "
-            f"result {s('result_s')}  engine {s('engine_s')}")
-    if row.get("library_error"):
-        text += f"  (no direct call: {row['library_error']})"
-    return text
+            f"result {s('result_s')}  engine {s('engine_s')}"
+            + (f"  (no direct call: {row['library_error']})" if "library_error" in row else ""))
 
 
 if __name__ == "__main__":
