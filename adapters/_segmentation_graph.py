@@ -16,6 +16,8 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
+from adapters._mesh_repair import HalfEdges, groups, half_edges, pair_keys
+
 # Convex creases count for a tenth of a concave one: a table's top edge is not a part boundary.
 CONVEX_WEIGHT = 0.1
 # Concavity (1 - cos of the dihedral angle) at which a cut costs 1/e of a flat one: about 25°.
@@ -52,11 +54,12 @@ class FaceGraph:
         return m.tocsr()
 
 
-def build_face_graph(mesh: trimesh.Trimesh) -> FaceGraph:
-    """The cut-cost graph of ``mesh``'s faces (vertices must already be merged)."""
+def build_face_graph(mesh: trimesh.Trimesh, edges: HalfEdges | None = None) -> FaceGraph:
+    """The cut-cost graph of ``mesh``'s faces (vertices must already be merged). ``edges``:
+    its faces' half-edges, when the caller has grouped them already."""
     faces = np.asarray(mesh.faces, dtype=np.int64)
     vertices = np.asarray(mesh.vertices, dtype=np.float64)
-    pairs, shared = _shared_edges(faces, len(vertices))
+    pairs, shared = _shared_edges(edges if edges is not None else half_edges(faces))
     corners = vertices[faces]
     centroids = corners.mean(axis=1)
     cross = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
@@ -109,20 +112,22 @@ def region_concavity(corners: np.ndarray, centroids: np.ndarray, normals: np.nda
     return at_sample[near[np.arange(len(near)), best]]
 
 
-def _shared_edges(faces: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray]:
+def _shared_edges(edges: HalfEdges) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of faces sharing an edge, and that edge's two vertices. An edge with more than
     two faces (non-manifold) chains them, so they stay connected without a clique."""
-    edges = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
-    owner = np.repeat(np.arange(len(faces)), 3)
-    keep = edges[:, 0] != edges[:, 1]
-    edges, owner = edges[keep], owner[keep]
-    key = edges[:, 0] * np.int64(n_vertices) + edges[:, 1]
-    order = np.argsort(key, kind="stable")
-    key, owner, edges = key[order], owner[order], edges[order]
-    same = (key[1:] == key[:-1]) & (owner[1:] != owner[:-1])
+    order = edges.order
+    owner, ends = order // 3, edges.ends[order]
+    continues = np.ones(len(order), dtype=bool)  # the half-edge is not its edge's first
+    continues[edges.start] = False
+    same = continues[1:] & (owner[1:] != owner[:-1]) & (ends[1:, 0] != ends[1:, 1])
     pairs = np.sort(np.stack([owner[:-1][same], owner[1:][same]], axis=1), axis=1)
-    pairs, first = np.unique(pairs, axis=0, return_index=True)
-    return pairs, edges[:-1][same][first]
+    shared = ends[1:][same]
+    if len(pairs) == 0:
+        return pairs.reshape(0, 2), shared.reshape(0, 2)
+    # two faces sharing two edges are one pair (the first edge's)
+    by_pair, first, _ = groups(pair_keys(pairs))
+    keep = np.minimum.reduceat(by_pair, first)
+    return pairs[keep], shared[keep]
 
 
 def _concavity(pairs: np.ndarray, normals: np.ndarray, centroids: np.ndarray) -> np.ndarray:

@@ -32,20 +32,19 @@ class DecimateAdapter:
     def run(self, inputs: list[Path], ctx: RunContext) -> AdapterOutput:
         import trimesh
 
+        from adapters._mesh_repair import weld
         from engine.meshio import load_mesh
 
         params: DecimateParams = ctx.params  # type: ignore[assignment]
         ctx.step("reading mesh", 0.05)
         mesh = load_mesh(inputs[0])
         # Collapses need shared vertices: split UV/normal seams would stay as cracks.
-        mesh.merge_vertices(merge_tex=True, merge_norm=True)
-        before = len(mesh.faces)
+        vertices, faces, _ = weld(mesh.vertices, mesh.faces, 1e-8 * _diagonal(mesh.vertices))
+        before = len(faces)
         ctx.step("simplifying", 0.2)
-        if params.target_faces >= before:
-            vertices, faces = np.asarray(mesh.vertices), np.asarray(mesh.faces)
-        else:
+        if params.target_faces < before:
             vertices, faces = self._simplify(
-                np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int32),
+                vertices, faces.astype(np.int32),
                 target_count=params.target_faces, agg=params.aggressiveness,
                 preserve_border=params.preserve_border,
             )
@@ -55,3 +54,7 @@ class DecimateAdapter:
         return AdapterOutput(mesh=result, stats={
             "faces_before": int(before), "target_faces": int(params.target_faces),
         })
+
+
+def _diagonal(vertices: np.ndarray) -> float:
+    return float(np.linalg.norm(np.ptp(vertices, axis=0))) if len(vertices) else 0.0

@@ -188,20 +188,12 @@ def prepare(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.nda
     """Weld split seams and drop what breaks a half-edge structure (faces repeating a corner,
     zero-area faces, vertices no face uses); faces as uint32, as the binding wants.
     ``vertices`` should be normalized: the weld merges points closer than 1e-8."""
-    from trimesh.grouping import unique_rows
+    from adapters._mesh_repair import weld
 
-    vertices = np.asarray(vertices, dtype=np.float64)
-    faces = np.asarray(faces, dtype=np.int64)
     # Weld duplicates (UV and normal seams, STL corners, float noise): open seams would make
-    # Instant Meshes align the field to fake boundaries and leave cracks. Hashing rows is
-    # ~5x faster than np.unique(axis=0) on a million vertices.
-    first, inverse = unique_rows(vertices)
-    # unique_rows orders by hash; keep the input's own order, whose locality the field
-    # solver's memory access benefits from.
-    order = np.argsort(first)
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    vertices, faces = vertices[first[order]], rank[inverse[faces]]
+    # Instant Meshes align the field to fake boundaries and leave cracks. The weld keeps the
+    # input's vertex order, whose locality the field solver's memory access benefits from.
+    vertices, faces, _ = weld(vertices, faces, 1e-8)
     a, b, c = faces.T
     distinct = (a != b) & (b != c) & (a != c)
     p = vertices[faces]

@@ -10,6 +10,7 @@ import colorsys
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,8 @@ from engine.errors import ErrorCode
 
 if TYPE_CHECKING:
     import trimesh
+
+    from adapters._mesh_repair import HalfEdges
 
 REPORT_NAME = "segmentation.json"
 
@@ -51,47 +54,62 @@ class SpectralSegmentationAdapter:
             n = len(mesh.faces)
             raise AdapterError(f"{inputs[0].name} has {n} triangle{'s' if n != 1 else ''}, "
                                f"too few to cut into {k} parts.", ErrorCode.INVALID_INPUT)
-        work, centre, size = normalized(mesh)
-        labels = segment_faces(work, k, params.refine_boundaries,
-                               lambda stage, f: ctx.step(stage, 0.05 + 0.8 * f))
+        cut = segment_mesh(mesh, k, params.refine_boundaries,
+                           lambda stage, f: ctx.step(stage, 0.05 + 0.8 * f))
         ctx.step("writing parts", 0.88)
-        work.vertices = work.vertices * size + centre
-        scene = parts_scene(work, labels)
-        report = _write_report(ctx.out_dir / REPORT_NAME, work, labels)
+        scene = parts_scene(cut.mesh, cut.labels)
+        report = _write_report(ctx.out_dir / REPORT_NAME, cut.mesh, cut.labels)
         return AdapterOutput(
             mesh=scene, stats={"parts": k, "input_faces": len(mesh.faces)},
             extra_outputs=[ExtraOutput("report", report, "application/json")])
 
 
-def normalized(mesh: trimesh.Trimesh) -> tuple[trimesh.Trimesh, np.ndarray, float]:
-    """A copy centred at the origin with unit diagonal, merged vertices and consistent
-    winding: every threshold is then independent of the model's units, and seams do not
-    split the face graph. Faces keep their order, which the report relies on."""
-    from adapters._mesh_repair import orient_faces
+@dataclass(frozen=True)
+class Segmentation:
+    mesh: trimesh.Trimesh  # the input welded and consistently wound, its faces in order
+    labels: np.ndarray  # per face, its part: 0..k-1, largest part first
 
-    work = mesh.copy()
-    lo, hi = work.bounds
+
+def segment_mesh(mesh: trimesh.Trimesh, k: int, refine: bool = True,
+                 step: Callable[[str, float], None] | None = None) -> Segmentation:
+    """Cut ``mesh`` into ``k`` connected parts along its concave creases.
+
+    The mesh is first scaled to unit diagonal (every threshold is then independent of the
+    model's units), welded (seams must not split the face graph) and wound consistently
+    (concavity is read from normals: faces wound the wrong way would turn creases inside
+    out); one grouping of its edges serves both that repair and the face graph."""
+    import trimesh
+
+    from adapters._mesh_repair import half_edges, orient_faces, weld
+
+    step = step or (lambda stage, fraction: None)
+    step("preparing the mesh", 0.0)
+    lo, hi = mesh.bounds
     centre, size = (lo + hi) / 2.0, float(np.linalg.norm(hi - lo))
     if not math.isfinite(size) or size <= 0:
         raise AdapterError("The mesh has no extent: all its vertices are at one point.",
                            ErrorCode.INVALID_INPUT)
-    work.vertices = (work.vertices - centre) / size
-    work.merge_vertices(merge_tex=True, merge_norm=True)
-    # concavity is read from normals: faces wound the wrong way would turn creases inside out
-    work.faces = orient_faces(np.asarray(work.vertices), np.asarray(work.faces))
-    return work, centre, size
+    vertices, faces, _ = weld((np.asarray(mesh.vertices) - centre) / size, mesh.faces, 1e-8)
+    edges = half_edges(faces)
+    faces = orient_faces(vertices, faces, edges)
+    work = trimesh.Trimesh(vertices, faces, process=False)
+    labels = segment_faces(work, k, refine, lambda stage, f: step(stage, 0.1 + 0.9 * f), edges)
+    return Segmentation(trimesh.Trimesh(vertices * size + centre, faces, process=False), labels)
 
 
 def segment_faces(mesh: trimesh.Trimesh, k: int, refine: bool = True,
-                  step: Callable[[str, float], None] | None = None) -> np.ndarray:
-    """A part label (0..k-1, largest part first) for every face of ``mesh``."""
+                  step: Callable[[str, float], None] | None = None,
+                  edges: HalfEdges | None = None) -> np.ndarray:
+    """A part label (0..k-1, largest part first) for every face of ``mesh``, which must be
+    welded, consistently wound and of unit size (``segment_mesh`` makes it so). ``edges``:
+    its faces' half-edges, when the caller has grouped them already."""
     from adapters._segmentation_cluster import cluster_exact
     from adapters._segmentation_graph import build_face_graph, coarsen
     from adapters._segmentation_refine import refine_boundaries
 
     step = step or (lambda stage, fraction: None)
     step("building the face graph", 0.0)
-    graph = build_face_graph(mesh)
+    graph = build_face_graph(mesh, edges)
     step("grouping faces into patches", 0.15)
     coarse = coarsen(graph)
     step("spectral clustering", 0.3)

@@ -15,6 +15,7 @@ import os
 import re
 import struct
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,7 +253,10 @@ def guarded(step: Callable[[], Any], label: str, what: str) -> Any:
 def _flatten(
     scene: trimesh.Scene, fmt: Format, label: str, max_faces: int, declared: tuple[int, int] | None
 ) -> trimesh.Trimesh:
-    _checked_nodes(scene, label, max_faces, declared)
+    nodes = list(_checked_nodes(scene, label, max_faces, declared).values())
+    if len(nodes) == 1 and np.array_equal(nodes[0][0], np.eye(4)):
+        # one mesh in place (every PLY, OBJ, STL, most GLBs): joining would only copy it
+        return _finished(nodes[0][1], fmt, label)
     return _finished(scene.to_mesh(), fmt, label)
 
 
@@ -260,9 +264,14 @@ def _parts(
     scene: trimesh.Scene, fmt: Format, label: str, max_faces: int, declared: tuple[int, int] | None
 ) -> list[tuple[str, trimesh.Trimesh]]:
     parts = []
-    for node, (transform, geometry) in _checked_nodes(scene, label, max_faces, declared).items():
-        mesh = geometry.copy()
-        mesh.apply_transform(transform)  # a mirroring transform flips the winding back
+    nodes = _checked_nodes(scene, label, max_faces, declared)
+    uses = Counter(id(geometry) for _, geometry in nodes.values())
+    for node, (transform, geometry) in nodes.items():
+        if uses[id(geometry)] == 1 and np.array_equal(transform, np.eye(4)):
+            mesh = geometry  # in place and not instanced elsewhere: a copy would be waste
+        else:
+            mesh = geometry.copy()
+            mesh.apply_transform(transform)  # a mirroring transform flips the winding back
         if len(mesh.faces):
             parts.append((node, mesh))
     if not parts:

@@ -210,6 +210,21 @@ def test_a_flat_plane_fails_with_one_sentence(engine, tmp_path):
     assert message.endswith(".") and "\n" not in message and message.count(". ") == 0
 
 
+def test_the_volume_check_refuses_a_curved_open_dish_and_accepts_a_thin_closed_slab():
+    """The check is a share of 250 random probes: a dish (a quarter-deep cap of a sphere,
+    curved but open) has none inside, while a slab 1/50 as thick as it is wide is a solid
+    all the same. (A bowl as deep as a hemisphere already counts as nearly closed.)"""
+    from adapters._rig_mesh import require_volume
+    from engine.errors import InvalidInput
+
+    sphere = trimesh.creation.icosphere(4)
+    bowl = sphere.submesh([np.flatnonzero(sphere.triangles_center[:, 2] < -0.5)], append=True)
+    with pytest.raises(InvalidInput, match="bowl.glb is flat or an open sheet"):
+        require_volume(np.asarray(bowl.vertices), np.asarray(bowl.faces), "bowl.glb")
+    slab = trimesh.creation.box([1.0, 1.0, 0.02]).subdivide().subdivide()
+    require_volume(np.asarray(slab.vertices), np.asarray(slab.faces), "slab.glb")
+
+
 def test_an_empty_file_is_refused_with_one_sentence(engine, tmp_path):
     empty = tmp_path / "empty.obj"
     empty.write_bytes(b"")

@@ -280,15 +280,14 @@ MORE_SHAPES: dict[str, Callable[[], list[Primitive]]] = {
 def test_more_shapes_including_rounded_creases(shape, max_edge, smoothing):
     """Taubin smoothing rounds every crease over several rings of faces, as in organic or
     scanned meshes: the concavity is then seen at the model's scale, not per edge."""
-    from adapters.segmentation import normalized, segment_faces
+    from adapters.segmentation import segment_mesh
 
     primitives = MORE_SHAPES[shape]()
     mesh = fused(primitives, max_edge)
     truth = true_labels(mesh, primitives)  # before smoothing moves the faces
     if smoothing:
         trimesh.smoothing.filter_taubin(mesh, iterations=smoothing)
-    work, _, _ = normalized(mesh)
-    labels = segment_faces(work, len(primitives))
+    labels = segment_mesh(mesh, len(primitives)).labels
     ious, _ = iou_matching(labels, truth, mesh.area_faces)
     print(f"{shape} ({len(mesh.faces)} faces, smoothed {smoothing}): mean IoU {ious.mean():.3f}")
     assert len(np.unique(labels)) == len(primitives) and ious.mean() >= 0.9
