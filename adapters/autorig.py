@@ -50,7 +50,10 @@ class AutoRigAdapter:
         ctx.step("reading mesh", 0.02)
         label = inputs[0].name
         mesh = load_mesh(inputs[0])
-        mesh.remove_unreferenced_vertices()
+        used = np.zeros(len(mesh.vertices), dtype=bool)
+        used[np.asarray(mesh.faces).reshape(-1)] = True
+        if not used.all():  # every vertex of the result is weighted: drop the ones no face uses
+            mesh.remove_unreferenced_vertices()
         vertices, faces, to_weld = weld(np.asarray(mesh.vertices, dtype=np.float64),
                                         np.asarray(mesh.faces, dtype=np.int64))
         if len(faces) == 0:
@@ -70,7 +73,8 @@ class AutoRigAdapter:
         ctx.step("binding the mesh", 0.9)
         if small_v is not vertices:  # solved on a simplified copy: carry the weights over
             idx, w = transfer(vertices, small_v, small_f, idx, w, len(joints.parent))
-        idx, w = idx[to_weld], w[to_weld]
+        if len(to_weld) != len(idx) or (to_weld != np.arange(len(to_weld))).any():
+            idx, w = idx[to_weld], w[to_weld]  # back from the welded copy to every vertex
         names = [f"joint_{j:02d}" for j in range(len(joints.parent))]
         skin = Skin(names, joints.parent, joints.position, idx, w)
         return AdapterOutput(mesh=mesh, skin=skin, stats={

@@ -271,8 +271,11 @@ def _profile(adapter: Any, path: Path, params: Any, out: Path) -> None:
 
 
 WARM_UP_BELOW = 1_000_000  # faces: below this each case starts with an untimed call
-REPEAT_BUDGET_S = 4.0  # short library calls repeat until about this long (at most MAX_REPEAT)
-MAX_REPEAT = 15
+# After the --repeat (or --large-repeat) minimum, a case repeats until its library calls add
+# up to this many seconds, at most MAX_REPEAT times: the minimum of a few calls is at the
+# mercy of the kernel's page-fault time (0.1 to 0.7 s for the same 1M-face rig call).
+REPEAT_BUDGET_S = 30.0
+MAX_REPEAT = 10
 
 
 def bench_in_process(spec: AdapterSpec, case: Case, path: Path, faces: int, repeat: int,
@@ -288,19 +291,21 @@ def bench_in_process(spec: AdapterSpec, case: Case, path: Path, faces: int, repe
     adapter.load("cpu")
     if faces < WARM_UP_BELOW:
         # One untimed call of each side first: lazy imports and first-touch allocations are
-        # paid once per worker, not per job. Short calls then get more repeats: the minimum
-        # of a few 0.1-second calls is at the mercy of one scheduler hiccup on a shared VM.
-        warm = timed(call)[0][0] if call is not None else 1.0
+        # paid once per worker, not per job.
+        if call is not None:
+            call()
         adapter.run([path], RunContext("bench", "cpu", work / f"{spec.id}_{faces}_warm", params,
                                        lambda stage, fraction: None))
-        repeat = max(repeat, min(MAX_REPEAT, math.ceil(REPEAT_BUDGET_S / max(warm, 1e-3))))
-    row["repeat"] = repeat
     lib, run, read = [], [], []  # (wall, cpu) per repeat
     result: list[float] = []
-    for i in range(repeat):
+    i, spent = 0, 0.0
+    while i < repeat or (spent < REPEAT_BUDGET_S and i < MAX_REPEAT):
         # Interleaved, so a burst of load from other processes hits both sides alike.
         if call is not None:
             lib.append(timed(call)[0])
+            spent += lib[-1][0]
+        else:
+            spent += REPEAT_BUDGET_S
         read.append(timed(lambda: load_mesh(path) if not case.parts_input
                           else load_parts(path))[0])
         out = work / f"{spec.id}_{faces}_{i}"
@@ -309,6 +314,8 @@ def bench_in_process(spec: AdapterSpec, case: Case, path: Path, faces: int, repe
         run.append(seconds)
         result.append(timed(lambda output=output, out=out: build_outputs(output, out))[0][0])
         row["stats"] = getattr(output, "stats", {})
+        i += 1
+    row["repeat"] = i
     if profile:
         _profile(adapter, path, params, work / f"{spec.id}_{faces}_profile")
     adapter.unload()
@@ -358,9 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", nargs="*", default=[], metavar="ADAPTER:FACES",
                         help="cases not to run, e.g. xatlas:1000000 (slow on two cores)")
     parser.add_argument("--repeat", type=int, default=3,
-                        help="timed runs per case under 1M faces (minimum and median kept)")
+                        help="least timed runs per case under 1M faces (more until the "
+                             "library calls add up to 30 s, at most 10; minimum and median kept)")
     parser.add_argument("--large-repeat", type=int, default=1,
-                        help="timed runs per case of 1M faces or more")
+                        help="least timed runs per case of 1M faces or more (same rule)")
     parser.add_argument("--no-engine", action="store_true", help="skip the end-to-end jobs")
     parser.add_argument("--profile", action="store_true",
                         help="print a cProfile of one run() per case to stderr")
