@@ -84,7 +84,8 @@ def pair_keys(pairs: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class HalfEdges:
     """Every half-edge of a face list grouped by the undirected edge it lies on. Turning
-    faces over afterwards keeps which faces share which edge (``face``, ``ends``) valid."""
+    faces over afterwards keeps which faces share which edge (``order // 3``, ``ends``)
+    valid; ``forward`` describes the faces as they were grouped."""
 
     ends: np.ndarray  # (3 * faces, 2) each half-edge's two vertices, lower first
     forward: np.ndarray  # (3 * faces,) whether the half-edge runs from lower to higher

@@ -419,6 +419,22 @@ def test_truncated_image(tmp_path: Path, fmt: str) -> None:
         meshio.load_image(tmp_path / "cut.img")
 
 
+def test_a_single_moved_node_is_moved_and_a_single_plain_mesh_is_returned_as_read(
+    tmp_path: Path,
+) -> None:
+    box = trimesh.creation.box()
+    scene = trimesh.Scene()
+    scene.add_geometry(box, node_name="only", transform=trimesh.transformations.translation_matrix(
+        (0.0, 7.0, 0.0)))
+    (tmp_path / "moved.glb").write_bytes(scene.export(file_type="glb"))
+    moved = meshio.load_mesh(tmp_path / "moved.glb")
+    np.testing.assert_allclose(moved.bounds, [[-0.5, 6.5, -0.5], [0.5, 7.5, 0.5]])
+    box.export(tmp_path / "plain.ply")
+    plain = meshio.load_mesh(tmp_path / "plain.ply")
+    np.testing.assert_array_equal(plain.faces, box.faces)
+    np.testing.assert_allclose(plain.vertices, box.vertices)
+
+
 # ----------------------------------------------------------------------------- parts
 
 
