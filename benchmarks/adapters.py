@@ -170,11 +170,10 @@ def lib_spectral(path: Path, p: Any) -> Call:
 def lib_fill_parts(path: Path, p: Any) -> Call:
     from adapters._hole_filling import close_surface
     from adapters._mesh_repair import weld
+    from adapters.part_completion import _frame
 
     parts = [mesh for _, mesh in load_parts(path)]
-    lo = np.min([m.bounds[0] for m in parts], axis=0)
-    hi = np.max([m.bounds[1] for m in parts], axis=0)
-    centre, size = (lo + hi) / 2, float(np.linalg.norm(hi - lo))
+    centre, size = _frame(parts)  # the adapter's own frame: its tolerances are relative to it
     work = [weld((mesh.vertices - centre) / size, mesh.faces, 1e-7)[:2] for mesh in parts]
     return lambda: [close_surface(v, f, p.smooth) for v, f in work]
 
