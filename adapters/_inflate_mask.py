@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from adapters.protocol import AdapterError
+from engine.contract.protocol import AdapterError
 from engine.errors import ErrorCode
 
 BUSY = ("The picture's background is too busy to cut out the object; "

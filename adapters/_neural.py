@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.protocol import AdapterError, RunContext
+from engine.contract.protocol import AdapterError, RunContext
 from engine.errors import MeshsmithError
-from engine.models import ModelStore
+from engine.storage.models import ModelStore
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from adapters._project_camera import Camera, Fit
 from adapters._project_raster import Raster, rasterize
-from adapters.protocol import AdapterError
+from engine.contract.protocol import AdapterError
 
 _DEPTH_SIDE = 1024  # the depth buffer's longer side, in pixels
 _DEPTH_TOLERANCE = 0.01  # of the mesh's bounding diagonal: same-surface depths differ this little

@@ -17,7 +17,7 @@ from scipy.sparse.linalg import splu
 
 from adapters._rig_bones import Joints
 from adapters._rig_voxels import VoxelGrid
-from engine.skin import INFLUENCES
+from engine.meshio.skin import INFLUENCES
 
 _CANDIDATES = 6  # nearest bones tried for visibility before falling back to the nearest
 _MAX_SAMPLES = 96  # points per visibility line

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.protocol import AdapterOutput, RunContext
+from engine.contract.protocol import AdapterOutput, RunContext
 from engine.errors import InvalidInput
-from engine.skin import Skin
+from engine.meshio.skin import Skin
 
 
 class AutoRigParams(BaseModel):
@@ -44,7 +44,7 @@ class AutoRigAdapter:
         from adapters._rig_skeleton import node_tree
         from adapters._rig_voxels import voxelize
         from adapters._rig_weights import heat_weights, transfer
-        from engine.meshio import load_mesh
+        from engine.meshio.reader import load_mesh
 
         params: AutoRigParams = ctx.params  # type: ignore[assignment]
         ctx.step("reading mesh", 0.02)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.protocol import AdapterOutput, RunContext
+from engine.contract.protocol import AdapterOutput, RunContext
 
 
 class DecimateParams(BaseModel):
@@ -33,7 +33,7 @@ class DecimateAdapter:
         import trimesh
 
         from adapters._mesh_repair import weld
-        from engine.meshio import load_mesh
+        from engine.meshio.reader import load_mesh
 
         params: DecimateParams = ctx.params  # type: ignore[assignment]
         ctx.step("reading mesh", 0.05)

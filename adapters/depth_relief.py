@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters._neural import ModelSlot, Runtime, calls_reported, quiet
-from adapters.protocol import AdapterError, AdapterOutput, RunContext
+from engine.contract.protocol import AdapterError, AdapterOutput, RunContext
 from engine.errors import ErrorCode
 
 
@@ -53,7 +53,7 @@ class DepthReliefAdapter:
         self._slot.clear()
 
     def run(self, inputs: list[Path], ctx: RunContext) -> AdapterOutput:
-        from engine.meshio import load_image
+        from engine.meshio.reader import load_image
 
         params: DepthReliefParams = ctx.params  # type: ignore[assignment]
         ctx.step("reading the picture", 0.01)

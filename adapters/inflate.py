@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from adapters.protocol import AdapterError, AdapterOutput, RunContext
+from engine.contract.protocol import AdapterError, AdapterOutput, RunContext
 from engine.errors import ErrorCode
 
 _THIN_LOSS = 0.002  # share of the object's pixels a grid may drop before it is refined
@@ -55,7 +55,7 @@ class InflateAdapter:
         self._cv2 = None
 
     def run(self, inputs: list[Path], ctx: RunContext) -> AdapterOutput:
-        from engine.meshio import load_image
+        from engine.meshio.reader import load_image
 
         params: InflateParams = ctx.params  # type: ignore[assignment]
         ctx.step("reading the picture", 0.02)

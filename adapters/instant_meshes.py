@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.protocol import AdapterError, AdapterOutput, ExtraOutput, RunContext
+from engine.contract.protocol import AdapterError, AdapterOutput, ExtraOutput, RunContext
 
 OBJ_NAME = "quads.obj"
 _TOLERANCE = 0.08  # rerun when the face count misses the target by more than this fraction
@@ -76,7 +76,7 @@ class InstantMeshesAdapter:
         self._remesh = None
 
     def run(self, inputs: list[Path], ctx: RunContext) -> AdapterOutput:
-        from engine.meshio import load_mesh
+        from engine.meshio.reader import load_mesh
 
         params: InstantMeshesParams = ctx.params  # type: ignore[assignment]
         ctx.step("reading mesh", 0.02)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.protocol import AdapterOutput, Cancelled, ExtraOutput, RunContext
+from engine.contract.protocol import AdapterOutput, Cancelled, ExtraOutput, RunContext
 
 if TYPE_CHECKING:
     import trimesh
@@ -48,7 +48,7 @@ class FillPartsAdapter:
         import trimesh
 
         from adapters.segmentation import part_colour
-        from engine.meshio import load_parts
+        from engine.meshio.reader import load_parts
 
         params: PartCompletionParams = ctx.params  # type: ignore[assignment]
         ctx.step("reading parts", 0.02)
@@ -82,7 +82,7 @@ class FillPartsAdapter:
 
 def _require_scene_file(path: Path) -> None:
     from engine.errors import InvalidInput
-    from engine.meshio import GLB, GLTF, sniff, unreadable_message
+    from engine.meshio.reader import GLB, GLTF, sniff, unreadable_message
 
     fmt = sniff(path)
     if fmt is None:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.protocol import AdapterOutput, RunContext
+from engine.contract.protocol import AdapterOutput, RunContext
 
 _PICTURE_FILLS_FRAME = 0.9  # an object spanning this much of both sides is the whole frame
 
@@ -52,7 +52,7 @@ class ProjectAdapter:
 
         from adapters._project_bake import bake
         from adapters._project_camera import VIEWS, make_camera
-        from engine.meshio import load_image, load_mesh
+        from engine.meshio.reader import load_image, load_mesh
 
         params: ProjectParams = ctx.params  # type: ignore[assignment]
         ctx.step("reading the mesh and the picture", 0.02)
@@ -97,7 +97,7 @@ def _own_uvs(path: Path, mesh: Any) -> tuple[Any, Any, Any] | None:
     import trimesh
     from PIL import Image
 
-    from engine.meshio import GLB, GLTF, sniff
+    from engine.meshio.reader import GLB, GLTF, sniff
 
     source = mesh
     fmt = sniff(path)
@@ -139,7 +139,7 @@ def _place_picture(image: Any, plane: np.ndarray, mode: str) -> tuple[Any, str]:
     from adapters._inflate_mask import extract_foreground, split_channels
     from adapters._project_bake import Picture
     from adapters._project_camera import fit_frame, fit_object
-    from adapters.protocol import AdapterError
+    from engine.contract.protocol import AdapterError
 
     rgb, alpha = split_channels(image)
     height, width = rgb.shape[:2]

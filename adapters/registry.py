@@ -1,4 +1,4 @@
-"""The adapter manifest: static specs, code imported lazily from ``"module:Name"`` strings.
+"""The built-in adapters' manifest: static specs, code imported lazily from ``"module:Name"``.
 
 Listing adapters (``main.py adapters --json``, the Create panel) never imports torch or a
 model library: only the specs and their light parameter modules.
@@ -6,64 +6,7 @@ model library: only the specs and their light parameter modules.
 
 from __future__ import annotations
 
-import importlib
-from functools import cache
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from adapters.protocol import Adapter, missing_members
-from engine.errors import ErrorCode, MeshsmithError
-from engine.jobs import FEATURES
-
-
-class AdapterSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(pattern=r"^[a-z0-9_]+$")
-    feature: str
-    label: str
-    description: str
-    entry: str  # "module:Class" implementing adapters.protocol.Adapter
-    params: str  # "module:Model", a pydantic model with extra="forbid"
-    inputs: tuple[Literal["mesh", "image"], ...]
-    devices: tuple[Literal["cuda", "cpu"], ...]
-    peak_vram_mb: int = Field(0, ge=0)
-    resident_vram_mb: int = Field(0, ge=0)  # kept on the GPU by an idle, warm worker
-    timeout_s: float = Field(600.0, gt=0)
-
-    @field_validator("feature")
-    @classmethod
-    def _known_feature(cls, value: str) -> str:
-        if value not in FEATURES:
-            raise ValueError(f"unknown feature {value!r}")
-        return value
-
-    def params_model(self) -> type[BaseModel]:
-        return _import(self.params)
-
-    def parse_params(self, raw: dict[str, Any]) -> BaseModel:
-        try:
-            return self.params_model().model_validate(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "parameters"
-            raise MeshsmithError(
-                ErrorCode.INVALID_PARAMS, f"Parameter {where} for {self.id}: {first['msg']}."
-            ) from None
-
-    def create(self) -> Adapter:
-        adapter = _import(self.entry)()
-        missing = missing_members(adapter)
-        if missing:
-            raise TypeError(f"{self.entry} is not an adapter: it lacks {', '.join(missing)}")
-        return adapter
-
-    def describe(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json", exclude={"entry", "params"})
-        data["params_schema"] = self.params_model().model_json_schema()
-        return data
-
+from engine.contract.spec import AdapterSpec, Registry
 
 SPECS: tuple[AdapterSpec, ...] = (
     AdapterSpec(
@@ -132,7 +75,7 @@ SPECS: tuple[AdapterSpec, ...] = (
         params="adapters.project_paint:ProjectParams",
         inputs=("mesh", "image"), devices=("cpu",), timeout_s=900,
     ),
-    # Neural adapters: weights from the Models page (engine.models); fp16 on a GPU, fp32 on
+    # Neural adapters: weights from the Models page (engine.storage.models); fp16 on a GPU, fp32 on
     # the CPU. VRAM figures are estimates for the default models in fp16 until measured.
     AdapterSpec(
         id="shap_e", feature="text_to_raw_mesh", label="Shap-E",
@@ -171,35 +114,5 @@ SPECS: tuple[AdapterSpec, ...] = (
 )
 
 
-class Registry:
-    """A set of adapter specs. The studio uses ``default_registry()``; tests add their own."""
-
-    def __init__(self, specs: tuple[AdapterSpec, ...] | list[AdapterSpec] = SPECS) -> None:
-        self.specs = tuple(specs)
-
-    def find(self, feature: str, adapter_id: str | None = None) -> AdapterSpec:
-        """The spec for ``feature`` (its first adapter unless ``adapter_id`` names one)."""
-        if feature not in FEATURES:
-            raise MeshsmithError(
-                ErrorCode.INVALID_INPUT,
-                f"Unknown feature {feature!r}; choose one of {', '.join(FEATURES)}.",
-            )
-        candidates = [s for s in self.specs if s.feature == feature]
-        if adapter_id is not None:
-            candidates = [s for s in candidates if s.id == adapter_id]
-        if not candidates:
-            ids = ", ".join(s.id for s in self.specs if s.feature == feature) or "none yet"
-            wanted = f"adapter {adapter_id!r}" if adapter_id else "an adapter"
-            raise MeshsmithError(ErrorCode.UNKNOWN_ADAPTER,
-                                 f"There is no {wanted} for {feature} (available: {ids}).")
-        return candidates[0]
-
-
 def default_registry() -> Registry:
     return Registry(SPECS)
-
-
-@cache
-def _import(dotted: str) -> Any:
-    module, _, name = dotted.partition(":")
-    return getattr(importlib.import_module(module), name)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.protocol import AdapterError, AdapterOutput, ExtraOutput, RunContext
+from engine.contract.protocol import AdapterError, AdapterOutput, ExtraOutput, RunContext
 from engine.errors import ErrorCode
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class SpectralSegmentationAdapter:
         pass
 
     def run(self, inputs: list[Path], ctx: RunContext) -> AdapterOutput:
-        from engine.meshio import load_mesh
+        from engine.meshio.reader import load_mesh
 
         params: SegmentationParams = ctx.params  # type: ignore[assignment]
         ctx.step("reading mesh", 0.02)

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from adapters._neural import ModelSlot, Runtime, calls_reported, quiet, stepped
-from adapters.protocol import AdapterError, AdapterOutput, RunContext
+from engine.contract.protocol import AdapterError, AdapterOutput, RunContext
 
 _QUERY_BATCH = 4096  # points per MLP call in decode_to_mesh (diffusers' default)
 # Shap-E's frame (Z up, front −Y) to Meshsmith's (Y up, front +Z): a proper rotation.
@@ -127,7 +127,7 @@ class ShapEImageAdapter(_ShapEBase):
     def _condition(self, inputs: list[Path], params: Any) -> Any:
         from PIL import Image
 
-        from engine.meshio import load_image
+        from engine.meshio.reader import load_image
 
         image = load_image(inputs[0])
         if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:

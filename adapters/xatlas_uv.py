@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.protocol import AdapterOutput, RunContext
+from engine.contract.protocol import AdapterOutput, RunContext
 
 
 class XatlasParams(BaseModel):
@@ -33,7 +33,7 @@ class XatlasAdapter:
         import trimesh
 
         from adapters.textures import uv_checker
-        from engine.meshio import load_mesh
+        from engine.meshio.reader import load_mesh
 
         params: XatlasParams = ctx.params  # type: ignore[assignment]
         ctx.step("reading mesh", 0.02)

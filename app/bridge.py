@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.engine import Engine
-from engine.engine_events import JobEvent
-from engine.pipeline_runner import PipelineRunner
+from engine.pipelines.runner import PipelineRunner
+from engine.runtime.engine import Engine
+from engine.runtime.events import JobEvent
 
 
 class EngineBridge(QObject):
     job_updated = Signal(object)  # engine.jobs.Job: queued, running, succeeded, failed, ...
     job_progress = Signal(str, str, float)  # job id, stage, fraction 0..1
     job_waiting = Signal(str, object)  # job id, why it waits (str) or None once it runs
-    pipeline_event = Signal(object)  # engine.pipeline_runner.PipelineEvent: a step, the end
+    pipeline_event = Signal(object)  # engine.pipelines.runner.PipelineEvent: a step, the end
 
     def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
         super().__init__(parent)

@@ -16,13 +16,13 @@ from typing import Any, TextIO
 
 from adapters.registry import default_registry
 from app import cli_tools
-from engine.engine import Engine
-from engine.engine_events import JobEvent
 from engine.errors import ErrorCode, MeshsmithError
 from engine.jobs import FEATURES, JobResult, JobState
-from engine.models import ModelStore, human_size
-from engine.paths import DataDir
-from engine.store import JobStore
+from engine.runtime.engine import Engine
+from engine.runtime.events import JobEvent
+from engine.storage.jobstore import JobStore
+from engine.storage.models import ModelStore, human_size
+from engine.storage.paths import DataDir
 
 log = logging.getLogger("app.cli")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -117,6 +117,8 @@ def run_job(args: argparse.Namespace) -> int:
         print(result.model_dump_json())
     elif result.status == JobState.SUCCEEDED.value:
         print(result.output_file_path)
+    for warning in result.warnings:
+        print(f"meshsmith: note: {warning}", file=sys.stderr)
     if result.error is not None:
         print(f"meshsmith: {result.error.message}", file=sys.stderr)
         return EXIT_USAGE if result.error.code in INPUT_ERRORS else EXIT_FAILED
@@ -124,7 +126,7 @@ def run_job(args: argparse.Namespace) -> int:
 
 
 def _run_here(args: argparse.Namespace, params: dict[str, Any], bar: ProgressBar) -> JobResult:
-    engine = Engine().start()
+    engine = Engine(registry=default_registry()).start()
     if engine.store is not None and engine.store.warning:
         print(f"meshsmith: {engine.store.warning}", file=sys.stderr)
     try:

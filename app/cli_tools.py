@@ -1,5 +1,5 @@
 """Command-line subcommands beyond ``run``: ``export``, ``pipeline`` and ``recipes``, and
-``run``/``pipeline`` handing their work to a running studio (engine.instance) so that one
+``run``/``pipeline`` handing their work to a running studio (engine.runtime.instance) so that one
 engine owns the GPUs. Same exit codes as app.cli: 0 done, 1 failed, 2 bad usage or input.
 """
 
@@ -11,15 +11,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.engine import Engine
+from adapters.registry import default_registry
 from engine.errors import ErrorCode, MeshsmithError
-from engine.export import FORMATS, ExportOptions, export_job
-from engine.instance_client import InstanceClient, absolute_sources
+from engine.export.exporter import FORMATS, ExportOptions, export_job
 from engine.jobs import JobResult
-from engine.paths import DataDir
-from engine.pipeline_runner import PipelineEvent, PipelineResult, PipelineRunner
-from engine.pipelines import RecipeBook
-from engine.store import JobStore
+from engine.pipelines.recipes import RecipeBook
+from engine.pipelines.runner import PipelineEvent, PipelineResult, PipelineRunner
+from engine.runtime.engine import Engine
+from engine.runtime.instance_client import InstanceClient, absolute_sources
+from engine.storage.jobstore import JobStore
+from engine.storage.paths import DataDir
 
 COMMANDS = ("export", "pipeline", "recipes")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -115,7 +116,7 @@ def pipeline_command(args: argparse.Namespace) -> int:
 
 
 def _pipeline_here(args: argparse.Namespace, bar: Any) -> PipelineResult:
-    engine = Engine().start()
+    engine = Engine(registry=default_registry()).start()
     runner = PipelineRunner(engine)
     steps: dict[str, str] = {}
 

@@ -87,8 +87,8 @@ THUMBNAIL_FACES = 200_000  # a 256-pixel picture shows no more; 1.3M faces took 
 def render_mesh_thumbnail(mesh_path: str, out_path: str) -> str:
     """A staging helper task: read a staged mesh and draw its thumbnail to ``out_path``."""
     # imported here, in the helper, so the viewport's helper never loads the rasterizer
-    from engine.meshio import load_mesh
-    from engine.thumbnail import render_thumbnail
+    from engine.meshio.reader import load_mesh
+    from engine.meshio.thumbnail import render_thumbnail
 
     return str(render_thumbnail(_thumbnail_mesh(load_mesh(mesh_path)), Path(out_path)))
 
@@ -118,4 +118,4 @@ def _thumbnail_mesh(mesh: Any) -> Any:
 # The viewport and the stager each get their own worker, so opening a file prepares it for
 # display while the same file is staged and thumbnailed, not after.
 VIEWPORT = HelperProcess("viewport", ("app.scene_data",))
-STAGING = HelperProcess("staging", ("engine.meshio", "engine.thumbnail", "app.scene_data"))
+STAGING = HelperProcess("staging", ("engine.meshio.reader", "engine.meshio.thumbnail", "app.scene_data"))

@@ -1,6 +1,6 @@
 """A mesh file prepared for display: plain numpy arrays, made in a helper process.
 
-``engine.meshio.load_mesh`` flattens a scene and drops UVs and materials, which is right for
+``engine.meshio.reader.load_mesh`` flattens a scene and drops UVs and materials, which is right for
 validated geometry but wrong for looking at a result: the viewport needs every part node, its
 UVs and base-colour texture, and the glTF skin. So this module reads the file itself, after
 the same content sniffing and structural prechecks the engine uses, and hands back frozen
@@ -27,8 +27,8 @@ from trimesh.visual.material import PBRMaterial, SimpleMaterial
 
 from app.scene_preview import PREVIEW_FACES, needs_preview, preview_parts
 from engine.errors import InvalidInput
-from engine.mesh_checks import PRECHECKS
-from engine.meshio import (
+from engine.meshio.checks import PRECHECKS
+from engine.meshio.reader import (
     DEFAULT_MAX_FACES,
     DEFAULT_MAX_PIXELS,
     GLB,

@@ -1,5 +1,5 @@
 """One studio per machine, on the Qt side: a second launch hands its files to the running
-studio and exits; the running studio serves later launches (engine.instance) and shows what
+studio and exits; the running studio serves later launches (engine.runtime.instance) and shows what
 they hand it.
 
 The server's threads must not touch widgets, so forwarded paths cross to the GUI thread as a
@@ -15,10 +15,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.engine import Engine
-from engine.instance import InstanceServer
-from engine.instance_client import hand_off
-from engine.paths import DataDir
+from engine.runtime.engine import Engine
+from engine.runtime.instance import InstanceServer
+from engine.runtime.instance_client import hand_off
+from engine.storage.paths import DataDir
 
 # While a studio starts, it holds the engine lock a moment before it listens: a launch in
 # that moment waits this long for it rather than refusing.

@@ -16,9 +16,10 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from adapters.registry import default_registry
 from app.theme import APP_NAME, apply_theme
-from engine.engine import Engine
 from engine.errors import ErrorCode, MeshsmithError
+from engine.runtime.engine import Engine
 
 log = logging.getLogger(__name__)
 SCREENSHOT_TIMEOUT_MS = 120_000
@@ -45,7 +46,7 @@ def main(argv: list[str]) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     apply_theme(app)
     try:
-        engine = Engine().start()
+        engine = Engine(registry=default_registry()).start()
     except MeshsmithError as exc:
         if (exc.code is ErrorCode.ENGINE_LOCKED and args.screenshot is None
                 and hand_to_running_studio(handed, wait_s=STARTING_STUDIO_WAIT_S)):

@@ -1,4 +1,4 @@
-"""Drives the real ``engine.scheduler.Scheduler`` on a virtual clock.
+"""Drives the real ``engine.scheduling.scheduler.Scheduler`` on a virtual clock.
 
 This is the shell's part, simulated: it feeds events, executes the instructions (a new worker
 id means spawn + model load before the job computes) and checks that what the scheduler asks
@@ -14,8 +14,8 @@ import itertools
 from benchmarks._sim_metrics import JobRun, PolicyRun
 from benchmarks._sim_workload import SimJob
 from engine.jobs import JobState
-from engine.scheduler import Scheduler
-from engine.scheduling import (
+from engine.scheduling.scheduler import Scheduler
+from engine.scheduling.vocabulary import (
     DeviceSpec,
     Event,
     EvictWorker,

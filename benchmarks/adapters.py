@@ -43,10 +43,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.protocol import RunContext
-from adapters.registry import SPECS, AdapterSpec
-from engine.meshio import load_mesh, load_parts
-from engine.results import build_outputs
+from adapters.registry import SPECS
+from engine.contract.protocol import RunContext
+from engine.contract.spec import AdapterSpec
+from engine.meshio.reader import load_mesh, load_parts
+from engine.workers.results import build_outputs
 
 Call = Callable[[], Any]
 
@@ -382,8 +383,8 @@ def main(argv: list[str] | None = None) -> int:
         engine = None
         if not args.no_engine:
             os.environ["MESHSMITH_HOME"] = str(Path(tmp) / "home")
-            from engine.engine import Engine
-            from engine.paths import DataDir
+            from engine.runtime.engine import Engine
+            from engine.storage.paths import DataDir
 
             engine = Engine(DataDir(Path(tmp) / "home").ensure()).start()
         try:

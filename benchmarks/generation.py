@@ -28,8 +28,8 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.inflate import InflateAdapter, InflateParams, InflateTexturedParams
-from adapters.protocol import RunContext
-from engine.results import build_outputs
+from engine.contract.protocol import RunContext
+from engine.workers.results import build_outputs
 
 
 def dog(size: int, transparent: bool) -> Image.Image:

@@ -1,6 +1,6 @@
 """Scheduler simulation: a studio day on two 24 GB GPUs plus the CPU, on a virtual clock.
 
-Runs the real ``engine.scheduler.Scheduler`` and, beside it, a faithful copy of the reviewed
+Runs the real ``engine.scheduling.scheduler.Scheduler`` and, beside it, a faithful copy of the reviewed
 server's policy on the same seeded workload, and computes a lower bound on any schedule's
 makespan. Prints a human summary, then one JSON object as the last stdout line.
 

@@ -147,13 +147,14 @@ def make_meshes(folder: Path) -> list[Path]:
 
 
 def soak(args: argparse.Namespace, home: Path) -> dict[str, Any]:
-    from adapters.registry import SPECS, Registry
+    from adapters.registry import SPECS
     from benchmarks._soak_adapters import soak_spec
-    from engine.engine import Engine
-    from engine.engine_events import JobEvent
+    from engine.contract.spec import Registry
     from engine.jobs import JobState
-    from engine.paths import DataDir
-    from engine.store import JobStore
+    from engine.runtime.engine import Engine
+    from engine.runtime.events import JobEvent
+    from engine.storage.jobstore import JobStore
+    from engine.storage.paths import DataDir
 
     rng = random.Random(args.seed)
     plans = plan_jobs(rng, args.jobs, args.cancel_rate)

@@ -66,13 +66,14 @@ def run(args: argparse.Namespace) -> dict:
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from adapters.registry import SPECS, Registry
+    from adapters.registry import SPECS
     from app.bridge import EngineBridge
     from app.theme import apply_theme
     from app.views.main_window import MainWindow
     from benchmarks._bench_adapters import progress_spec
-    from engine.engine import Engine
-    from engine.paths import DataDir
+    from engine.contract.spec import Registry
+    from engine.runtime.engine import Engine
+    from engine.storage.paths import DataDir
 
     work = Path(tempfile.mkdtemp(prefix="meshsmith-ui-"))
     os.environ["MESHSMITH_HOME"] = str(work / "home")

@@ -115,6 +115,8 @@ class JobResult(_Strict):
     stats: dict[str, Any] = Field(default_factory=dict)
     timings: Timings = Field(default_factory=Timings)
     worker: WorkerInfo = Field(default_factory=WorkerInfo)
+    # What was dropped, not reached or missing: one sentence each (shown with the result).
+    warnings: list[str] = Field(default_factory=list)
     error: ErrorInfo | None = None
 
     def model_post_init(self, __context: Any) -> None:
@@ -128,7 +130,7 @@ class JobResult(_Strict):
 
 
 class PipelineTag(_Strict):
-    """Which pipeline run a job is a step of (engine.pipelines): the history groups by it."""
+    """Which pipeline run a job is a step of (engine.pipelines.recipes): the history groups by it."""
 
     id: str
     step: int = Field(ge=0)  # 0-based position in the recipe

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import trimesh
 
-from adapters.registry import SPECS, Registry
-from engine.engine import Engine
-from engine.paths import DataDir
+from adapters.registry import SPECS
+from engine.contract.spec import Registry
+from engine.runtime.engine import Engine
+from engine.storage.paths import DataDir
 from tests.engine.fake_adapters import sleepy_spec
 
 ROOT = Path(__file__).resolve().parents[1]

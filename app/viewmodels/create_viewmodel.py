@@ -9,12 +9,12 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from superqt.utils import create_worker
 
-from adapters.registry import AdapterSpec
 from app import offload
 from app.bridge import EngineBridge
+from engine.contract.spec import AdapterSpec
 from engine.errors import MeshsmithError
 from engine.jobs import FEATURES
-from engine.staging import KIND_PHRASE, StagedInput
+from engine.meshio.staging import KIND_PHRASE, StagedInput
 
 log = logging.getLogger(__name__)
 

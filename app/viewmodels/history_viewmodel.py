@@ -31,7 +31,7 @@ from superqt.utils import create_worker
 from app.viewmodels.list_table_model import AnyIndex, ListTableModel
 from app.viewmodels.thumbnail_cache import ThumbnailCache
 from engine.errors import MeshsmithError
-from engine.export import ExportOptions, ExportResult, export_file
+from engine.export.exporter import ExportOptions, ExportResult, export_file
 from engine.jobs import FEATURES, Job, JobState
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ class HistoryViewModel(QObject):
     job_resubmitted = Signal(str)  # the new job's id
     input_chosen = Signal(str)  # "job:<id>", for the create panel's input
     job_exported = Signal(str, str)  # job id, where the export (its primary file) landed
-    export_finished = Signal(object)  # engine.export.ExportResult: notes and checks to show
+    export_finished = Signal(object)  # engine.export.exporter.ExportResult: notes and checks to show
     job_deleted = Signal(str)
     error_raised = Signal(str)  # one sentence for the artist
 
@@ -266,7 +266,7 @@ class HistoryViewModel(QObject):
     @Slot(str, str)
     def export(self, job_id: str, dest_path: str, options: ExportOptions | None = None) -> None:
         """Without ``options``: a byte copy of the GLB. With them (the export dialog): any
-        format, written and read back by engine.export before it is reported done."""
+        format, written and read back by engine.export.exporter before it is reported done."""
         source = self._result_path(job_id, "export")
         if source is None:
             return

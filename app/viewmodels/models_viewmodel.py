@@ -21,7 +21,7 @@ from superqt.utils import create_worker
 
 from app.viewmodels.list_table_model import AnyIndex, ListTableModel
 from engine.errors import MeshsmithError
-from engine.models import ModelStatus, ModelStore, human_size, progress_tqdm
+from engine.storage.models import ModelStatus, ModelStore, human_size, progress_tqdm
 
 COLUMNS = ("Name", "State", "Size", "Folder", "Licence")
 NAME, STATE, SIZE, FOLDER, LICENCE = range(len(COLUMNS))
@@ -212,7 +212,7 @@ class ModelsViewModel(QObject):
 def _verdict(status: ModelStatus) -> str:
     if status.state == "installed":
         return f"{status.info.name} is installed in {status.folder}."
-    from engine.models import how_to_get
+    from engine.storage.models import how_to_get
 
     return how_to_get(status)
 

@@ -1,5 +1,5 @@
 """Recipes in the Create panel: pick one, run it on the panel's input with one click, follow
-its steps, cancel it whole. The running is engine.pipeline_runner's; this only adapts it."""
+its steps, cancel it whole. The running is engine.pipelines.runner's; this only adapts it."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from app.viewmodels.create_viewmodel import FEATURE_LABELS
 from engine.errors import MeshsmithError
-from engine.pipeline_runner import PipelineEvent, PipelineResult
-from engine.pipelines import Recipe, RecipeBook
-from engine.staging import KIND_PHRASE
+from engine.meshio.staging import KIND_PHRASE
+from engine.pipelines.recipes import Recipe, RecipeBook
+from engine.pipelines.runner import PipelineEvent, PipelineResult
 
 if TYPE_CHECKING:
     from app.bridge import EngineBridge

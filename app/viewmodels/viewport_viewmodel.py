@@ -25,7 +25,7 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from app import offload, scene_data
 from app.scene_data import PartData, Prepared, SceneData
-from engine.meshio import DEFAULT_MAX_FACES
+from engine.meshio.reader import DEFAULT_MAX_FACES
 
 log = logging.getLogger(__name__)
 

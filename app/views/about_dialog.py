@@ -8,7 +8,7 @@ from importlib import metadata
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
 from app.theme import APP_NAME, APP_VERSION
-from engine.devices import Devices
+from engine.workers.devices import Devices
 
 PACKAGES = ("PySide6-Essentials", "pyvista", "vtk", "trimesh", "xatlas", "fast-simplification",
             "numpy", "pydantic", "torch")

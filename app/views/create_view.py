@@ -18,13 +18,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from adapters.registry import AdapterSpec
 from app.viewmodels.create_viewmodel import FEATURE_LABELS, CreateViewModel
 from app.viewmodels.pipeline_viewmodel import PipelineViewModel
 from app.views.file_drop import AcceptsFileDrops
 from app.views.param_form import ParamForm
 from app.views.recipe_bar import RecipeBar
-from engine.staging import StagedInput
+from engine.contract.spec import AdapterSpec
+from engine.meshio.staging import StagedInput
 
 MESH_FILTER = "Meshes and images (*.glb *.gltf *.obj *.ply *.stl *.off *.png *.jpg *.jpeg *.webp)"
 
@@ -81,7 +81,7 @@ class CreateView(QWidget):
                  pipeline_vm: PipelineViewModel | None = None) -> None:
         super().__init__(parent)
         self.vm = viewmodel
-        # recipes run on the same input: one click from this panel (engine.pipeline_runner)
+        # recipes run on the same input: one click from this panel (engine.pipelines.runner)
         self.recipe_bar = RecipeBar(pipeline_vm) if pipeline_vm is not None else None
         self.feature = QComboBox(objectName="featureCombo")
         for feature in viewmodel.features():

@@ -1,7 +1,7 @@
 """The export dialog: format, destination, scale, up axis, baked transforms.
 
 It only gathers choices; HistoryViewModel.export does the work off the GUI thread and
-engine.export checks the files before they are reported done.
+engine.export.exporter checks the files before they are reported done.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.export import FORMAT_LABELS, FORMATS, ExportOptions
+from engine.export.exporter import FORMAT_LABELS, FORMATS, ExportOptions
 
 # What each format keeps, so the artist is not surprised afterwards.
 _KEEPS = {

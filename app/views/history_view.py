@@ -29,7 +29,7 @@ from app.viewmodels.history_viewmodel import (
     HistoryViewModel,
 )
 from app.views.export_dialog import ExportDialog
-from engine.export import ExportOptions, ExportResult
+from engine.export.exporter import ExportOptions, ExportResult
 from engine.jobs import Job
 
 # (key, label, tooltip); the keys match HistoryViewModel.available_actions

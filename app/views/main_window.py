@@ -34,8 +34,8 @@ from app.views.models_view import ModelsView
 from app.views.status_bar import StudioStatusBar
 from app.views.viewport import ViewportView
 from engine.jobs import Job
-from engine.meshio import sniff
-from engine.models import ModelStore
+from engine.meshio.reader import sniff
+from engine.storage.models import ModelStore
 
 SETTINGS_VERSION = 1
 # Staged inputs carry the extension of their content, so the suffix tells a mesh from an image.

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.viewmodels.models_viewmodel import FOLDER, NAME, STATUS_ROLE, ModelsViewModel
-from engine.models import ModelStatus
+from engine.storage.models import ModelStatus
 
 
 class ModelsView(QWidget):

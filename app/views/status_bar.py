@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
 
-from engine.devices import DeviceMemory, Devices
+from engine.workers.devices import DeviceMemory, Devices
 
 REFRESH_MS = 3000
 

@@ -12,10 +12,10 @@ import trimesh
 from scipy.spatial import cKDTree
 
 from adapters.autorig import AutoRigAdapter, AutoRigParams
-from adapters.protocol import RunContext
-from engine.engine_events import JobEvent
+from engine.contract.protocol import RunContext
 from engine.errors import ErrorCode, MeshsmithError
-from engine.glb import write_glb
+from engine.meshio.glb import write_glb
+from engine.runtime.events import JobEvent
 from tests.conftest import pyvista_example
 from tests.engine.test_glb_skin import SkinnedGlb, read_skinned_glb, rotation_about
 from tests.support.gltf_validator import assert_valid_glb

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from engine.meshio import load_mesh
+from engine.meshio.reader import load_mesh
 from tests.conftest import pyvista_example
 from tests.support.gltf_validator import assert_valid_glb, validate_glb
 

@@ -19,8 +19,8 @@ from adapters.instant_meshes import (
     triangulated,
     write_obj,
 )
-from engine.engine_events import JobEvent
 from engine.errors import ErrorCode
+from engine.runtime.events import JobEvent
 from tests.conftest import pyvista_example
 from tests.support.gltf_validator import assert_valid_glb
 

@@ -26,8 +26,8 @@ from PIL import Image, ImageDraw
 
 from engine.errors import MeshsmithError
 from engine.jobs import JobResult
-from engine.models import ModelStore
-from engine.paths import DataDir
+from engine.storage.models import ModelStore
+from engine.storage.paths import DataDir
 from tests.adapters.neural_models import build_depth_anything, build_shap_e
 from tests.conftest import ROOT
 from tests.support.gltf_validator import assert_valid_glb
@@ -222,8 +222,8 @@ def test_unload_lets_go_of_the_model(tiny_models, meshsmith_home):
     """In-process: after ``unload`` nothing holds the pipeline, so its memory can be freed."""
     import torch
 
-    from adapters.protocol import RunContext
     from adapters.shap_e import ShapEParams, ShapETextAdapter
+    from engine.contract.protocol import RunContext
 
     device = "cuda:0" if torch.cuda.is_available() else "cpu"
     DataDir(meshsmith_home).ensure()

@@ -14,7 +14,7 @@ import pytest
 import trimesh
 
 from engine.errors import ErrorCode, InvalidInput
-from engine.meshio import load_parts
+from engine.meshio.reader import load_parts
 from tests.adapters.test_segmentation import (
     SHAPES,
     fused,

@@ -16,7 +16,7 @@ import trimesh
 from scipy.optimize import linear_sum_assignment
 
 from engine.errors import ErrorCode, MeshsmithError
-from engine.meshio import load_parts
+from engine.meshio.reader import load_parts
 from tests.support.gltf_validator import assert_valid_glb
 
 pytestmark = pytest.mark.slow

@@ -15,8 +15,8 @@ from PIL import Image
 from PySide6.QtCore import QObject, Signal
 
 from engine.jobs import ErrorInfo, Job, JobResult, JobSpec, JobState, Timings
-from engine.paths import DataDir
-from engine.store import JobStore
+from engine.storage.jobstore import JobStore
+from engine.storage.paths import DataDir
 
 
 @dataclass
@@ -65,7 +65,7 @@ def add_job(
 
 
 def log_line(message: str, *, level: str = "info", job_id: str | None = None,
-             ts: float | None = None, logger: str = "engine.engine") -> str:
+             ts: float | None = None, logger: str = "engine.runtime.engine") -> str:
     entry = {"ts": ts if ts is not None else time.time(), "level": level, "logger": logger,
              "pid": 1, "message": message}
     if job_id:

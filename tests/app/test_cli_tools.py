@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.store import JobStore
+from engine.storage.jobstore import JobStore
 from tests.app.test_cli import cli, history
 from tests.engine.test_export import add_succeeded_job, parts_glb  # noqa: F401 (a fixture)
 

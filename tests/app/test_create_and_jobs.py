@@ -65,7 +65,7 @@ def test_a_bad_input_gives_one_sentence_and_keeps_run_disabled(qtbot, create_vm,
 
 
 def test_an_image_for_a_mesh_only_studio_explains_why_run_is_disabled(qtbot, bridge, tmp_path):
-    from adapters.registry import Registry
+    from engine.contract.spec import Registry
     from tests.engine.fake_adapters import sleepy_spec
 
     bridge.engine.registry = Registry([sleepy_spec()])  # no feature takes an image

@@ -1,4 +1,4 @@
-"""Export from the History panel: the dialog's choices reach engine.export through the view
+"""Export from the History panel: the dialog's choices reach engine.export.exporter through the view
 model, off the GUI thread, and the panel says what the format kept."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from app.viewmodels.history_viewmodel import HistoryViewModel
 from app.views.export_dialog import ExportDialog
 from app.views.history_view import HistoryView
-from engine.export import ExportOptions
+from engine.export.exporter import ExportOptions
 from tests.app.history_support import StubBridge
 from tests.engine.test_export import add_succeeded_job, parts_glb  # noqa: F401 (a fixture)
 

@@ -127,7 +127,7 @@ def test_appended_lines_arrive_through_the_file_watcher(vm, logs, qtbot):
     assert changed.args == [["a1", "b2", "c3"]]
     assert shown(vm)[-1] == "job c3 queued"
     with qtbot.waitSignal(vm.entries_read, timeout=5000, check_params_cb=lambda n: n == 1):
-        append(logs / "workers.jsonl", log_line("worker started", logger="engine.pool"))
+        append(logs / "workers.jsonl", log_line("worker started", logger="engine.workers.pool"))
     assert shown(vm)[-1] == "worker started"
 
 

@@ -11,8 +11,8 @@ from PySide6.QtCore import Qt
 
 from app.viewmodels.models_viewmodel import COLUMNS, FOLDER, SIZE, STATE, ModelsViewModel
 from app.views.models_view import ModelsView
-from engine.models import ModelStore
-from engine.paths import DataDir
+from engine.storage.models import ModelStore
+from engine.storage.paths import DataDir
 from tests.engine.test_models import transformers_model
 
 DEPTH = "depth-anything-v2-small"

@@ -12,7 +12,7 @@ from app.viewmodels.history_viewmodel import JOB_ROLE, PIPELINE, HistoryViewMode
 from app.viewmodels.pipeline_viewmodel import PipelineViewModel
 from app.views.history_view import HistoryView
 from app.views.recipe_bar import RecipeBar
-from engine.pipelines import BUILTIN, Recipe, RecipeBook
+from engine.pipelines.recipes import BUILTIN, Recipe, RecipeBook
 
 pytestmark = pytest.mark.slow
 

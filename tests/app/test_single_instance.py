@@ -19,12 +19,12 @@ from PySide6.QtWidgets import QMessageBox
 from app.bridge import EngineBridge
 from app.single_instance import serve_studio
 from app.views.main_window import MainWindow
-from engine.instance import InstanceServer, socket_path
-from engine.instance_client import InstanceClient
 from engine.jobs import JobState
-from engine.paths import DataDir
-from engine.pipeline_runner import PipelineRunner
-from engine.pipelines import Recipe, RecipeBook
+from engine.pipelines.recipes import Recipe, RecipeBook
+from engine.pipelines.runner import PipelineRunner
+from engine.runtime.instance import InstanceServer, socket_path
+from engine.runtime.instance_client import InstanceClient
+from engine.storage.paths import DataDir
 from tests.conftest import ROOT
 
 

@@ -14,10 +14,11 @@ import threading
 import time
 from pathlib import Path
 
-from adapters.registry import SPECS, Registry
-from engine.engine import Engine
-from engine.engine_events import JobEvent
-from engine.paths import DataDir
+from adapters.registry import SPECS
+from engine.contract.spec import Registry
+from engine.runtime.engine import Engine
+from engine.runtime.events import JobEvent
+from engine.storage.paths import DataDir
 from tests.engine.fake_adapters import sleepy_spec
 
 CHURN_JOBS = (  # (feature, adapter, params)

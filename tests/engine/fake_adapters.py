@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.protocol import AdapterOutput, RunContext
-from adapters.registry import AdapterSpec
+from engine.contract.protocol import AdapterOutput, RunContext
+from engine.contract.spec import AdapterSpec
 
 
 class SleepyParams(BaseModel):
@@ -20,6 +20,7 @@ class SleepyParams(BaseModel):
     fail: bool = False
     ignore_cancel: bool = False
     crash: bool = False
+    warn: str = ""  # a warning sentence to return with the result
 
 
 class SleepyAdapter:
@@ -45,7 +46,8 @@ class SleepyAdapter:
             os._exit(9)
         if p.fail:
             raise ValueError("the fake adapter was told to fail")
-        return AdapterOutput(mesh=trimesh.creation.box(), stats={"steps": p.steps})
+        return AdapterOutput(mesh=trimesh.creation.box(), stats={"steps": p.steps},
+                             warnings=[p.warn] if p.warn else [])
 
 
 class BrokenLoadAdapter(SleepyAdapter):

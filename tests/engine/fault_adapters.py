@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.protocol import AdapterOutput, RunContext
-from adapters.registry import AdapterSpec
+from engine.contract.protocol import AdapterOutput, RunContext
+from engine.contract.spec import AdapterSpec
 
 DISK_LIMIT_BYTES = 64 * 1024  # RLIMIT_FSIZE of the disk-full worker: a "disk" of 64 KB
 

@@ -11,11 +11,11 @@ import time
 
 import pytest
 
-from adapters.registry import Registry
-from engine.engine import Engine
+from engine.contract.spec import Registry
 from engine.errors import ErrorCode
 from engine.jobs import JobSpec, JobState
-from engine.store import JobStore
+from engine.runtime.engine import Engine
+from engine.storage.jobstore import JobStore
 from tests.conftest import ROOT
 from tests.engine.fake_adapters import sleepy_spec
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.engine import Engine
-from engine.engine_events import JobEvent
 from engine.errors import ErrorCode, MeshsmithError
 from engine.jobs import JobState
+from engine.runtime.engine import Engine
+from engine.runtime.events import JobEvent
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +52,14 @@ def test_job_streams_progress_then_succeeds_with_the_contract_result(engine, box
     states = [e.job.state for e in events if e.kind == "updated"]
     assert states == [JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED]
     assert engine.get(job_id).result == result
+
+
+def test_an_adapters_warnings_reach_the_result_and_the_history(engine, box_obj):
+    note = "The texture wood.png was missing, so the result is untextured."
+    job_id = submit_sleepy(engine, box_obj, steps=1, warn=note)
+    result = engine.wait(job_id, 60)
+    assert result.status == "succeeded" and result.warnings == [note]
+    assert engine.store.get(job_id).result.warnings == [note]
 
 
 def test_second_job_reuses_the_warm_worker_and_reports_no_load_time(engine, box_obj):
@@ -161,13 +169,13 @@ def test_invalid_params_and_wrong_input_kind_are_refused_before_a_job_exists(eng
 
 def test_second_engine_on_the_same_data_directory_is_refused_naming_the_holder(engine):
     with pytest.raises(MeshsmithError) as err:
-        Engine(engine.data).start()
+        Engine(engine.data, registry=engine.registry).start()
     assert err.value.code == ErrorCode.ENGINE_LOCKED
     assert f"process {os.getpid()}" in err.value.message
 
 
 def test_logs_are_json_lines(engine, box_obj):
-    from engine.logs import read_log
+    from engine.storage.logs import read_log
 
     engine.wait(submit_sleepy(engine, box_obj, steps=1), 60)
     entries = [e for f in engine.data.logs.glob("engine-*.jsonl") for e in read_log(f)]

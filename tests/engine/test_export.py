@@ -13,12 +13,12 @@ import trimesh
 from PIL import Image
 
 from engine.errors import ErrorCode, MeshsmithError
-from engine.export import FORMATS, ExportOptions, export_file, export_job
-from engine.export_gltf import read_document, rest_products
-from engine.glb import write_glb
+from engine.export.exporter import FORMATS, ExportOptions, export_file, export_job
+from engine.export.gltf import read_document, rest_products
 from engine.jobs import ErrorInfo, JobResult, JobSpec, JobState
-from engine.skin import Skin
-from engine.store import JobStore
+from engine.meshio.glb import write_glb
+from engine.meshio.skin import Skin
+from engine.storage.jobstore import JobStore
 from tests.support.gltf_validator import assert_valid_glb, validate_glb
 
 SIDE_FILES = {"glb": set(), "gltf": {".bin"}, "obj": {".mtl", ".png"}, "ply": set(),
@@ -152,7 +152,7 @@ def test_formats_without_skins_say_they_left_it_out(fmt, skinned_glb, tmp_path):
 
 
 def test_a_failed_check_leaves_no_file_behind(parts_glb, tmp_path, monkeypatch):
-    import engine.export_check as checks
+    import engine.export.check as checks
 
     def lying_reader(path, **kwargs):
         raise MeshsmithError(ErrorCode.OUTPUT_INVALID, "The OBJ export read back wrong.")
@@ -169,8 +169,8 @@ def test_the_usd_check_is_not_vacuous(tmp_path):
     """A shader input of the wrong type fails usd-core's checker (so the definitions load)."""
     from pxr import Sdf, Usd, UsdGeom, UsdShade, UsdUtils
 
-    from engine.export_check import Measure
-    from engine.export_usd import check_usdz
+    from engine.export.check import Measure
+    from engine.export.usd import check_usdz
 
     layer = tmp_path / "bad.usda"
     stage = Usd.Stage.CreateNew(str(layer))

@@ -21,15 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from adapters.registry import SPECS, Registry
-from engine import meshio
-from engine.engine import Engine
-from engine.engine_events import JobEvent
+from adapters.registry import SPECS
+from engine.contract.spec import Registry
 from engine.errors import ErrorCode, MeshsmithError
 from engine.jobs import JobSpec, JobState
-from engine.logs import read_log
-from engine.paths import DataDir
-from engine.store import JobStore
+from engine.meshio import reader as meshio
+from engine.runtime.engine import Engine
+from engine.runtime.events import JobEvent
+from engine.storage.jobstore import JobStore
+from engine.storage.logs import read_log
+from engine.storage.paths import DataDir
 from tests.conftest import ROOT
 from tests.engine.engine_victim import churn_registry
 from tests.engine.fake_adapters import sleepy_spec
@@ -204,7 +205,7 @@ def test_glb_write_is_atomic_when_the_disk_fills(tmp_path, monkeypatch):
 
     import trimesh
 
-    from engine import glb
+    from engine.meshio import glb
 
     target = tmp_path / "result.glb"
     glb.write_glb(trimesh.creation.box(), target)

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import trimesh
 
-from engine.glb import write_glb
-from engine.skin import Skin
+from engine.meshio.glb import write_glb
+from engine.meshio.skin import Skin
 from tests.support.gltf_validator import assert_valid_glb
 
 _DTYPES = {5121: np.uint8, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}

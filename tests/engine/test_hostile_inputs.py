@@ -21,10 +21,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from engine import meshio
 from engine.errors import ErrorCode, InvalidInput
-from engine.paths import DataDir
-from engine.staging import StagedInput, StagingLimits, sanitize_stem, stage_input
+from engine.meshio import reader as meshio
+from engine.meshio.staging import StagedInput, StagingLimits, sanitize_stem, stage_input
+from engine.storage.paths import DataDir
 from tests.engine.test_meshio import box_glb, make_glb, png_declaring, split_glb, write_samples
 
 TIME_LIMIT_S = 5.0

@@ -1,4 +1,4 @@
-"""engine.meshio: type by content, faithful geometry, and one sentence for every broken file."""
+"""engine.meshio.reader: type by content, faithful geometry, and one sentence for every broken file."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 import trimesh
 from PIL import Image
 
-from engine import meshio
 from engine.errors import ErrorCode, InvalidInput
+from engine.meshio import reader as meshio
 
 # ----------------------------------------------------------------------------- fixtures
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from engine.errors import MeshsmithError
-from engine.models import ModelStore, human_size, safetensors_readable
-from engine.paths import DataDir
+from engine.storage.models import ModelStore, human_size, safetensors_readable
+from engine.storage.paths import DataDir
 from tests.conftest import ROOT
 
 DEPTH_HUB = "depth-anything/Depth-Anything-V2-Small-hf"
@@ -181,7 +181,7 @@ def test_a_download_without_network_fails_with_one_sentence(store, monkeypatch):
 def test_a_download_lands_under_models_with_progress(store, monkeypatch):
     import huggingface_hub
 
-    from engine.models import progress_tqdm
+    from engine.storage.models import progress_tqdm
 
     calls: dict = {}
 

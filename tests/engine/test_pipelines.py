@@ -14,9 +14,9 @@ from PIL import Image, ImageDraw
 
 from engine.errors import ErrorCode, MeshsmithError
 from engine.jobs import JobSpec, JobState, PipelineTag
-from engine.pipeline_runner import PipelineEvent, PipelineRunner
-from engine.pipelines import BUILTIN, Recipe, RecipeBook, load_recipe
-from engine.store import JobStore
+from engine.pipelines.recipes import BUILTIN, Recipe, RecipeBook, load_recipe
+from engine.pipelines.runner import PipelineEvent, PipelineRunner
+from engine.storage.jobstore import JobStore
 from tests.support.gltf_validator import assert_valid_glb
 
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from adapters.registry import Registry
-from engine.backends import backend_name
-from engine.engine import Engine
+from engine.contract.spec import Registry
 from engine.errors import ErrorCode
-from engine.paths import DataDir
-from engine.ray_cluster import RayDevices, local_init_kwargs
+from engine.runtime.engine import Engine
+from engine.storage.paths import DataDir
+from engine.workers.backends import backend_name
+from engine.workers.ray_cluster import RayDevices, local_init_kwargs
 from tests.engine.fake_adapters import sleepy_spec
 from tests.engine.test_engine import FAKE_ADAPTERS, wait_for
 

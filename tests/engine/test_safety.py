@@ -12,12 +12,13 @@ import pytest
 import trimesh
 from pydantic import BaseModel, ValidationError
 
-from adapters.protocol import AdapterOutput, ExtraOutput
-from adapters.registry import SPECS, AdapterSpec
-from engine import results
+from adapters.registry import SPECS
+from engine.contract.protocol import AdapterOutput, ExtraOutput
+from engine.contract.spec import AdapterSpec
 from engine.errors import ErrorCode, MeshsmithError
 from engine.jobs import ErrorInfo, Job, JobResult, JobSpec, new_job_id
-from engine.paths import DataDir
+from engine.storage.paths import DataDir
+from engine.workers import results
 from tests.conftest import ROOT
 
 SOURCES = [

@@ -6,8 +6,8 @@ import pytest
 
 from engine.errors import ErrorCode
 from engine.jobs import ErrorInfo, IllegalTransition, JobState
-from engine.scheduler import Scheduler
-from engine.scheduling import (
+from engine.scheduling.scheduler import Scheduler
+from engine.scheduling.vocabulary import (
     CancelJob,
     CancelRequested,
     DevicesMeasured,

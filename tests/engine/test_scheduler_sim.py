@@ -65,7 +65,7 @@ def test_sim_defaults_to_the_schedulers_own_starvation_bound() -> None:
 
     from benchmarks._sim_meshsmith import DEFAULT_STARVATION_S
     from benchmarks.scheduler_sim import simulate
-    from engine.scheduler import Scheduler
+    from engine.scheduling.scheduler import Scheduler
 
     assert DEFAULT_STARVATION_S == Scheduler([]).starvation_s
     assert inspect.signature(simulate).parameters["starvation_s"].default == DEFAULT_STARVATION_S

@@ -1,4 +1,4 @@
-"""engine.staging: every kind of input becomes one validated file under inputs/, or one sentence."""
+"""engine.meshio.staging: every kind of input becomes one validated file under inputs/, or one sentence."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.errors import InvalidInput
-from engine.paths import DataDir
-from engine.staging import StagedInput, StagingLimits, sanitize_stem, stage_input
+from engine.meshio.staging import StagedInput, StagingLimits, sanitize_stem, stage_input
+from engine.storage.paths import DataDir
 from tests.engine.test_meshio import box_glb, png_bytes, png_declaring, write_samples
 
 

@@ -1,4 +1,4 @@
-"""engine.thumbnail: a numpy software rasterizer, so thumbnails need no GPU, Qt or VTK."""
+"""engine.meshio.thumbnail: a numpy software rasterizer, so thumbnails need no GPU, Qt or VTK."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import trimesh
 from PIL import Image
 
-from engine.thumbnail import render_thumbnail
+from engine.meshio.thumbnail import render_thumbnail
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -161,7 +161,7 @@ def test_bad_size_raises(tmp_path: Path) -> None:
 
 def test_engine_thumbnail_imports_no_gui_or_gl_stack() -> None:
     code = (
-        "import sys, engine.thumbnail\n"
+        "import sys, engine.meshio.thumbnail\n"
         "banned = {'PySide6', 'PyQt5', 'PyQt6', 'qtpy', 'pyvista', 'pyvistaqt', 'vtk', 'vtkmodules',"
         " 'OpenGL', 'pyglet', 'moderngl'}\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & banned))\n"

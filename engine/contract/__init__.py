@@ -1,0 +1,1 @@
+"""The adapter contract the engine owns: the protocol adapters implement and the spec/registry types."""

@@ -1,0 +1,1 @@
+"""Recipes of several jobs and the runner that chains them."""

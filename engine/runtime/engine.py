@@ -1,0 +1,425 @@
+"""The engine: the I/O shell around the Scheduler, on its own thread.
+
+Other threads (the GUI, the CLI) call ``submit``/``cancel``/``stage``; those are thread-safe and
+never block on a job. The engine thread alone feeds events to the Scheduler and executes its
+instructions. It waits on one ``multiprocessing.connection.wait`` over a wake-up socket and
+every worker's pipe and process sentinel, with a timeout only for the next timer (a cancel
+grace period, a job timeout, a starvation bound): nothing polls.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from typing import Any
+
+from engine.contract.spec import AdapterSpec, Registry
+from engine.errors import ErrorCode, MeshsmithError
+from engine.jobs import ErrorInfo, Job, JobResult, JobSpec, JobState, PipelineTag, new_job_id
+from engine.meshio import staging
+from engine.runtime.events import JobEvent, RunningJob, build_result
+from engine.runtime.lock import EngineLock
+from engine.scheduling.scheduler import CANCELLED_BY_ARTIST, Scheduler
+from engine.scheduling.vocabulary import (
+    CancelJob,
+    CancelRequested,
+    DevicesMeasured,
+    EvictWorker,
+    Instruction,
+    JobFinished,
+    JobRequest,
+    JobStateChanged,
+    RetryingJob,
+    StartJob,
+    Submitted,
+    Tick,
+    WaitCauseChanged,
+    WorkerExited,
+)
+from engine.storage.jobstore import JobStore
+from engine.storage.logs import log_path, remove_handler, setup_json_logging
+from engine.storage.paths import DataDir
+from engine.workers.backends import open_backend
+from engine.workers.devices import Devices
+from engine.workers.pool import WorkerExit, WorkerMessage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(order=True)
+class _Timer:
+    when: float
+    kind: str
+    job_id: str = ""
+    worker_id: int = 0
+
+
+class Engine:
+    def __init__(
+        self, data: DataDir | None = None, *, registry: Registry,
+        devices: Devices | None = None, cpu_slots: int | None = None,
+        starvation_s: float = 300.0, cancel_grace_s: float = 5.0, backend: str | None = None,
+    ) -> None:
+        """``backend``: "local" worker processes or "ray" actors; MESHSMITH_BACKEND when None."""
+        self.data = (data or DataDir.default()).ensure()
+        self.registry = registry
+        # With Ray the devices are the cluster's GPUs and the CPU slots its CPUs.
+        chosen = open_backend(backend, str(self.data.logs), devices)
+        self.backend, self.devices, self._pool = chosen.name, chosen.devices, chosen.pool
+        self.cancel_grace_s = cancel_grace_s
+        self.scheduler = Scheduler(self.devices.specs(), starvation_s=starvation_s,
+                                   cpu_slots=cpu_slots or chosen.cpu_slots)
+        self.store: JobStore | None = None
+        self._lock = EngineLock(self.data.lock)
+        self._commands: queue.SimpleQueue[tuple] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._futures: dict[str, Future[JobResult]] = {}
+        self._subscribers: list[Callable[[JobEvent], None]] = []
+        self._running: dict[str, RunningJob] = {}
+        self._timers: list[_Timer] = []
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._log_handler: logging.Handler | None = None
+        self.causes: dict[str, str | None] = {}
+        self.progress: dict[str, tuple[str, float]] = {}
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    def start(self) -> Engine:
+        self._lock.acquire()
+        self._log_handler = setup_json_logging(log_path(self.data.logs))
+        try:
+            self.store = JobStore(self.data.db)
+        except BaseException:
+            self._close_logs_and_lock()
+            raise
+        if self.store.warning:
+            log.warning(self.store.warning, extra={"backup": str(self.store.recovered_from)})
+        interrupted = [j.job_id for j in self.store.list(states=[JobState.RUNNING])]
+        recovered = self.store.recover()
+        self._sweep_leftovers(interrupted)
+        for job in recovered:
+            self._futures[job.job_id] = Future()
+            self._commands.put(("submit", job.job_id))
+        self._thread = threading.Thread(target=self._loop, name="meshsmith-engine", daemon=True)
+        self._thread.start()
+        self._wake()  # the recovered jobs are waiting in the command queue
+        log.info("engine started", extra={"devices": self.devices.describe(),
+                                          "recovered": len(recovered)})
+        return self
+
+    def shutdown(self) -> None:
+        if self._thread is not None:
+            self._stopping = True
+            self._wake()
+            self._thread.join(30)
+            self._thread = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        self._close_logs_and_lock()
+        for sock in (self._wake_r, self._wake_w):
+            sock.close()
+
+    def _close_logs_and_lock(self) -> None:
+        if self._log_handler is not None:
+            remove_handler(self._log_handler)
+            self._log_handler = None
+        self._lock.release()
+
+    def _sweep_leftovers(self, interrupted: list[str]) -> None:
+        """After a crash: what a killed job half-wrote, and staging copies cut off midway."""
+        for job_id in interrupted:
+            shutil.rmtree(self.data.job_output(job_id), ignore_errors=True)
+        for partial in self.data.inputs.glob(".staging-*.part"):
+            partial.unlink(missing_ok=True)
+
+    def __enter__(self) -> Engine:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    # ---- the thread-safe API --------------------------------------------------------------
+    def stage(self, source: Any) -> staging.StagedInput:
+        return staging.stage_input(source, self.data, resolve_job=self._store.output_of)
+
+    def submit(
+        self, feature: str, inputs: list[staging.StagedInput], *, adapter: str | None = None,
+        params: dict[str, Any] | None = None, pipeline: PipelineTag | None = None,
+    ) -> str:
+        """Validate and queue a job; returns its id. Raises MeshsmithError with one sentence.
+        ``pipeline`` marks it as a step of a pipeline run (engine.pipelines.recipes)."""
+        spec = self.registry.find(feature, adapter)
+        _check_inputs(spec, inputs)
+        parsed = spec.parse_params(params or {})
+        job_spec = JobSpec(feature=feature, adapter=spec.id, inputs=[str(i.path) for i in inputs],
+                           params=parsed.model_dump(mode="json"))
+        job_id = new_job_id()
+        self._futures[job_id] = Future()
+        job = self._store.add(job_id, job_spec, pipeline=pipeline)
+        self._emit(JobEvent("updated", job_id, job=job))  # on the caller's thread: "queued"
+        self._commands.put(("submit", job_id))
+        self._wake()
+        return job_id
+
+    def cancel(self, job_id: str) -> None:
+        self._commands.put(("cancel", job_id))
+        self._wake()
+
+    def cancel_all(self) -> None:
+        for job in self._store.list(states=[JobState.QUEUED, JobState.RUNNING]):
+            self.cancel(job.job_id)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobResult:
+        future = self._futures.get(job_id)
+        if future is None:
+            job = self._store.get(job_id)
+            if job is None or job.result is None:
+                raise KeyError(f"no finished job {job_id}")
+            return job.result
+        return future.result(timeout)
+
+    def subscribe(self, callback: Callable[[JobEvent], None]) -> None:
+        """``callback`` runs on the engine thread: keep it quick, hand work elsewhere."""
+        self._subscribers.append(callback)
+
+    def get(self, job_id: str) -> Job | None:
+        return self._store.get(job_id)
+
+    def worker_pids(self) -> list[int]:
+        return [h.pid for h in list(self._pool.workers.values()) if h.pid]
+
+    @property
+    def _store(self) -> JobStore:
+        if self.store is None:
+            raise RuntimeError("the engine is not started")
+        return self.store
+
+    # ---- the engine thread ----------------------------------------------------------------
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            pass
+
+    def _loop(self) -> None:
+        try:
+            while not self._stopping:
+                ready = wait([self._wake_r, *self._pool.waitables()], self._timeout())
+                if self._wake_r in ready:
+                    self._wake_r.recv(4096)
+                self._run_commands()
+                for item in self._pool.collect(ready):
+                    self._on_worker(item)
+                self._run_timers()
+        except Exception:
+            log.critical("the engine thread failed", exc_info=True)
+            raise
+        finally:
+            self._pool.shutdown()
+
+    def _timeout(self) -> float | None:
+        deadlines = [t.when for t in self._timers]
+        starving = self.scheduler.next_deadline()
+        if starving is not None:
+            deadlines.append(starving)
+        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+
+    def _run_timers(self) -> None:
+        now = time.monotonic()
+        starving = self.scheduler.next_deadline()
+        if starving is not None and starving <= now:
+            self._feed(Tick(now))
+        due = sorted(t for t in self._timers if t.when <= now)
+        self._timers = [t for t in self._timers if t.when > now]
+        for timer in due:
+            handle = self._pool.workers.get(timer.worker_id)
+            if timer.kind == "stop" and handle is not None:
+                self._pool.kill(timer.worker_id)
+            elif handle is not None and handle.job_id == timer.job_id:
+                self._pool.kill(timer.worker_id, self._kill_reason(timer))
+
+    def _kill_reason(self, timer: _Timer) -> dict[str, str] | None:
+        if timer.kind != "timeout":
+            return None  # a cancel grace period ran out: the scheduler calls it cancelled
+        label = self._running[timer.job_id].adapter.label
+        limit = self._running[timer.job_id].adapter.timeout_s
+        return {"code": ErrorCode.TIMEOUT.value,
+                "message": f"{label} took longer than its {limit:g} s limit, so it was stopped."}
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                kind, job_id = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "submit":
+                self._submit_to_scheduler(job_id)
+            elif kind == "cancel":
+                self._feed(CancelRequested(job_id, time.monotonic()))
+            elif kind == "exited":  # a worker the scheduler evicted had already gone
+                self._feed(WorkerExited(int(job_id), time.monotonic()))
+
+    def _submit_to_scheduler(self, job_id: str) -> None:
+        job = self._store.get(job_id)
+        try:
+            spec = self.registry.find(job.spec.feature, job.spec.adapter)
+        except MeshsmithError as exc:
+            self._finish(job_id, JobState.FAILED, ErrorInfo(**exc.to_dict()))
+            return
+        self._running[job_id] = RunningJob(job=job, adapter=spec)
+        request = JobRequest(job_id, spec.feature, spec.id, spec.peak_vram_mb,
+                             spec.resident_vram_mb or spec.peak_vram_mb, spec.devices)
+        self._feed(Submitted(request, time.monotonic()))
+
+    def _on_worker(self, item: WorkerMessage | WorkerExit) -> None:
+        now = time.monotonic()
+        if isinstance(item, WorkerExit):
+            error = ErrorInfo(**item.reason) if item.reason else None
+            self._feed(WorkerExited(item.worker_id, now, error))
+            return
+        message, handle = item.message, self._pool.workers.get(item.worker_id)
+        if message[0] == "loaded" and handle is not None:
+            # Process start-up counts too: it is time the artist waits for the model.
+            handle.loaded, handle.load_s = True, now - handle.spawned_at
+        elif message[0] == "load_failed" and handle is not None:
+            handle.exit_reason = message[1]
+        elif message[0] == "progress":
+            self.progress[message[1]] = (message[2], message[3])
+            self._emit(JobEvent("progress", message[1], stage=message[2], fraction=message[3]))
+        elif message[0] == "done":
+            self._on_done(message[1], message[2], now)
+
+    def _on_done(self, job_id: str, payload: dict[str, Any], now: float) -> None:
+        running = self._running.get(job_id)
+        if running is None:
+            return
+        running.payload = payload
+        status = JobState(payload["status"])
+        error = ErrorInfo(**payload["error"]) if payload.get("error") else None
+        if status is JobState.CANCELLED:
+            error = CANCELLED_BY_ARTIST
+        events: list = [JobFinished(job_id, status, now, error)]
+        if self.devices.backend == "nvml":
+            used = {m.device: m.used_mb for m in self.devices.measure()}
+            events.append(DevicesMeasured(used, now))
+        self._feed(*events)
+
+    def _feed(self, *events: Any) -> None:
+        for instruction in self.scheduler.handle(*events):
+            try:
+                self._execute(instruction)
+            except Exception:
+                log.error("could not execute %s", instruction, exc_info=True)
+
+    def _execute(self, ins: Instruction) -> None:
+        now = time.monotonic()
+        if isinstance(ins, StartJob):
+            self._start(ins, now)
+        elif isinstance(ins, CancelJob):
+            running = self._running[ins.job_id]
+            self._pool.cancel(running.worker_id, ins.job_id)
+            self._timers.append(_Timer(now + self.cancel_grace_s, "grace", ins.job_id,
+                                       running.worker_id))
+        elif isinstance(ins, EvictWorker):
+            if ins.worker_id not in self._pool.workers:
+                self._commands.put(("exited", str(ins.worker_id)))
+                self._wake()
+                return
+            self._pool.stop(ins.worker_id)
+            self._timers.append(_Timer(now + self.cancel_grace_s, "stop", "", ins.worker_id))
+        elif isinstance(ins, RetryingJob):
+            self._retrying(ins)
+        elif isinstance(ins, WaitCauseChanged):
+            self.causes[ins.job_id] = ins.cause
+            self._emit(JobEvent("waiting", ins.job_id, cause=ins.cause))
+        elif isinstance(ins, JobStateChanged):
+            if ins.state is JobState.RUNNING:
+                job = self._store.transition(ins.job_id, JobState.RUNNING)
+                self._emit(JobEvent("updated", ins.job_id, job=job))
+            else:
+                self._finish(ins.job_id, ins.state, ins.error)
+
+    def _retrying(self, ins: RetryingJob) -> None:
+        """Out of memory: start over clean once the scheduler has made room."""
+        self._drop_timers(ins.job_id)
+        shutil.rmtree(self.data.job_output(ins.job_id), ignore_errors=True)
+        running = self._running.get(ins.job_id)
+        if running is not None:
+            running.payload = {}
+        log.warning("job %s ran out of memory; retrying once after stopping %d idle worker(s)",
+                    ins.job_id, len(ins.evicted), extra={"job_id": ins.job_id})
+        stage = "out of memory: unloading other models and trying again"
+        self.progress[ins.job_id] = (stage, 0.0)
+        self._emit(JobEvent("progress", ins.job_id, stage=stage, fraction=0.0))
+
+    def _drop_timers(self, job_id: str) -> None:
+        self._timers = [t for t in self._timers if t.job_id != job_id]
+
+    def _start(self, ins: StartJob, now: float) -> None:
+        self._drop_timers(ins.job_id)  # a retry starts its time limit afresh
+        running = self._running[ins.job_id]
+        out_dir = self.data.job_output(ins.job_id)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        running.device, running.worker_id, running.started = ins.device, ins.worker_id, now
+        handle = self._pool.run(ins.worker_id, running.adapter, ins.device, {
+            "job_id": ins.job_id, "inputs": running.job.spec.inputs,
+            "params": running.job.spec.params, "out_dir": str(out_dir),
+        })
+        if not handle.load_reported:
+            handle.load_reported, running.worker_handle = True, handle
+        self._timers.append(_Timer(now + running.adapter.timeout_s, "timeout", ins.job_id,
+                                   ins.worker_id))
+
+    def _finish(self, job_id: str, state: JobState, error: ErrorInfo | None) -> None:
+        # Its time limit and cancel grace end with it: a late timer must not kill a worker
+        # that has gone on to another job or sits warm and idle.
+        self._drop_timers(job_id)
+        running = self._running.pop(job_id, None)
+        self.causes.pop(job_id, None)
+        self.progress.pop(job_id, None)
+        job = self._store.get(job_id)
+        result, state, error = build_result(job, running, state, error, self.backend)
+        if state is not JobState.SUCCEEDED:
+            # Nothing half-written is ever presented as a result.
+            shutil.rmtree(self.data.job_output(job_id), ignore_errors=True)
+        job = self._store.transition(job_id, state, result=result, error=error)
+        log.info("job %s %s", job_id, state.value,
+                 extra={"job_id": job_id, "error": error.code if error else None})
+        future = self._futures.pop(job_id, None)
+        if future is not None:
+            future.set_result(result)
+        self._emit(JobEvent("updated", job_id, job=job))
+
+    def _emit(self, event: JobEvent) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:
+                log.error("a subscriber failed", exc_info=True)
+
+
+def _check_inputs(spec: AdapterSpec, inputs: list[staging.StagedInput]) -> None:
+    wanted = list(spec.inputs)
+    if not wanted and inputs:
+        raise MeshsmithError(ErrorCode.INVALID_INPUT,
+                             f"{spec.feature} takes no input file, only parameters such as "
+                             "the prompt.")
+    if len(inputs) != len(wanted):
+        raise MeshsmithError(ErrorCode.INVALID_INPUT,
+                             f"{spec.feature} takes {len(wanted)} input(s), not {len(inputs)}.")
+    for staged, kind in zip(inputs, wanted, strict=True):
+        if staged.kind != kind:
+            raise MeshsmithError(
+                ErrorCode.INVALID_INPUT,
+                f"{spec.feature} needs {staging.KIND_PHRASE[kind]}, but {staged.original_name} "
+                f"is {staging.KIND_PHRASE[staged.kind]}.",
+            )

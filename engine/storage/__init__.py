@@ -1,0 +1,1 @@
+"""What persists in the data directory: job history, paths, logs, model weights."""

@@ -1,0 +1,1 @@
+"""Where adapters run: local worker processes, the Ray backend, devices and result building."""
