@@ -86,6 +86,9 @@ class SceneData:
     # a lighter stand-in for slow renderers (app.scene_preview), part for part; None when the
     # mesh is light enough to draw as it is. Counts, stats and bounds are always the real ones.
     preview: tuple[PartData, ...] | None = None
+    # what the artist should know about the file as read: a texture that was missing, UVs that
+    # were degenerate and treated as none. One sentence each, shown in the viewport's overlay.
+    notes: tuple[str, ...] = ()
 
     @property
     def vertices(self) -> int:

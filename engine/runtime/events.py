@@ -25,6 +25,7 @@ class JobEvent:
     stage: str = ""
     fraction: float = 0.0
     cause: str | None = None
+    eta_s: float | None = None  # seconds until the job should finish, when there is an estimate
 
 
 @dataclass
