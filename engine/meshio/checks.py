@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.errors import InvalidInput
+from engine.meshio.sidefiles import SideFiles
 
 HEAD = 64 * 1024
 _MAX_BUFFERLESS = 64 * 1024 * 1024  # zero-filled accessors are legal glTF but cost real memory
@@ -74,7 +75,9 @@ def _counted(
     return verts, polys
 
 
-def _precheck_glb(data: mmap.mmap, label: str, max_faces: int) -> None:
+def _precheck_glb(
+    data: mmap.mmap, label: str, max_faces: int, files: SideFiles | None = None
+) -> None:
     if len(data) < 20:
         raise InvalidInput(f"{label} is truncated: it ends inside its header.")
     _, version, length = struct.unpack_from("<4sII", data, 0)
@@ -89,7 +92,7 @@ def _precheck_glb(data: mmap.mmap, label: str, max_faces: int) -> None:
         raise InvalidInput(f"{label} is damaged: it has extra bytes after its declared end.")
     doc = _parse_json(data[chunks[0][1] : chunks[0][2]], label)
     bins = [end - start for kind, start, end in chunks[1:] if kind == b"BIN\x00"]
-    _check_gltf(doc, bins[0] if bins else None, label, max_faces)
+    _check_gltf(doc, bins[0] if bins else None, label, max_faces, files)
 
 
 def _glb_chunks(data: mmap.mmap, label: str, end: int) -> list[tuple[bytes, int, int]]:
@@ -104,8 +107,10 @@ def _glb_chunks(data: mmap.mmap, label: str, end: int) -> list[tuple[bytes, int,
     return chunks
 
 
-def _precheck_gltf(data: mmap.mmap, label: str, max_faces: int) -> None:
-    _check_gltf(_parse_json(data[:], label), None, label, max_faces)
+def _precheck_gltf(
+    data: mmap.mmap, label: str, max_faces: int, files: SideFiles | None = None
+) -> None:
+    _check_gltf(_parse_json(data[:], label), None, label, max_faces, files)
 
 
 def _parse_json(raw: bytes, label: str) -> dict[str, Any]:
@@ -118,7 +123,8 @@ def _parse_json(raw: bytes, label: str) -> dict[str, Any]:
     return doc
 
 
-PRECHECKS: dict[str, Callable[[mmap.mmap, str, int], tuple[int, int] | None]] = {
+# glTF's two take the model's SideFiles as a fourth argument (external buffers and images)
+PRECHECKS: dict[str, Callable[..., tuple[int, int] | None]] = {
     "glb": _precheck_glb,
     "gltf": _precheck_gltf,
     "ply": _precheck_ply,
@@ -135,18 +141,20 @@ _TYPE_WIDTH = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 
 _UNSUPPORTED = {"KHR_draco_mesh_compression": "Draco", "EXT_meshopt_compression": "meshopt"}
 
 
-def _check_gltf(doc: dict[str, Any], glb_bin: int | None, label: str, max_faces: int) -> None:
+def _check_gltf(doc: dict[str, Any], glb_bin: int | None, label: str, max_faces: int,
+                files: SideFiles | None) -> None:
     """Every index in range and every byte range inside its container, in Python integers,
-    so a file claiming 2**31 vertices is refused before anything is allocated."""
+    so a file claiming 2**31 vertices is refused before anything is allocated. External
+    buffers are measured through ``files`` (none: refused), external images' URIs checked."""
     try:
         for ext in set(_UNSUPPORTED) & set(doc.get("extensionsRequired", [])):
             raise InvalidInput(
                 f"{label} uses {_UNSUPPORTED[ext]} compression, which Meshsmith cannot read; "
                 "export it uncompressed."
             )
-        buffers = [
-            _buffer_length(i, b, glb_bin, label) for i, b in enumerate(doc.get("buffers", []))
-        ]
+        buffers = [_buffer_length(i, b, glb_bin, label, files)
+                   for i, b in enumerate(doc.get("buffers", []))]
+        _check_image_uris(doc, label, files)
         views = [_view_length(v, buffers, label) for v in doc.get("bufferViews", [])]
         counts = [_accessor_count(a, views, label) for a in doc.get("accessors", [])]
         accessors = list(zip(doc.get("accessors", []), counts, strict=True))
@@ -170,7 +178,9 @@ def _uint(value: Any) -> int:
     return value
 
 
-def _buffer_length(i: int, buf: dict[str, Any], glb_bin: int | None, label: str) -> int:
+def _buffer_length(
+    i: int, buf: dict[str, Any], glb_bin: int | None, label: str, files: SideFiles | None
+) -> int:
     uri = buf.get("uri")
     if uri is None:
         if i != 0 or glb_bin is None:
@@ -178,6 +188,8 @@ def _buffer_length(i: int, buf: dict[str, Any], glb_bin: int | None, label: str)
         actual = glb_bin
     elif isinstance(uri, str) and uri.startswith("data:"):
         actual = len(_decode_data_uri(uri, label))
+    elif files is not None:
+        actual = files.buffer_length(uri)
     else:
         shown = "".join(ch for ch in str(uri)[:60] if ch.isprintable())
         raise InvalidInput(
@@ -186,6 +198,15 @@ def _buffer_length(i: int, buf: dict[str, Any], glb_bin: int | None, label: str)
     if _uint(buf.get("byteLength")) > actual:
         raise InvalidInput(f"{label} is truncated: it ends before its binary data does.")
     return actual
+
+
+def _check_image_uris(doc: dict[str, Any], label: str, files: SideFiles | None) -> None:
+    """A file image must have a URI that stays in the model's folder (a missing one only
+    loses its texture, which the loader notes)."""
+    for image in doc.get("images", []):
+        uri = image.get("uri")
+        if files is not None and uri is not None and not str(uri).startswith("data:"):
+            files.relative_uri(uri)
 
 
 def _decode_data_uri(uri: str, label: str) -> bytes:

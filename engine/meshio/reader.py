@@ -24,10 +24,9 @@ from typing import Any, Literal
 import numpy as np
 import trimesh
 from PIL import Image
-from trimesh.resolvers import Resolver
 
 from engine.errors import InvalidInput
-from engine.meshio.checks import HEAD, PRECHECKS, check_face_limit
+from engine.meshio.checks import HEAD, check_face_limit
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ _KNOWN_OTHERS = (
 
 def sniff(path: str | os.PathLike[str]) -> Format | None:
     """The format of ``path`` judged by its bytes alone; None when it is none we read."""
-    p = _existing_file(path, Path(path).name)
+    p = existing_file(path, Path(path).name)
     if p.stat().st_size == 0:
         return None
     with p.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
@@ -170,25 +169,6 @@ def _maybe_cut_stl(path: str | os.PathLike[str], head: bytes) -> bool:
 # ----------------------------------------------------------------------------- meshes
 
 
-class _NoFiles(Resolver):
-    """Refuses every side file: a model may not make us read textures or buffers elsewhere."""
-
-    def __init__(self) -> None:
-        pass
-
-    def get(self, key: str) -> bytes:
-        raise FileNotFoundError(key)
-
-    def write(self, name: str, data: Any) -> None:
-        raise PermissionError(name)
-
-    def namespaced(self, namespace: str) -> _NoFiles:
-        return self
-
-    def keys(self) -> list[str]:
-        return []
-
-
 def load_mesh(
     path: str | os.PathLike[str], *, max_faces: int = DEFAULT_MAX_FACES, name: str | None = None
 ) -> trimesh.Trimesh:
@@ -215,25 +195,11 @@ def load_parts(
 def _read_scene(
     path: str | os.PathLike[str], label: str, max_faces: int
 ) -> tuple[trimesh.Scene, Format, tuple[int, int] | None]:
-    p = _existing_file(path, label)
-    fmt = sniff(p)
-    if fmt is None:
-        raise InvalidInput(unreadable_message(p, label))
-    if fmt.kind != "mesh":
-        raise InvalidInput(f"{label} is an image, not a 3D model.")
-    with p.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        declared = PRECHECKS[fmt.name](data, label, max_faces)
-        f.seek(0)
-        scene = guarded(lambda: _trimesh_scene(f, fmt), label, f"read as {fmt.name.upper()}")
-    return scene, fmt, declared
+    # geometry only: the scene loader's materials=False reads no textures or material files
+    from engine.meshio.scene import read_scene  # it builds on this module's sniffing
 
-
-def _trimesh_scene(f: Any, fmt: Format) -> trimesh.Scene:
-    # process=False: trimesh's cleanup silently deletes faces that touch NaN vertices.
-    # skip_materials: trimesh decodes embedded textures outside our pixel guard and packs
-    # them into an atlas when it joins meshes; callers only need geometry (UVs go too).
-    extra = {"skip_materials": True} if fmt in (GLB, GLTF) else {}
-    return trimesh.load_scene(f, file_type=fmt.name, resolver=_NoFiles(), process=False, **extra)
+    loaded = read_scene(path, max_faces=max_faces, name=label, materials=False)
+    return loaded.scene, loaded.format, loaded.declared
 
 
 def guarded(step: Callable[[], Any], label: str, what: str) -> Any:
@@ -341,7 +307,7 @@ def load_image(
 ) -> Image.Image:
     """The decoded image (first frame), refused before decoding when it declares too many pixels."""
     label = name or Path(path).name
-    p = _existing_file(path, label)
+    p = existing_file(path, label)
     fmt = sniff(p)
     if fmt is None:
         raise InvalidInput(unreadable_message(p, label))
@@ -394,7 +360,7 @@ def _too_many_pixels(label: str, max_pixels: int, size: tuple[int, int] | None =
 # ----------------------------------------------------------------------------- files
 
 
-def _existing_file(path: str | os.PathLike[str], label: str) -> Path:
+def existing_file(path: str | os.PathLike[str], label: str) -> Path:
     p = Path(path).expanduser()
     if not p.exists():
         raise InvalidInput(f"{label} does not exist.")
