@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 import unicodedata
 from collections.abc import Callable
@@ -83,6 +84,9 @@ def stage_input(
     given = _classify(source, resolve_job, limits)
     inputs = data_dir.inputs
     inputs.mkdir(parents=True, exist_ok=True)
+    side = _side_files(given, limits)
+    if side:
+        return _stage_bundle(given, side, inputs, limits)
     fd, tmp_name = tempfile.mkstemp(dir=inputs, prefix=".staging-", suffix=".part")
     tmp = Path(tmp_name)
     try:
@@ -275,6 +279,88 @@ def _place(tmp: Path, inputs: Path, digest: str, original_name: str, extension: 
         raise InvalidInput(f"{original_name} cannot be staged: its folder points outside inputs.")
     os.replace(tmp, final)  # atomic: a reader sees no file or the whole file
     return final.resolve()
+
+
+# ----------------------------------------------------------------------------- side files
+#
+# A .gltf with its buffers and images, or an OBJ with its MTL and textures, is staged as a
+# bundle: the model and the side files it names, at the same paths relative to it, in one
+# folder named by the hash of all of them (the model's bytes, then each side file's path and
+# bytes), so the staged copy reads exactly like the original and two bundles that share a
+# model file but not its textures never share a folder.
+
+
+def _side_files(given: _Given, limits: StagingLimits) -> list[Path]:
+    """Paths, relative to the model's folder, of the side files the model reads."""
+    if given.path is None or meshio.sniff(given.path) not in (meshio.GLTF, meshio.OBJ):
+        return []
+    from engine.meshio.scene import read_scene
+
+    loaded = read_scene(given.path, max_faces=limits.max_faces, max_pixels=limits.max_pixels,
+                        name=given.label)
+    folder = given.path.parent.resolve()
+    return [p.relative_to(folder) for p in loaded.side_files if p != given.path]
+
+
+def _stage_bundle(given: _Given, side: list[Path], inputs: Path,
+                  limits: StagingLimits) -> StagedInput:
+    assert given.path is not None
+    fmt = meshio.sniff(given.path)
+    assert fmt is not None
+    main = sanitize_stem(given.original_name) + fmt.extension
+    work = Path(tempfile.mkdtemp(dir=inputs, prefix=".staging-"))
+    try:
+        size, digest = _copy_bundle(given, side, work, main, limits)
+        fields, _ = _validate(work / main, given, limits)
+        final = _place_bundle(work, inputs, digest, main)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return StagedInput(path=final, size_bytes=size, sha256=digest,
+                       original_name=given.original_name, **fields)
+
+
+def _copy_bundle(given: _Given, side: list[Path], work: Path, main: str,
+                 limits: StagingLimits) -> tuple[int, str]:
+    assert given.path is not None
+    digest = hashlib.sha256()
+    with open(work / main, "wb") as out:
+        size, main_digest = _copy(given, out, limits)
+    digest.update(bytes.fromhex(main_digest))
+    folder = given.path.parent.resolve()
+    for relative in sorted(set(side)):
+        target = work / relative
+        if target == work / main:
+            continue  # a side file may not replace the model itself
+        target.parent.mkdir(parents=True, exist_ok=True)
+        label = f"{given.label}'s file {_printable(relative.as_posix())}"
+        with open(target, "wb") as out:
+            more, file_digest = _copy(_Given(label, relative.name, folder / relative), out,
+                                      limits)
+        size += more
+        _check_size(size, given.label, limits)
+        digest.update(b"\0" + relative.as_posix().encode("utf-8") + b"\0")
+        digest.update(bytes.fromhex(file_digest))
+    return size, digest.hexdigest()
+
+
+def _place_bundle(work: Path, inputs: Path, digest: str, main: str) -> Path:
+    """Move the bundle's folder to ``inputs/<sha[:16]>/`` in one rename, or reuse the bundle
+    already staged there with this content."""
+    folder = inputs / digest[:16]
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        folder.unlink()
+    if not folder.exists():
+        try:
+            os.replace(work, folder)  # atomic: a reader sees no bundle or the whole bundle
+        except OSError:
+            pass  # staged meanwhile by another call: use that one
+    staged = folder / main
+    if not staged.is_file():  # the same bundle staged first under another name
+        suffix = Path(main).suffix
+        staged = next((p for p in sorted(folder.iterdir()) if p.suffix == suffix), staged)
+    if not staged.is_file() or staged.is_symlink():
+        raise InvalidInput(f"{main} could not be staged: its folder under inputs is damaged.")
+    return staged.resolve()
 
 
 # ----------------------------------------------------------------------------- names
