@@ -85,12 +85,20 @@ THUMBNAIL_FACES = 200_000  # a 256-pixel picture shows no more; 1.3M faces took 
 
 
 def render_mesh_thumbnail(mesh_path: str, out_path: str) -> str:
-    """A staging helper task: read a staged mesh and draw its thumbnail to ``out_path``."""
+    """A staging helper task: read a staged mesh, with its materials and textures, and draw
+    its thumbnail to ``out_path``."""
     # imported here, in the helper, so the viewport's helper never loads the rasterizer
-    from engine.meshio.reader import load_mesh
+    import trimesh
+
+    from engine.meshio.scene import read_scene
     from engine.meshio.thumbnail import render_thumbnail
 
-    return str(render_thumbnail(_thumbnail_mesh(load_mesh(mesh_path)), Path(out_path)))
+    scene = read_scene(mesh_path).scene
+    meshes = [g for g in scene.geometry.values() if isinstance(g, trimesh.Trimesh)]
+    materials = any(isinstance(g.visual, trimesh.visual.TextureVisuals) for g in meshes)
+    light = sum(len(g.faces) for g in meshes) <= THUMBNAIL_FACES
+    geometry = scene if materials or light else _thumbnail_mesh(scene.to_mesh())
+    return str(render_thumbnail(geometry, Path(out_path)))
 
 
 def _thumbnail_mesh(mesh: Any) -> Any:

@@ -2,9 +2,10 @@
 
 ``engine.meshio.reader.load_mesh`` flattens a scene and drops UVs and materials, which is right for
 validated geometry but wrong for looking at a result: the viewport needs every part node, its
-UVs and base-colour texture, and the glTF skin. So this module reads the file itself, after
-the same content sniffing and structural prechecks the engine uses, and hands back frozen
-arrays the viewport turns into VTK objects on the GUI thread. No Qt and no VTK here: the
+UVs and base-colour texture, and the glTF skin. So this module reads the file with the
+engine's scene loader (``engine.meshio.scene``: same sniffing, prechecks, side files and notes
+as staging and the adapters), and hands back frozen arrays the viewport turns into VTK
+objects on the GUI thread. No Qt and no VTK here: the
 helper process that runs ``prepare_for_view`` (``app.offload``) must never load either.
 """
 
@@ -27,17 +28,8 @@ from trimesh.visual.material import PBRMaterial, SimpleMaterial
 
 from app.scene_preview import PREVIEW_FACES, needs_preview, preview_parts
 from engine.errors import InvalidInput
-from engine.meshio.checks import PRECHECKS
-from engine.meshio.reader import (
-    DEFAULT_MAX_FACES,
-    DEFAULT_MAX_PIXELS,
-    GLB,
-    GLTF,
-    STL,
-    guarded,
-    sniff,
-    unreadable_message,
-)
+from engine.meshio.reader import DEFAULT_MAX_FACES, DEFAULT_MAX_PIXELS, GLB, GLTF, STL, guarded
+from engine.meshio.scene import read_scene
 
 log = logging.getLogger(__name__)
 
@@ -159,19 +151,9 @@ def prepare_scene(
     """Read and check ``path`` and turn it into display arrays (plus a preview when it has
     far more than ``preview_faces`` faces; 0 for none); slow, so call it in a helper process.
     Anything wrong with the file raises ``InvalidInput`` carrying one sentence."""
-    label = Path(path).name
-    fmt = sniff(path)  # raises InvalidInput for missing, unreadable or special files
-    if fmt is None:
-        raise InvalidInput(unreadable_message(path, label))
-    if fmt.kind != "mesh":
-        raise InvalidInput(f"{label} is an image, not a 3D model.")
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        # the engine's prechecks: counts and byte ranges checked before trimesh allocates them
-        PRECHECKS[fmt.name](data, label, max_faces)
-        doc = _gltf_json(data) if fmt in (GLB, GLTF) else None
-        f.seek(0)
-        scene = guarded(lambda: trimesh.load_scene(f, file_type=fmt.name, process=False),
-                         label, f"read as {fmt.name.upper()}")
+    loaded = read_scene(path, max_faces=max_faces)  # the engine's loader: same checks
+    label, fmt, scene = loaded.label, loaded.format, loaded.scene
+    doc = _gltf_json(path) if fmt in (GLB, GLTF) else None
     parts = guarded(lambda: _parts(scene, merge=fmt is STL), label, "prepared for display")
     for part in parts:
         _check_part(part, label)
@@ -184,7 +166,7 @@ def prepare_scene(
         preview = guarded(lambda: preview_parts(parts, charts, preview_faces), label,
                            "simplified for display")
     return SceneData(str(path), label, parts, scene_bounds(parts), skeleton,
-                     _uv_charts(parts, charts), preview)
+                     _uv_charts(parts, charts), preview, loaded.notes)
 
 
 def scene_bounds(parts: tuple[PartData, ...]) -> np.ndarray:
@@ -346,8 +328,13 @@ def _weld(vertices: np.ndarray, uv: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- skins
 
 
-def _gltf_json(data: mmap.mmap) -> dict[str, Any]:
+def _gltf_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The scene description of a GLB or glTF file (prechecks have already validated it)."""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return _gltf_doc(data)
+
+
+def _gltf_doc(data: mmap.mmap) -> dict[str, Any]:
     if data[:4] == b"glTF":
         length = struct.unpack_from("<I", data, 12)[0]
         raw = data[20 : 20 + length]

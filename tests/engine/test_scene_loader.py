@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-import numpy as np
 import pytest
 import trimesh
 from PIL import Image
@@ -15,36 +11,7 @@ from engine.meshio import reader as meshio
 from engine.meshio.scene import read_scene, textured_parts
 from engine.meshio.staging import stage_input
 from engine.storage.paths import DataDir
-
-RED = (200, 30, 20)
-
-
-def _is_red(texture: Image.Image) -> bool:  # JPEG moves a colour by a step or two
-    return bool(np.abs(np.asarray(texture.convert("RGB"))[1, 1].astype(int) - RED).max() <= 4)
-
-
-def _textured_box() -> trimesh.Trimesh:
-    box = trimesh.creation.box()
-    uv = np.random.default_rng(0).random((len(box.vertices), 2))
-    image = Image.new("RGB", (8, 8), RED)
-    material = trimesh.visual.material.PBRMaterial(baseColorTexture=image)
-    box.visual = trimesh.visual.TextureVisuals(uv=uv, material=material)
-    return box
-
-
-def _write_gltf(folder: Path) -> Path:
-    """A .gltf whose buffer and texture are separate files beside it."""
-    files = trimesh.exchange.gltf.export_gltf(trimesh.Scene(_textured_box()))
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, blob in files.items():
-        (folder / name).write_bytes(blob)
-    return folder / "model.gltf"
-
-
-def _edit_gltf(path: Path, edit) -> None:
-    doc = json.loads(path.read_text())
-    edit(doc)
-    path.write_text(json.dumps(doc))
+from tests.support.model_files import edit_gltf, is_red, separate_image, write_gltf, write_obj
 
 
 def _base_colour(loaded) -> Image.Image | None:
@@ -55,28 +22,12 @@ def _base_colour(loaded) -> Image.Image | None:
     return material.baseColorTexture
 
 
-def _separate_image(path: Path) -> str:
-    doc = json.loads(path.read_text())
-    image = doc["images"][0]
-    if "uri" in image:
-        return image["uri"]
-    # trimesh embeds images in the buffer; move it out to a file beside the model
-    view = doc["bufferViews"][image.pop("bufferView")]
-    buffer = (path.parent / doc["buffers"][view["buffer"]]["uri"]).read_bytes()
-    start = view.get("byteOffset", 0)
-    (path.parent / "colour map.png").write_bytes(buffer[start:start + view["byteLength"]])
-    image["uri"] = "colour%20map.png"
-    image.pop("mimeType", None)
-    path.write_text(json.dumps(doc))
-    return "colour map.png"
-
-
 def test_a_gltf_with_its_buffer_and_texture_beside_it_reads_with_the_texture(tmp_path):
-    path = _write_gltf(tmp_path / "asset")
-    name = _separate_image(path)
+    path = write_gltf(tmp_path / "asset")
+    name = separate_image(path)
     loaded = read_scene(path)
     texture = _base_colour(loaded)
-    assert texture is not None and _is_red(texture)
+    assert texture is not None and is_red(texture)
     names = {p.name for p in loaded.side_files}
     assert name in names and all(n.endswith(".bin") for n in names - {name})
     assert loaded.notes == ()
@@ -92,10 +43,10 @@ def test_a_gltf_with_its_buffer_and_texture_beside_it_reads_with_the_texture(tmp
 ])
 def test_a_gltf_buffer_uri_leaving_its_folder_is_refused_with_one_sentence(tmp_path, uri,
                                                                            phrase):
-    path = _write_gltf(tmp_path / "asset")
+    path = write_gltf(tmp_path / "asset")
     (tmp_path / "outside.bin").write_bytes((tmp_path / "asset" / "gltf_buffer_0.bin")
                                            .read_bytes())
-    _edit_gltf(path, lambda d: d["buffers"][0].update(uri=uri))
+    edit_gltf(path, lambda d: d["buffers"][0].update(uri=uri))
     with pytest.raises(InvalidInput) as refused:
         read_scene(path)
     message = refused.value.message
@@ -104,43 +55,27 @@ def test_a_gltf_buffer_uri_leaving_its_folder_is_refused_with_one_sentence(tmp_p
 
 
 def test_a_gltf_image_uri_leaving_its_folder_is_refused(tmp_path):
-    path = _write_gltf(tmp_path / "asset")
-    _separate_image(path)
-    _edit_gltf(path, lambda d: d["images"][0].update(uri="../../secret.png"))
+    path = write_gltf(tmp_path / "asset")
+    separate_image(path)
+    edit_gltf(path, lambda d: d["images"][0].update(uri="../../secret.png"))
     with pytest.raises(InvalidInput, match="outside its own folder"):
         read_scene(path)
 
 
 def test_a_gltf_whose_buffer_is_missing_is_refused_naming_the_file(tmp_path):
-    path = _write_gltf(tmp_path / "asset")
+    path = write_gltf(tmp_path / "asset")
     (tmp_path / "asset" / "gltf_buffer_0.bin").unlink()
-    with pytest.raises(InvalidInput, match="needs gltf_buffer_0.bin beside it"):
+    with pytest.raises(InvalidInput, match=r"needs gltf_buffer_0\.bin beside it"):
         meshio.load_mesh(path)
 
 
 def test_a_gltf_whose_texture_is_missing_reads_with_a_note_naming_it(tmp_path):
-    path = _write_gltf(tmp_path / "asset")
-    name = _separate_image(path)
+    path = write_gltf(tmp_path / "asset")
+    name = separate_image(path)
     (tmp_path / "asset" / name).unlink()
     loaded = read_scene(path)
     assert _base_colour(loaded) is None
     assert len(loaded.notes) == 1 and name in loaded.notes[0]
-
-
-def _write_obj(folder: Path, map_kd: str, texture_at: str | None, vt: str | None = None) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    box = trimesh.creation.box()
-    lines = ["mtllib look.mtl", "usemtl skin"]
-    lines += [f"v {x} {y} {z}" for x, y, z in box.vertices]
-    lines += [vt or f"vt {u:.3f} {v:.3f}" for u, v in np.random.default_rng(1).random((8, 2))]
-    lines += [f"f {a + 1}/{a + 1} {b + 1}/{b + 1} {c + 1}/{c + 1}" for a, b, c in box.faces]
-    (folder / "spider.obj").write_text("\n".join(lines) + "\n")
-    (folder / "look.mtl").write_text(f"newmtl skin\nKd 0.5 0.5 0.5\nmap_Kd {map_kd}\n")
-    if texture_at is not None:
-        target = folder / texture_at
-        target.parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (4, 4), RED).save(target)
-    return folder / "spider.obj"
 
 
 @pytest.mark.parametrize("map_kd, stored", [
@@ -152,15 +87,15 @@ def _write_obj(folder: Path, map_kd: str, texture_at: str | None, vt: str | None
     ("-s 1 1 1 -bm 0.3 \"SpiderTex.jpg\"", "SpiderTex.jpg"),  # options and quotes
 ])
 def test_an_obj_texture_is_found_the_way_blender_finds_it(tmp_path, map_kd, stored):
-    path = _write_obj(tmp_path / "obj", map_kd, stored)
+    path = write_obj(tmp_path / "obj", map_kd, stored)
     loaded = read_scene(path)
     texture = _base_colour(loaded)
-    assert texture is not None and _is_red(texture)
+    assert texture is not None and is_red(texture)
     assert loaded.notes == ()
 
 
 def test_an_obj_texture_outside_its_folder_is_not_read_and_the_note_names_it(tmp_path):
-    path = _write_obj(tmp_path / "obj", "../SpiderTex.jpg", "../SpiderTex.jpg")
+    path = write_obj(tmp_path / "obj", "../SpiderTex.jpg", "../SpiderTex.jpg")
     assert (tmp_path / "SpiderTex.jpg").exists()
     loaded = read_scene(path)
     assert _base_colour(loaded) is None
@@ -168,7 +103,7 @@ def test_an_obj_texture_outside_its_folder_is_not_read_and_the_note_names_it(tmp
 
 
 def test_an_obj_whose_uvs_are_all_one_point_reads_as_untextured_with_a_note(tmp_path):
-    path = _write_obj(tmp_path / "obj", "SpiderTex.jpg", "SpiderTex.jpg", vt="vt 0.5 0.5")
+    path = write_obj(tmp_path / "obj", "SpiderTex.jpg", "SpiderTex.jpg", vt="vt 0.5 0.5")
     loaded = read_scene(path)
     (_, mesh), = textured_parts(loaded)
     assert getattr(mesh.visual, "uv", None) is None
@@ -176,47 +111,47 @@ def test_an_obj_whose_uvs_are_all_one_point_reads_as_untextured_with_a_note(tmp_
 
 
 def test_a_texture_larger_than_the_pixel_limit_is_left_out_with_a_note(tmp_path):
-    path = _write_obj(tmp_path / "obj", "SpiderTex.jpg", "SpiderTex.jpg")
+    path = write_obj(tmp_path / "obj", "SpiderTex.jpg", "SpiderTex.jpg")
     loaded = read_scene(path, max_pixels=10)
     assert _base_colour(loaded) is None
     assert any("4 × 4 texture" in n for n in loaded.notes)
 
 
 def test_a_staged_gltf_keeps_its_side_files_and_reads_the_same(tmp_path):
-    path = _write_gltf(tmp_path / "asset")
-    name = _separate_image(path)
+    path = write_gltf(tmp_path / "asset")
+    name = separate_image(path)
     data = DataDir(tmp_path / "home")
     staged = stage_input(str(path), data)
     assert staged.faces == 12 and staged.path.suffix == ".gltf"
     assert (staged.path.parent / "gltf_buffer_0.bin").is_file()
     assert (staged.path.parent / name).is_file()
     texture = _base_colour(read_scene(staged.path))
-    assert texture is not None and _is_red(texture)
+    assert texture is not None and is_red(texture)
     assert stage_input(str(path), data).path == staged.path  # same content: same folder
 
 
 def test_a_staged_bundle_with_another_texture_gets_its_own_folder(tmp_path):
-    path = _write_gltf(tmp_path / "asset")
-    name = _separate_image(path)
+    path = write_gltf(tmp_path / "asset")
+    name = separate_image(path)
     data = DataDir(tmp_path / "home")
     first = stage_input(str(path), data)
     Image.new("RGB", (8, 8), (0, 0, 255)).save(tmp_path / "asset" / name)
     second = stage_input(str(path), data)
     assert second.path.parent != first.path.parent
     texture = _base_colour(read_scene(first.path))
-    assert _is_red(texture)  # the first stays as it was
+    assert is_red(texture)  # the first stays as it was
 
 
 def test_a_staged_obj_keeps_its_material_and_windows_named_texture(tmp_path):
-    path = _write_obj(tmp_path / "obj", ".\\Maps\\SpiderTex.jpg", "maps/spidertex.jpg")
+    path = write_obj(tmp_path / "obj", ".\\Maps\\SpiderTex.jpg", "maps/spidertex.jpg")
     staged = stage_input(str(path), DataDir(tmp_path / "home"))
     assert (staged.path.parent / "look.mtl").is_file()
     assert (staged.path.parent / "maps" / "spidertex.jpg").is_file()
     texture = _base_colour(read_scene(staged.path))
-    assert texture is not None and _is_red(texture)
+    assert texture is not None and is_red(texture)
 
 
 def test_a_gltf_given_as_bytes_cannot_bring_its_buffer_and_says_so(tmp_path):
-    path = _write_gltf(tmp_path / "asset")
+    path = write_gltf(tmp_path / "asset")
     with pytest.raises(InvalidInput, match="beside it"):
         stage_input(path.read_bytes(), DataDir(tmp_path / "home"))

@@ -39,7 +39,7 @@ def textured_sphere(faces: int = 80_000, texture: Image.Image | None = None,
                     radius: float = 1.0) -> trimesh.Trimesh:
     """A latitude-longitude sphere of about ``faces`` triangles whose UVs wrap the picture
     once around (a seam of split vertices at u = 0/1, as every exporter writes one)."""
-    rings = max(4, int(round(np.sqrt(faces / 4))))
+    rings = max(4, round(np.sqrt(faces / 4)))
     segments = 2 * rings
     theta = np.linspace(0.0, np.pi, rings + 1)  # from the north pole down
     phi = np.linspace(0.0, 2 * np.pi, segments + 1)
