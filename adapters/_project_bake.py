@@ -85,7 +85,7 @@ def bake(vertices: np.ndarray, faces: np.ndarray, uv: np.ndarray, camera: Camera
     step("finding what the camera sees", 0.35)
     visibility = _Visibility(vertices, faces, camera, picture)
     uv_pixels = np.column_stack([uv[:, 0], 1.0 - uv[:, 1]]) * size
-    texels = _grow(rasterize(uv_pixels, faces, size, size), uv_pixels[faces], _GROW_RINGS)
+    texels = grow_charts(rasterize(uv_pixels, faces, size, size), uv_pixels[faces], _GROW_RINGS)
     covered = texels.face >= 0
     face = texels.face[covered]
     bary = texels.bary[covered].astype(np.float64)[..., None]
@@ -110,7 +110,7 @@ def bake(vertices: np.ndarray, faces: np.ndarray, uv: np.ndarray, camera: Camera
     return Bake(texture, float((weight > 0.5).mean()))
 
 
-def _grow(texels: Raster, triangles: np.ndarray, rings: int) -> Raster:
+def grow_charts(texels: Raster, triangles: np.ndarray, rings: int) -> Raster:
     """Give texels just outside a chart that chart's surface (barycentric coordinates
     extrapolated, then clamped): a texel the chart only partly covers, or one a bilinear
     lookup at the chart's edge reaches, shows the chart's colour, not a neighbour's."""

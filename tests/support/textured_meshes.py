@@ -115,3 +115,27 @@ def _colour_at(mesh: trimesh.Trimesh, face: np.ndarray, points: np.ndarray) -> n
     col = np.clip((uv[:, 0] % 1.0) * width, 0, width - 1).astype(np.int64)
     row = np.clip((1.0 - uv[:, 1] % 1.0) * height, 0, height - 1).astype(np.int64)
     return pixels[row, col] * factor
+
+
+def cad_assembly(small_parts: int = 96, seed: int = 5) -> trimesh.Trimesh:
+    """A CAD-like model of ~120k triangles: a few large smooth bodies and ``small_parts``
+    small closed ones (bolts, pins, washers) of a few hundred triangles each, every part its
+    own connected piece with hard edges split as CAD exporters write them."""
+    rng = np.random.default_rng(seed)
+    parts = [trimesh.creation.icosphere(subdivisions=5, radius=2.0),
+             trimesh.creation.cylinder(radius=1.2, height=5.0, sections=4000)
+             .apply_translation((4.5, 0, 0))]
+    for i in range(small_parts):
+        kind = i % 3
+        if kind == 0:
+            part = trimesh.creation.cylinder(radius=0.12, height=0.5, sections=90)
+        elif kind == 1:
+            part = trimesh.creation.icosphere(subdivisions=3, radius=0.15)
+        else:
+            part = trimesh.creation.annulus(r_min=0.08, r_max=0.16, height=0.06, sections=80)
+        angle, height = rng.uniform(0, 2 * np.pi), rng.uniform(-2.4, 2.4)
+        part.apply_translation((4.5 + 1.5 * np.cos(angle), height, 1.5 * np.sin(angle)))
+        parts.append(part)
+    mesh = trimesh.util.concatenate(parts)
+    mesh.unmerge_vertices()  # every triangle's corners apart, as many CAD exports are
+    return mesh
