@@ -257,6 +257,20 @@ def corner_normals(surface: Surface, vertices: np.ndarray, faces: np.ndarray) ->
     return normals.reshape(-1, 3, 3)
 
 
+def unwrap(xatlas: object, vertices: np.ndarray, faces: np.ndarray,
+           size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A fresh xatlas atlas for a new mesh, padded for baking: (vertices, faces, uv)."""
+    atlas = xatlas.Atlas()
+    atlas.add_mesh(np.ascontiguousarray(vertices, dtype=np.float32),
+                   np.ascontiguousarray(faces, dtype=np.uint32))
+    pack = xatlas.PackOptions()
+    pack.resolution, pack.padding = size, max(2, size // 256)
+    atlas.generate(xatlas.ChartOptions(), pack)
+    vmapping, indices, uvs = atlas.get_mesh(0)
+    return (np.asarray(vertices, dtype=np.float64)[vmapping], indices.astype(np.int64),
+            uvs.astype(np.float64))
+
+
 # ----------------------------------------------------------------------------- geometry
 
 

@@ -112,7 +112,7 @@ class DecimateAdapter:
     def _reshaped(self, surface: Any, vertices: np.ndarray, faces: np.ndarray,
                   params: DecimateParams, ctx: RunContext) -> tuple[Any, dict[str, Any]]:
         """Topology free: plain collapse, then a new atlas with the look baked into it."""
-        from adapters._bake import textured_mesh, with_normals
+        from adapters._bake import textured_mesh, unwrap, with_normals
 
         meshset = self._meshlab.MeshSet()
         meshset.add_mesh(self._meshlab.Mesh(vertex_matrix=vertices,
@@ -134,20 +134,6 @@ class DecimateAdapter:
         mesh = textured_mesh(surface, v, f, uv, params.texture_size)
         return mesh, {**stats, "uv_source": "baked",
                       "texture_size": [params.texture_size, params.texture_size]}
-
-
-def unwrap(xatlas: Any, vertices: np.ndarray, faces: np.ndarray,
-           size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A fresh xatlas atlas for a new mesh, padded for baking: (vertices, faces, uv)."""
-    atlas = xatlas.Atlas()
-    atlas.add_mesh(np.ascontiguousarray(vertices, dtype=np.float32),
-                   np.ascontiguousarray(faces, dtype=np.uint32))
-    pack = xatlas.PackOptions()
-    pack.resolution, pack.padding = size, max(2, size // 256)
-    atlas.generate(xatlas.ChartOptions(), pack)
-    vmapping, indices, uvs = atlas.get_mesh(0)
-    return (np.asarray(vertices, dtype=np.float64)[vmapping], indices.astype(np.int64),
-            uvs.astype(np.float64))
 
 
 def _shifted_uvs(surface: Any) -> tuple[np.ndarray, float, np.ndarray]:

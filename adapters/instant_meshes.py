@@ -64,23 +64,30 @@ class InstantMeshesParams(BaseModel):
     deterministic: bool = Field(
         True, description="The same input and settings always give exactly the same mesh "
                           "(the binding has no random seed; off can be a little faster).")
+    texture_size: int = Field(
+        1024, ge=128, le=8192,
+        description="Atlas size the input's base colour (and normal map) is baked into; the "
+                    "new mesh gets a fresh UV atlas. Untextured input gets none.")
 
 
 class InstantMeshesAdapter:
     def load(self, device: str) -> None:
         import pynanoinstantmeshes
+        import xatlas
 
         self._remesh = pynanoinstantmeshes.remesh
+        self._xatlas = xatlas
 
     def unload(self) -> None:
-        self._remesh = None
+        self._remesh = self._xatlas = None
 
     def run(self, inputs: list[Path], ctx: RunContext) -> AdapterOutput:
-        from engine.meshio.reader import load_mesh
+        from adapters._bake import read_surface
 
         params: InstantMeshesParams = ctx.params  # type: ignore[assignment]
         ctx.step("reading mesh", 0.02)
-        mesh = load_mesh(inputs[0])
+        surface, warnings = read_surface(inputs[0])
+        mesh = surface  # vertices and faces are all the remesh needs
         before = len(mesh.faces)
         ctx.step("preparing the surface", 0.06)
         center, size = normalization(np.asarray(mesh.vertices, dtype=np.float64))
@@ -93,17 +100,32 @@ class InstantMeshesAdapter:
         points = points.astype(np.float64) * size + center  # back to the input's scale
         obj = write_obj(ctx.out_dir / OBJ_NAME, points, quads, tris)
         result = triangulated(points, quads, tris)
+        extra: dict[str, Any] = {}
+        if surface.textured:
+            result, extra = self._baked(surface, result, params.texture_size, ctx)
         total = len(quads) + len(tris)
         return AdapterOutput(
-            mesh=result,
+            mesh=result, warnings=warnings,
             stats={
                 "quads": len(quads), "triangles": len(tris),
                 "quad_ratio": round(len(quads) / total, 4),
                 "quad_mesh_faces": total, "target_faces": params.target_faces,
-                "faces_before": int(before), "remesh_runs": runs,
+                "faces_before": int(before), "remesh_runs": runs, **extra,
             },
             extra_outputs=[ExtraOutput("mesh", obj, "model/obj")],
         )
+
+    def _baked(self, surface: Any, mesh: Any, size: int,
+               ctx: RunContext) -> tuple[Any, dict[str, Any]]:
+        """The input's look baked onto a fresh atlas of the quad mesh's triangles (the OBJ
+        keeps the bare quads: its faces would need the atlas split along every seam)."""
+        from adapters._bake import textured_mesh, unwrap
+
+        ctx.step("cutting a UV atlas for the new mesh", 0.88)
+        v, f, uv = unwrap(self._xatlas, np.asarray(mesh.vertices), np.asarray(mesh.faces), size)
+        ctx.step("baking the texture into it", 0.92)
+        return textured_mesh(surface, v, f, uv, size), {"uv_source": "baked",
+                                                        "texture_size": [size, size]}
 
     def _remesh_to_target(
         self, unit: np.ndarray, faces: np.ndarray, params: InstantMeshesParams, ctx: RunContext
