@@ -11,13 +11,18 @@ from engine.contract.spec import AdapterSpec, Registry
 SPECS: tuple[AdapterSpec, ...] = (
     AdapterSpec(
         id="xatlas", feature="uv_unwrapping", label="xatlas UV atlas",
-        description="Cuts the mesh into charts and packs them into one UV atlas.",
+        description="Cuts the mesh into charts and packs them into one UV atlas, every face "
+                    "kept; a textured input's texture is re-baked into the new atlas, an "
+                    "untextured one gets a UV checker (checker=false for none).",
         entry="adapters.xatlas_uv:XatlasAdapter", params="adapters.xatlas_uv:XatlasParams",
         inputs=("mesh",), devices=("cpu",), timeout_s=1800,
     ),
     AdapterSpec(
         id="decimate", feature="mesh_retopology", label="Quadric decimation",
-        description="Reduces the triangle count while keeping the shape (fast-simplification).",
+        description="Reduces the triangle count while keeping the shape, UVs, textures, "
+                    "materials and normals (pymeshlab quadric collapse); says in the result "
+                    "when target_faces cannot be met, or reaches it with "
+                    "allow_topology_changes (texture baked onto a new atlas).",
         entry="adapters.decimate:DecimateAdapter", params="adapters.decimate:DecimateParams",
         inputs=("mesh",), devices=("cpu",), timeout_s=900,
     ),
@@ -25,7 +30,8 @@ SPECS: tuple[AdapterSpec, ...] = (
         id="instant_meshes", feature="mesh_retopology", label="Instant Meshes quad remesh",
         description="Rebuilds the surface as clean, evenly sized quads that follow its shape "
                     "(target_faces counts each quad as one face); the GLB holds them split "
-                    "into triangles, the OBJ in outputs keeps the quads.",
+                    "into triangles with the input's texture baked onto a new UV atlas, the "
+                    "OBJ in outputs keeps the bare quads.",
         entry="adapters.instant_meshes:InstantMeshesAdapter",
         params="adapters.instant_meshes:InstantMeshesParams",
         inputs=("mesh",), devices=("cpu",), timeout_s=1800,
