@@ -132,13 +132,22 @@ def lib_xatlas(path: Path, p: Any) -> Call:
 
 
 def lib_decimate(path: Path, p: Any) -> Call:
-    import fast_simplification
+    import pymeshlab
 
     mesh = load_mesh(path)
     v, f = np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int32)
-    return lambda: fast_simplification.simplify(
-        v, f, target_count=p.target_faces, agg=p.aggressiveness,
-        preserve_border=p.preserve_border)
+
+    def call() -> Any:  # the texture-aware collapse the adapter runs on an untextured mesh
+        meshset = pymeshlab.MeshSet()
+        meshset.add_mesh(pymeshlab.Mesh(vertex_matrix=v, face_matrix=f,
+                                        v_tex_coords_matrix=np.zeros((len(v), 2))))
+        meshset.compute_texcoord_transfer_vertex_to_wedge()
+        meshset.meshing_remove_duplicate_vertices()
+        meshset.meshing_decimation_quadric_edge_collapse_with_texture(
+            targetfacenum=p.target_faces, preserveboundary=p.preserve_border)
+        return meshset.current_mesh().face_matrix()
+
+    return call
 
 
 def lib_instant_meshes(path: Path, p: Any) -> Call:
