@@ -319,15 +319,11 @@ def _interpolate(values: np.ndarray, corners: np.ndarray, bary: np.ndarray) -> n
 
 
 def _barycentric(tri: np.ndarray, p: np.ndarray) -> np.ndarray:
-    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
-    v0, v1, v2 = b - a, c - a, p - a
-    d00, d01, d11 = (v0 * v0).sum(1), (v0 * v1).sum(1), (v1 * v1).sum(1)
-    d20, d21 = (v2 * v0).sum(1), (v2 * v1).sum(1)
-    det = d00 * d11 - d01 * d01
-    det = np.where(np.abs(det) < 1e-30, 1e-30, det)
-    w1 = (d11 * d20 - d01 * d21) / det
-    w2 = (d00 * d21 - d01 * d20) / det
-    weights = np.clip(np.column_stack([1.0 - w1 - w2, w1, w2]), 0.0, 1.0)
+    """Weights of closest points on their triangles, clipped (slivers misbehave)."""
+    import trimesh
+
+    weights = np.clip(trimesh.triangles.points_to_barycentric(tri, p), 0.0, 1.0)
+    weights = np.nan_to_num(weights, nan=1.0 / 3.0)
     return weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
 
 
