@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-test run test lint clean
+.PHONY: setup setup-hunyuan setup-test run test lint clean
 
 setup: $(VENV)/.installed
 
@@ -15,12 +15,23 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet torch==2.13.0 -e '.[dev]'
 	touch $@
 
+# Hunyuan3D-2, an optional part: hy3dgen without its declared requirements (gradio, fastapi,
+# uvicorn, rembg, onnxruntime, opencv-python), plus the modules its shape pipeline imports.
+HY3DGEN := hy3dgen==2.0.2
+setup-hunyuan: $(VENV)/.hunyuan-installed
+
+$(VENV)/.hunyuan-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet torch==2.13.0 -e '.[dev,hunyuan]'
+	$(PY) -m pip install --quiet --no-deps torch==2.13.0 $(HY3DGEN)
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	scripts/system-deps.sh test
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup-test: setup node_modules/.installed
+# The tests run every adapter, the optional ones included.
+setup-test: setup setup-hunyuan node_modules/.installed
 
 run: setup
 	$(PY) main.py

@@ -1,8 +1,9 @@
-"""What the neural adapters share: the device and precision, finding and loading a model,
-progress from inside a model, and giving memory back.
+"""What the neural adapters share: the device and its memory plan, finding and loading a
+model, progress from inside a model, and giving memory back.
 
-Device selection lives here and nowhere else: CUDA in fp16 when the engine hands the worker a
-GPU, the CPU in fp32 otherwise. torch and the model libraries are imported only in functions
+The device is the one the engine hands the worker; the precision and offload mode come from
+the memory plan (adapters/_memory.py): fp16 on a GPU that holds the model, offloaded on a
+smaller one, fp32 on the CPU. torch and the model libraries are imported only in functions
 that a worker calls, never when the registry lists adapters.
 """
 
@@ -14,12 +15,12 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from adapters._memory import MemoryParams, MemoryPlan, plan_memory
 from engine.contract.protocol import AdapterError, RunContext
 from engine.errors import MeshsmithError
-from engine.storage.models import ModelStore
+from engine.storage.models import ModelStatus, ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Runtime:
     device: str  # "cpu" or "cuda:N", as the engine chose
-    dtype: Any  # torch.float16 on a GPU (half the memory, tensor cores), torch.float32 on CPU
+    gpu_mb: int = 0  # the GPU's memory, for the memory plan
+    bf16_ok: bool = False
 
     @classmethod
     def for_device(cls, device: str) -> Runtime:
@@ -36,13 +38,20 @@ class Runtime:
         if device.startswith("cuda"):
             if not torch.cuda.is_available():
                 raise AdapterError(f"The engine chose {device}, but torch sees no CUDA GPU.")
-            torch.cuda.set_device(torch.device(device))
-            return cls(device, torch.float16)
-        return cls("cpu", torch.float32)
+            index = torch.device(device)
+            torch.cuda.set_device(index)
+            total = torch.cuda.get_device_properties(index).total_memory
+            return cls(device, total // 2**20, bool(torch.cuda.is_bf16_supported()))
+        return cls("cpu")
 
     @property
     def is_cuda(self) -> bool:
         return self.device.startswith("cuda")
+
+    def plan(self, declared_mb: int, asked: MemoryParams | None) -> tuple[MemoryPlan, list[str]]:
+        asked = asked or MemoryParams()
+        return plan_memory(self.device, declared_mb, self.gpu_mb, precision=asked.precision,
+                           offload=asked.offload, bf16_ok=self.bf16_ok)
 
 
 def quiet(*libraries: str) -> None:
@@ -59,56 +68,76 @@ def quiet(*libraries: str) -> None:
         library_logging.set_verbosity_error()
 
 
-Loader = Callable[[Path, Runtime, bool], Any]
+# A loader gets the model's status (folder, catalog entry, whether its pickles are allowed),
+# the device, and the memory plan; it returns the loaded model, placed as the plan says.
+Loader = Callable[["ModelStatus", Runtime, MemoryPlan], Any]
 
 
 class ModelSlot:
-    """The one model a worker keeps loaded. ``load`` fills it with the default model when that
-    is installed; a job that names another model (or runs before the default was installed)
-    swaps it in at the start of ``run``, so a per-job ``model`` parameter always works."""
+    """The one model a worker keeps loaded. ``preload`` fills it with the default model when
+    that is installed; a job that names another model or memory plan (or runs before the
+    default was installed) swaps it in at the start of ``run``."""
 
     def __init__(self, default_ref: str, loader: Loader) -> None:
         self.default_ref = default_ref
         self.loader = loader
         self.runtime: Runtime | None = None
         self.model: Any = None
-        self.key: tuple[Path, bool] | None = None
+        self.status: ModelStatus | None = None
+        self.plan: MemoryPlan | None = None
+        self.notes: list[str] = []  # what the memory plan could not honour, for warnings
+        self.key: tuple[Any, ...] | None = None
 
     def preload(self, device: str) -> None:
         self.runtime = Runtime.for_device(device)
         status = ModelStore().status(self.default_ref)
         if status.state == "installed" and status.folder is not None:
-            self._load(status.folder, allow_pickle=False)
+            self._load(status, self.runtime.plan(status.info.peak_vram_mb, None)[0])
         # Missing or broken: no failure here; a job names the model, or fails with how to get it.
 
-    def get(self, ref: str | None, allow_pickle: bool, ctx: RunContext) -> Any:
-        folder = ModelStore().locate(ref or self.default_ref, allow_pickle=allow_pickle)
-        if self.key != (folder, allow_pickle):
+    def get(self, ref: str | None, ctx: RunContext, asked: MemoryParams | None = None) -> Any:
+        assert self.runtime is not None, "load() runs before run()"
+        status = ModelStore().locate(ref or self.default_ref)
+        plan, self.notes = self.runtime.plan(status.info.peak_vram_mb, asked)
+        if self.key != _key(status, plan):
             ctx.step("loading the model", 0.02)
             self.clear()
-            self._load(folder, allow_pickle)
+            self._load(status, plan)
         return self.model
 
+    def stats(self) -> dict[str, Any]:
+        """What every result of this slot records: the model, its licence, the memory plan."""
+        assert self.status is not None and self.plan is not None
+        info = self.status.info
+        stats: dict[str, Any] = {"model": info.id, "licence": info.licence, **self.plan.stats()}
+        if info.licence_terms:
+            stats["licence_terms"] = info.licence_terms
+        return stats
+
     def clear(self) -> None:
-        self.model, self.key = None, None
+        self.model, self.key, self.status, self.plan = None, None, None, None
         free_memory(self.runtime)
 
-    def _load(self, folder: Path, allow_pickle: bool) -> None:
+    def _load(self, status: ModelStatus, plan: MemoryPlan) -> None:
         assert self.runtime is not None, "load() runs before run()"
         try:
-            self.model = self.loader(folder, self.runtime, allow_pickle)
+            self.model = self.loader(status, self.runtime, plan)
         except (MeshsmithError, MemoryError):
             raise
         except Exception as exc:
             if type(exc).__name__ == "OutOfMemoryError":
                 raise  # the worker reports OUT_OF_MEMORY, and the engine may retry
-            log.warning("loading %s failed", folder, exc_info=True)
+            log.warning("loading %s failed", status.folder, exc_info=True)
             text = str(exc).strip()
             detail = (text.splitlines()[0][:200] if text else type(exc).__name__).rstrip(".")
             raise AdapterError(
-                f"The model in {folder} could not be loaded ({detail}); download it again or "
-                "pick another folder in Settings.") from None
-        self.key = (folder, allow_pickle)
+                f"The model in {status.folder} could not be loaded ({detail}); download it "
+                "again or import another folder on the Models page.") from None
+        self.status, self.plan, self.key = status, plan, _key(status, plan)
+
+
+def _key(status: ModelStatus, plan: MemoryPlan) -> tuple[Any, ...]:
+    return (status.folder, status.info.id, plan.precision, plan.offload)
 
 
 def free_memory(runtime: Runtime | None) -> None:

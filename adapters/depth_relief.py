@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from adapters._memory import MemoryParams, MemoryPlan, place
 from adapters._neural import ModelSlot, Runtime, calls_reported, quiet
 from engine.contract.protocol import AdapterError, AdapterOutput, RunContext
 from engine.errors import ErrorCode
+from engine.storage.models import ModelStatus
 
 
-class DepthReliefParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DepthReliefParams(MemoryParams):
     resolution: int = Field(256, ge=16, le=1024,
                             description="Grid cells across the relief's longer side.")
     depth: float = Field(0.25, ge=0.01, le=1.0,
@@ -38,8 +38,6 @@ class DepthReliefParams(BaseModel):
                             "plain (else the whole picture); whole: always the whole picture.")
     model: str | None = Field(None, description="A model id, hub id or local folder (empty: "
                                                 "the installed default).")
-    allow_pickle_weights: bool = Field(False, description="Also load .bin weights, which can "
-                                                          "run code: only for models you trust.")
 
 
 class DepthReliefAdapter:
@@ -58,36 +56,42 @@ class DepthReliefAdapter:
         params: DepthReliefParams = ctx.params  # type: ignore[assignment]
         ctx.step("reading the picture", 0.01)
         image = load_image(inputs[0])
-        model = self._slot.get(params.model, params.allow_pickle_weights, ctx)
+        model = self._slot.get(params.model, ctx, params)
         ctx.step("finding the object", 0.1)
         rgb, mask, source = _foreground(image, params.cutout)
-        disparity = estimate_depth(model, rgb, self._slot.runtime, ctx)
+        disparity = estimate_depth(model, rgb, self._slot, ctx)
         ctx.step("building the relief", 0.7)
         mesh = relief_mesh(disparity, mask, params.resolution, params.depth, params.base)
         return AdapterOutput(mesh=mesh, stats={
             "foreground": source, "watertight": bool(mesh.is_watertight),
-            "grid": list(relief_grid_shape(mask, params.resolution))[::-1]})
+            "grid": list(relief_grid_shape(mask, params.resolution))[::-1],
+            **self._slot.stats()}, warnings=list(self._slot.notes))
 
 
-def _load_depth_model(folder: Path, runtime: Runtime, allow_pickle: bool) -> tuple[Any, Any]:
+def _load_depth_model(status: ModelStatus, runtime: Runtime, plan: MemoryPlan
+                      ) -> tuple[Any, Any]:
     from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
     quiet("transformers")
+    folder = status.folder
     processor = AutoImageProcessor.from_pretrained(folder, local_files_only=True)
+    # The store let pickle weights through only if the artist allowed them for this model.
+    pickled = not any(folder.glob("*.safetensors"))
     net = AutoModelForDepthEstimation.from_pretrained(
-        folder, dtype=runtime.dtype, local_files_only=True,
-        use_safetensors=None if allow_pickle else True)
-    return processor, net.to(runtime.device).eval()
+        folder, dtype=plan.dtype, local_files_only=True, use_safetensors=None if pickled else True)
+    place([net.eval()], plan, runtime.device)
+    return processor, net
 
 
-def estimate_depth(model: tuple[Any, Any], rgb: np.ndarray, runtime: Any, ctx: RunContext
+def estimate_depth(model: tuple[Any, Any], rgb: np.ndarray, slot: ModelSlot, ctx: RunContext
                    ) -> np.ndarray:
     """Relative inverse depth (larger = nearer) at the picture's own size, float32."""
     import torch
 
     processor, net = model
     batch = processor(images=rgb, return_tensors="pt")
-    pixels = batch["pixel_values"].to(runtime.device, runtime.dtype)
+    assert slot.runtime is not None and slot.plan is not None
+    pixels = batch["pixel_values"].to(slot.runtime.device, slot.plan.dtype)
     # One forward pass: its transformer blocks are the steps that report and honour cancel.
     blocks = _transformer_blocks(net)
     ctx.step("estimating depth", 0.2)

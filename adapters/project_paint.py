@@ -9,6 +9,7 @@ diffusion over the surface from what it can (``_project_bake``).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,19 +40,13 @@ class ProjectParams(BaseModel):
 class ProjectAdapter:
     def load(self, device: str) -> None:
         import cv2  # imported in the worker, never by the studio's own process
-        import xatlas
 
         cv2.setNumThreads(2)
-        self._xatlas = xatlas
 
     def unload(self) -> None:
-        self._xatlas = None
+        pass
 
     def run(self, inputs: list[Path], ctx: RunContext) -> AdapterOutput:
-        import trimesh
-
-        from adapters._project_bake import bake
-        from adapters._project_camera import VIEWS, make_camera
         from engine.meshio.reader import load_image, load_mesh
 
         params: ProjectParams = ctx.params  # type: ignore[assignment]
@@ -59,39 +54,55 @@ class ProjectAdapter:
         mesh = load_mesh(inputs[0])
         image = load_image(inputs[1])
         ctx.step("laying out the UV atlas", 0.1)
-        vertices, faces, uv, uv_source = self._layout(inputs[0], mesh, params.texture_size)
-        azimuth, elevation = VIEWS.get(params.view, (params.azimuth, params.elevation))
-        camera = make_camera(vertices, azimuth, elevation, params.fov)
-        picture, fit = _place_picture(image, camera.project(vertices)[0], params.fit)
-        result = bake(vertices, faces, uv, camera, picture, params.texture_size, ctx.step)
-        ctx.step("building the textured mesh", 0.9)
-        texture = _to_image(result.texture)
-        material = trimesh.visual.material.PBRMaterial(
-            name="projected", baseColorTexture=texture, metallicFactor=0.0, roughnessFactor=0.85)
-        out = trimesh.Trimesh(vertices=vertices, faces=faces, process=False,
-                              visual=trimesh.visual.TextureVisuals(uv=uv, material=material))
-        return AdapterOutput(mesh=out, stats={
-            "uv_source": uv_source, "fit": fit, "view": [azimuth, elevation],
-            "seen_fraction": round(result.seen_fraction, 4),
-            "texture_size": [params.texture_size, params.texture_size],
-        })
-
-    def _layout(self, path: Path, mesh: Any, size: int) -> tuple[Any, Any, Any, str]:
-        own = _own_uvs(path, mesh)
-        if own is not None:
-            return (*own, "mesh")
-        atlas = self._xatlas.Atlas()
-        atlas.add_mesh(np.ascontiguousarray(mesh.vertices, dtype=np.float32),
-                       np.ascontiguousarray(mesh.faces, dtype=np.uint32))
-        pack = self._xatlas.PackOptions()
-        pack.resolution, pack.padding = size, max(2, size // 256)
-        atlas.generate(self._xatlas.ChartOptions(), pack)
-        vmapping, indices, uvs = atlas.get_mesh(0)
-        return (np.asarray(mesh.vertices, dtype=np.float64)[vmapping],
-                indices.astype(np.int64), uvs.astype(np.float64), "xatlas")
+        out, stats = paint(mesh, image, params, ctx.step, own_uvs(inputs[0], mesh))
+        return AdapterOutput(mesh=out, stats=stats)
 
 
-def _own_uvs(path: Path, mesh: Any) -> tuple[Any, Any, Any] | None:
+Step = Callable[[str, float], None]
+
+
+def paint(mesh: Any, image: Any, params: ProjectParams, step: Step,
+          layout: tuple[Any, Any, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    """``mesh`` with ``image`` projected onto it and baked into a UV atlas: its own UVs when
+    ``layout`` gives usable ones (vertices, faces, uv), else xatlas's. ``step`` gets the
+    progress from 0.1 to 0.9. Also what the adapters record about it."""
+    import trimesh
+
+    from adapters._project_bake import bake
+    from adapters._project_camera import VIEWS, make_camera
+
+    vertices, faces, uv = layout or xatlas_layout(mesh, params.texture_size)
+    azimuth, elevation = VIEWS.get(params.view, (params.azimuth, params.elevation))
+    camera = make_camera(vertices, azimuth, elevation, params.fov)
+    picture, fit = _place_picture(image, camera.project(vertices)[0], params.fit)
+    result = bake(vertices, faces, uv, camera, picture, params.texture_size, step)
+    step("building the textured mesh", 0.9)
+    material = trimesh.visual.material.PBRMaterial(
+        name="projected", baseColorTexture=_to_image(result.texture), metallicFactor=0.0,
+        roughnessFactor=0.85)
+    out = trimesh.Trimesh(vertices=vertices, faces=faces, process=False,
+                          visual=trimesh.visual.TextureVisuals(uv=uv, material=material))
+    return out, {"uv_source": "mesh" if layout else "xatlas", "fit": fit,
+                 "view": [azimuth, elevation], "seen_fraction": round(result.seen_fraction, 4),
+                 "texture_size": [params.texture_size, params.texture_size]}
+
+
+def xatlas_layout(mesh: Any, size: int) -> tuple[Any, Any, Any]:
+    """(vertices, faces, uv) from xatlas, charts packed for a ``size`` atlas."""
+    import xatlas
+
+    atlas = xatlas.Atlas()
+    atlas.add_mesh(np.ascontiguousarray(mesh.vertices, dtype=np.float32),
+                   np.ascontiguousarray(mesh.faces, dtype=np.uint32))
+    pack = xatlas.PackOptions()
+    pack.resolution, pack.padding = size, max(2, size // 256)
+    atlas.generate(xatlas.ChartOptions(), pack)
+    vmapping, indices, uvs = atlas.get_mesh(0)
+    return (np.asarray(mesh.vertices, dtype=np.float64)[vmapping],
+            indices.astype(np.int64), uvs.astype(np.float64))
+
+
+def own_uvs(path: Path, mesh: Any) -> tuple[Any, Any, Any] | None:
     """The mesh's own (vertices, faces, uv) when they cover it once without overlaps;
     None when it has none or they tile, overlap or miss faces (xatlas lays out new ones)."""
     import trimesh

@@ -7,6 +7,13 @@ model library: only the specs and their light parameter modules.
 from __future__ import annotations
 
 from engine.contract.spec import AdapterSpec, Registry
+from engine.storage.model_catalog import HUNYUAN_SHAPE_VRAM_MB, model_info
+
+_SHAP_E = model_info("shap-e")
+# What the GPU keeps with the weights offloaded layer by layer: Meshsmith's estimate.
+_OFFLOADED_MB = 2048
+# The largest fp16 Hunyuan3D checkpoint's size (Hunyuan3D-2, about 4.7 GB).
+_HUNYUAN_RESIDENT_MB = model_info("hunyuan3d-2").approx_size_mb
 
 SPECS: tuple[AdapterSpec, ...] = (
     AdapterSpec(
@@ -81,31 +88,34 @@ SPECS: tuple[AdapterSpec, ...] = (
         params="adapters.project_paint:ProjectParams",
         inputs=("mesh", "image"), devices=("cpu",), timeout_s=900,
     ),
-    # Neural adapters: weights from the Models page (engine.storage.models); fp16 on a GPU, fp32 on
-    # the CPU. VRAM figures are estimates for the default models in fp16 until measured.
+    # Neural adapters: weights from the Models page (engine.storage.models). Peak VRAM comes
+    # from the model catalog (the publisher's figure where there is one), for the default
+    # model in fp16; the memory plan offloads to the CPU on a smaller GPU, down to min_vram_mb
+    # (Meshsmith's estimate until the GPU check measures it).
     AdapterSpec(
         id="shap_e", feature="text_to_raw_mesh", label="Shap-E",
         description="OpenAI's Shap-E makes a 3D shape from a sentence (needs the Shap-E "
                     "model; fast on a GPU, minutes on the CPU).",
         entry="adapters.shap_e:ShapETextAdapter", params="adapters.shap_e:ShapEParams",
-        inputs=(), devices=("cuda", "cpu"), peak_vram_mb=5000, resident_vram_mb=2600,
-        timeout_s=3600,
+        inputs=(), devices=("cuda", "cpu"), peak_vram_mb=_SHAP_E.peak_vram_mb,
+        resident_vram_mb=2600, min_vram_mb=_OFFLOADED_MB, timeout_s=3600,
     ),
     AdapterSpec(
         id="shap_e", feature="text_to_textured_mesh", label="Shap-E, coloured",
         description="OpenAI's Shap-E makes a 3D shape with vertex colours from a sentence "
                     "(needs the Shap-E model).",
         entry="adapters.shap_e:ShapETextAdapter", params="adapters.shap_e:ShapETexturedParams",
-        inputs=(), devices=("cuda", "cpu"), peak_vram_mb=5000, resident_vram_mb=2600,
-        timeout_s=3600,
+        inputs=(), devices=("cuda", "cpu"), peak_vram_mb=_SHAP_E.peak_vram_mb,
+        resident_vram_mb=2600, min_vram_mb=_OFFLOADED_MB, timeout_s=3600,
     ),
     AdapterSpec(
         id="shap_e_img2img", feature="image_to_raw_mesh", label="Shap-E image-to-3D",
         description="OpenAI's Shap-E makes a 3D shape of the object in a picture (needs the "
                     "Shap-E image-to-3D model).",
         entry="adapters.shap_e:ShapEImageAdapter", params="adapters.shap_e:ShapEImageParams",
-        inputs=("image",), devices=("cuda", "cpu"), peak_vram_mb=6000, resident_vram_mb=3300,
-        timeout_s=3600,
+        inputs=("image",), devices=("cuda", "cpu"),
+        peak_vram_mb=model_info("shap-e-img2img").peak_vram_mb, resident_vram_mb=3300,
+        min_vram_mb=_OFFLOADED_MB, timeout_s=3600,
     ),
     AdapterSpec(
         id="depth_relief", feature="image_to_raw_mesh", label="Depth relief",
@@ -114,8 +124,30 @@ SPECS: tuple[AdapterSpec, ...] = (
                     "Anything model).",
         entry="adapters.depth_relief:DepthReliefAdapter",
         params="adapters.depth_relief:DepthReliefParams",
-        inputs=("image",), devices=("cuda", "cpu"), peak_vram_mb=1500, resident_vram_mb=200,
+        inputs=("image",), devices=("cuda", "cpu"),
+        peak_vram_mb=model_info("depth-anything-v2-small").peak_vram_mb, resident_vram_mb=200,
         timeout_s=900,
+    ),
+    AdapterSpec(
+        id="hunyuan3d", feature="image_to_raw_mesh", label="Hunyuan3D-2",
+        description="Tencent's Hunyuan3D-2 makes a detailed 3D shape of the object in a "
+                    "picture (or in two to four views with Hunyuan3D-2mv). Needs the optional "
+                    "hy3dgen part (make setup-hunyuan) and a Hunyuan3D model; its licence "
+                    "excludes the EU, the UK and South Korea.",
+        entry="adapters.hunyuan3d:HunyuanAdapter", params="adapters.hunyuan3d:HunyuanParams",
+        inputs=("image",), more_inputs=3, devices=("cuda", "cpu"),
+        peak_vram_mb=HUNYUAN_SHAPE_VRAM_MB, resident_vram_mb=_HUNYUAN_RESIDENT_MB,
+        min_vram_mb=_OFFLOADED_MB, timeout_s=7200,
+    ),
+    AdapterSpec(
+        id="hunyuan3d", feature="image_to_textured_mesh", label="Hunyuan3D-2, painted",
+        description="Hunyuan3D-2's shape with the picture projected onto it and baked into a "
+                    "UV atlas (Meshsmith's projection painting, not Hunyuan3D-Paint).",
+        entry="adapters.hunyuan3d:HunyuanAdapter",
+        params="adapters.hunyuan3d:HunyuanTexturedParams",
+        inputs=("image",), more_inputs=3, devices=("cuda", "cpu"),
+        peak_vram_mb=HUNYUAN_SHAPE_VRAM_MB, resident_vram_mb=_HUNYUAN_RESIDENT_MB,
+        min_vram_mb=_OFFLOADED_MB, timeout_s=7200,
     ),
 )
 

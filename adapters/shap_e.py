@@ -20,20 +20,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 
+from adapters._memory import MemoryParams, MemoryPlan, place_pipeline
 from adapters._neural import ModelSlot, Runtime, calls_reported, quiet, stepped
 from engine.contract.protocol import AdapterError, AdapterOutput, RunContext
+from engine.storage.model_check import PICKLE_SUFFIXES, weights_variant
+from engine.storage.models import ModelStatus
 
 _QUERY_BATCH = 4096  # points per MLP call in decode_to_mesh (diffusers' default)
 # Shap-E's frame (Z up, front −Y) to Meshsmith's (Y up, front +Z): a proper rotation.
 _TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 
-class _ShapECommon(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class _ShapECommon(MemoryParams):
     steps: int = Field(64, ge=1, le=256, description="Denoising steps: more is slower and "
                                                      "usually cleaner.")
     seed: int | None = Field(None, ge=0, le=2**32 - 1,
@@ -43,8 +44,6 @@ class _ShapECommon(BaseModel):
                                  description="Marching-cubes grid cells per side.")
     model: str | None = Field(None, description="A model id, hub id or local folder (empty: "
                                                 "the installed default).")
-    allow_pickle_weights: bool = Field(False, description="Also load .bin weights, which can "
-                                                          "run code: only for models you trust.")
 
 
 class ShapEParams(_ShapECommon):
@@ -78,17 +77,21 @@ class _ShapEBase:
     def unload(self) -> None:
         self._slot.clear()
 
-    def _load_pipeline(self, folder: Path, runtime: Runtime, allow_pickle: bool) -> Any:
+    def _load_pipeline(self, status: ModelStatus, runtime: Runtime, plan: MemoryPlan) -> Any:
         import diffusers
 
         quiet("diffusers", "transformers")
+        folder = status.folder
+        # The variant the download fetched (fp16 safetensors); the renderer exists only as a
+        # pickle, which the store lets through only when the artist allowed it for this model.
         pipe = getattr(diffusers, self.pipeline_class).from_pretrained(
-            folder, dtype=runtime.dtype, local_files_only=True,
-            use_safetensors=None if allow_pickle else True)
+            folder, dtype=plan.dtype, local_files_only=True,
+            variant=weights_variant(folder, status.info),
+            use_safetensors=None if _has_pickles(folder) else True)
         if not bool(pipe.shap_e_renderer.mesh_decoder.masks.any()):
             raise AdapterError(f"The Shap-E model in {folder} has an empty marching-cubes "
                                "table, so it cannot make meshes; download it again.")
-        return pipe.to(runtime.device)
+        return place_pipeline(pipe, plan, runtime.device)
 
     def _condition(self, inputs: list[Path], params: Any) -> Any:
         raise NotImplementedError
@@ -98,7 +101,7 @@ class _ShapEBase:
 
         params = ctx.params
         condition = self._condition(inputs, params)
-        pipe = self._slot.get(params.model, params.allow_pickle_weights, ctx)
+        pipe = self._slot.get(params.model, ctx, params)
         seed = params.seed if params.seed is not None else random.randrange(2**32)
         # A CPU generator draws the same noise on any device: a seed means the same shape.
         generator = torch.Generator("cpu").manual_seed(seed)
@@ -111,8 +114,9 @@ class _ShapEBase:
         ctx.step("building the mesh", 0.93)
         mesh = to_trimesh(decoded, colored)
         stats = {"seed": seed, "steps": params.steps, "mesh_resolution": params.mesh_resolution,
-                 "vertex_colors": colored, "watertight": bool(mesh.is_watertight)}
-        return AdapterOutput(mesh=mesh, stats=stats)
+                 "vertex_colors": colored, "watertight": bool(mesh.is_watertight),
+                 **self._slot.stats()}
+        return AdapterOutput(mesh=mesh, stats=stats, warnings=list(self._slot.notes))
 
 
 class ShapETextAdapter(_ShapEBase):
@@ -136,6 +140,11 @@ class ShapEImageAdapter(_ShapEBase):
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             return Image.alpha_composite(white, rgba).convert("RGB")
         return image.convert("RGB")
+
+
+def _has_pickles(folder: Path) -> bool:
+    """Whether any component's weights are a pickle (the store checked they are allowed)."""
+    return any(folder.glob(f"*/*{suffix}") for suffix in PICKLE_SUFFIXES)
 
 
 def _decode(pipe: Any, latent: Any, runtime: Any, grid: int, ctx: RunContext) -> Any:

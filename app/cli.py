@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from adapters.registry import default_registry
-from app import cli_tools
+from app import cli_models, cli_tools
 from engine.errors import ErrorCode, MeshsmithError
 from engine.jobs import FEATURES, JobResult, JobState
 from engine.runtime.engine import Engine
 from engine.runtime.events import JobEvent
 from engine.storage.jobstore import JobStore
-from engine.storage.models import ModelStore, human_size
 from engine.storage.paths import DataDir
 
 log = logging.getLogger("app.cli")
@@ -51,17 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     history = sub.add_parser("history", help="list past jobs")
     history.add_argument("--json", action="store_true")
     history.add_argument("--limit", type=int, default=100)
-    models = sub.add_parser("models", help="list, verify or download the neural models")
-    verbs = models.add_subparsers(dest="verb", parser_class=_Parser, required=True)
-    verbs.add_parser("list", help="every known model: state, size, folder, licence") \
-        .add_argument("--json", action="store_true")
-    verify = verbs.add_parser("verify", help="check model files (exit 1 if one is unusable)")
-    verify.add_argument("ids", nargs="*", metavar="ID", help="model ids (default: all)")
-    verify.add_argument("--json", action="store_true")
-    download = verbs.add_parser("download", help="fetch a model from the Hugging Face hub")
-    download.add_argument("id", metavar="ID", help="a model id or hub id, e.g. openai/shap-e")
-    download.add_argument("--allow-pickle", action="store_true",
-                          help="also fetch .bin weights (they can run code when loaded)")
+    cli_models.add_commands(sub, _Parser)  # list, verify, download, import, allow
     cli_tools.add_commands(sub)  # export, pipeline, recipes
     return parser
 
@@ -76,7 +65,7 @@ def main(argv: list[str]) -> int:
         if args.command == "history":
             return list_history(args)
         if args.command == "models":
-            return models_command(args)
+            return cli_models.run(args)
         if args.command in cli_tools.COMMANDS:
             return cli_tools.run_command(args)
     except MeshsmithError as exc:
@@ -176,33 +165,6 @@ def list_history(args: argparse.Namespace) -> int:
         for job in jobs:
             print(f"{job.job_id}  {job.state.value:<10} {job.spec.feature:<22} {job.spec.adapter}")
     return EXIT_OK
-
-
-def models_command(args: argparse.Namespace) -> int:
-    store = ModelStore(DataDir.default().ensure())
-    if args.verb == "download":
-        status = store.download(args.id, allow_pickle=args.allow_pickle)  # tqdm bars on stderr
-        if status.state != "installed":
-            hint = "" if args.allow_pickle else (
-                "; if the hub has only pickle weights for it, add --allow-pickle")
-            print(f"meshsmith: {status.info.hub_id} was downloaded to {status.folder} but "
-                  f"cannot be used ({status.problem}){hint}.", file=sys.stderr)
-            return EXIT_FAILED
-        print(status.folder)
-        return EXIT_OK
-    ids = getattr(args, "ids", None)
-    statuses = [store.status(i) for i in ids] if ids else store.list()
-    if args.json:
-        print(json.dumps([status.to_json() for status in statuses]))
-    else:
-        for st in statuses:
-            size = human_size(st.size_bytes) if st.folder else "-"
-            print(f"{st.info.id:<26} {st.state:<10} {size:>9}  {st.info.licence:<11} "
-                  f"{st.folder or '-'}")
-            if st.problem:
-                print(f"{'':<26} {st.problem}")
-    usable = all(st.state == "installed" for st in statuses)
-    return EXIT_OK if args.verb == "list" or usable else EXIT_FAILED
 
 
 class ProgressBar:

@@ -1,8 +1,10 @@
 """Models: the neural models Meshsmith knows, whether each is installed, and getting them.
 
 Everything that touches the disk or the network (scanning folders, reading weight headers,
-downloading) runs on a worker thread; results and download progress come back as signals,
-so the GUI thread only updates the table.
+downloading, importing) runs on a worker thread; results and download progress come back as
+signals, so the GUI thread only updates the table. A model with a part that exists only as a
+pickle needs the artist's permission once: the view asks (``needs_consent`` before a download,
+``consent_needed`` after an import found one) and passes ``allow_pickle=True`` when granted.
 """
 
 from __future__ import annotations
@@ -21,12 +23,19 @@ from superqt.utils import create_worker
 
 from app.viewmodels.list_table_model import AnyIndex, ListTableModel
 from engine.errors import MeshsmithError
-from engine.storage.models import ModelStatus, ModelStore, human_size, progress_tqdm
+from engine.storage.models import (
+    ConsentNeeded,
+    ModelStatus,
+    ModelStore,
+    human_size,
+    progress_tqdm,
+)
 
 COLUMNS = ("Name", "State", "Size", "Folder", "Licence")
 NAME, STATE, SIZE, FOLDER, LICENCE = range(len(COLUMNS))
 STATUS_ROLE = Qt.ItemDataRole.UserRole  # the ModelStatus behind a row
-_STATE_TEXT = {"installed": "Installed", "missing": "Missing", "broken": "Broken"}
+_STATE_TEXT = {"installed": "Installed", "missing": "Missing", "broken": "Broken",
+               "needs_consent": "Needs your OK"}
 
 
 class ModelsTableModel(ListTableModel):
@@ -93,6 +102,8 @@ class ModelsTableModel(ListTableModel):
 def _tooltip(status: ModelStatus) -> str:
     info = status.info
     lines = [f"{info.name} ({info.hub_id})", f"Used by: {', '.join(info.adapters) or '—'}"]
+    if info.licence_terms:
+        lines.append(f"Licence: {info.licence_terms}")
     if status.problem:
         lines.append(f"Problem: {status.problem}")
     if status.source:
@@ -107,6 +118,7 @@ class ModelsViewModel(QObject):
     busy_changed = Signal(bool)  # a scan or verification is running
     download_progress = Signal(str, str, float)  # model id, stage, fraction
     download_finished = Signal(str, bool)  # model id, whether it is now installed
+    consent_needed = Signal(str, str, str)  # model id, folder being imported, the sentence
     _progress_from_thread = Signal(str, str, float)
 
     def __init__(self, store: ModelStore | None = None, parent: QObject | None = None) -> None:
@@ -123,27 +135,43 @@ class ModelsViewModel(QObject):
 
     def verify(self, model_id: str) -> None:
         """Check one model's files again and say what was found."""
-        def done(status: ModelStatus) -> None:
-            self.table.update(status)
-            self.message.emit(_verdict(status))
-
-        self._background(lambda: self.store.status(model_id), done,
+        self._background(lambda: self.store.status(model_id), self._show_verdict,
                          f"Could not check {model_id}")
 
-    def set_folder(self, model_id: str, folder: str | Path | None) -> None:
-        """Use ``folder`` for the model (None: the usual places), then check it."""
-        def work() -> ModelStatus:
-            self.store.set_folder(model_id, Path(folder) if folder else None)
-            return self.store.status(model_id)
-
+    def import_folder(self, model_id: str, folder: str | Path, *, allow_pickle: bool = False
+                      ) -> None:
+        """Check a folder downloaded elsewhere and use it for the model when it works."""
         def done(status: ModelStatus) -> None:
             self.table.update(status)
-            self.message.emit(_verdict(status))
+            self.message.emit(f"{status.info.name} now comes from {status.folder}.")
 
-        self._background(work, done, f"Could not set the folder of {model_id}")
+        def failed(exc: Exception) -> None:
+            if isinstance(exc, ConsentNeeded):
+                self.consent_needed.emit(model_id, str(folder), exc.message)
+            else:
+                self.message.emit(_reason(exc, f"Could not import {folder}"))
 
-    def download(self, model_id: str) -> None:
-        """Fetch the model from the hub on a worker thread, with progress."""
+        def work() -> ModelStatus:
+            return self.store.import_folder(model_id, Path(folder), allow_pickle=allow_pickle)
+
+        self._background(work, done, failed)
+
+    def allow_pickle(self, model_id: str) -> None:
+        """Remember that the artist allows the model's pickle parts, then check it again."""
+        def work() -> ModelStatus:
+            self.store.allow_pickle(model_id)
+            return self.store.status(model_id)
+
+        self._background(work, self._show_verdict, f"Could not update {model_id}")
+
+    def needs_consent(self, model_id: str) -> bool:
+        """Whether a download of the model must first ask to allow its pickle parts."""
+        status = self.table.status(model_id)
+        return (status is not None and bool(status.info.pickle_files)
+                and not self.store.pickle_allowed(model_id))
+
+    def download(self, model_id: str, *, allow_pickle: bool = False) -> None:
+        """Fetch the model's files from the hub on a worker thread, with progress."""
         if model_id in self.table.downloading:
             return
         self.table.downloading[model_id] = 0.0
@@ -153,7 +181,8 @@ class ModelsViewModel(QObject):
             self._progress_from_thread.emit(model_id, stage, fraction)
 
         def work() -> ModelStatus:
-            return self.store.download(model_id, tqdm_class=progress_tqdm(report))
+            return self.store.download(model_id, allow_pickle=allow_pickle,
+                                       tqdm_class=progress_tqdm(report))
 
         def done(status: ModelStatus) -> None:
             self.table.downloading.pop(model_id, None)
@@ -188,8 +217,12 @@ class ModelsViewModel(QObject):
             index = self.table.index(row, STATE)
             self.table.dataChanged.emit(index, index)
 
+    def _show_verdict(self, status: ModelStatus) -> None:
+        self.table.update(status)
+        self.message.emit(_verdict(status))
+
     def _background(self, work: Callable[[], Any], done: Callable[[Any], None],
-                    failure: str) -> None:
+                    failure: str | Callable[[Exception], None]) -> None:
         self._set_busy(+1)
 
         def finished(value: Any) -> None:
@@ -198,7 +231,10 @@ class ModelsViewModel(QObject):
 
         def failed(exc: Exception) -> None:
             self._set_busy(-1)
-            self.message.emit(_reason(exc, failure))
+            if callable(failure):
+                failure(exc)
+            else:
+                self.message.emit(_reason(exc, failure))
 
         create_worker(work, _connect={"returned": finished, "errored": failed})
 

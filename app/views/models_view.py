@@ -1,5 +1,7 @@
 """The Models page: the neural models, their state, size, folder and licence; Verify,
-Download and Set folder act on the selected one. All the work happens in ModelsViewModel."""
+Download, Import folder… and Allow pickle… act on the selected one. A download first shows the
+model's licence when it has terms beyond a permissive one, and asks once for a model whose
+part exists only as a pickle. All the work happens in ModelsViewModel."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QTableView,
@@ -18,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.viewmodels.models_viewmodel import FOLDER, NAME, STATUS_ROLE, ModelsViewModel
-from engine.storage.models import ModelStatus
+from engine.storage.models import ModelInfo, ModelStatus
 
 
 class ModelsView(QWidget):
@@ -32,12 +35,18 @@ class ModelsView(QWidget):
         self.verify_button.setToolTip("Check the selected model's files again")
         self.download_button = QPushButton("Download")
         self.download_button.setToolTip("Fetch the selected model from the Hugging Face hub")
-        self.folder_button = QPushButton("Set folder…")
-        self.folder_button.setToolTip("Use a model folder copied from another machine")
+        self.folder_button = QPushButton("Import folder…")
+        self.folder_button.setToolTip("Use a model folder downloaded on another machine "
+                                      "(checked first)")
+        self.allow_button = QPushButton("Allow pickle…")
+        self.allow_button.setToolTip("Allow the selected model's pickle weights, which can run "
+                                     "code when loaded")
         self.refresh_button = QPushButton("Refresh")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.hide()
+        self.licence_label = QLabel(wordWrap=True)  # the selected model's licence, always shown
+        self.licence_label.setOpenExternalLinks(True)
         self.message_label = QLabel(wordWrap=True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._lay_out()
@@ -60,13 +69,15 @@ class ModelsView(QWidget):
 
     def _lay_out(self) -> None:
         buttons = QHBoxLayout()
-        for button in (self.verify_button, self.download_button, self.folder_button):
+        for button in (self.verify_button, self.download_button, self.folder_button,
+                       self.allow_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(self.refresh_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.licence_label)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.message_label)
@@ -78,6 +89,8 @@ class ModelsView(QWidget):
         self.verify_button.clicked.connect(self._on_verify_clicked)
         self.download_button.clicked.connect(self._on_download_clicked)
         self.folder_button.clicked.connect(self._on_folder_clicked)
+        self.allow_button.clicked.connect(self._on_allow_clicked)
+        self.vm.consent_needed.connect(self._on_consent_needed)
         self.refresh_button.clicked.connect(self.vm.refresh)
         self.vm.message.connect(self.message_label.setText)
         self.vm.busy_changed.connect(self._on_busy_changed)
@@ -87,6 +100,16 @@ class ModelsView(QWidget):
     # ---- what the artist can be asked (replaced in tests) --------------------------------
     def ask_folder(self, name: str) -> str:
         return QFileDialog.getExistingDirectory(self, f"Folder of {name}")
+
+    def ask_licence(self, info: ModelInfo) -> bool:
+        text = (f"{info.licence_terms}\n\nThe full licence: {info.licence_url}\n\n"
+                f"Download {info.name}?")
+        answer = QMessageBox.question(self, f"{info.name}'s licence", text)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def ask_pickle(self, sentence: str) -> bool:
+        answer = QMessageBox.question(self, "Pickle weights", f"{sentence}\n\nAllow it?")
+        return answer == QMessageBox.StandardButton.Yes
 
     # ---- reactions ----------------------------------------------------------------------
     def selected(self) -> ModelStatus | None:
@@ -102,6 +125,8 @@ class ModelsView(QWidget):
         self.verify_button.setEnabled(chosen)
         self.folder_button.setEnabled(chosen)
         self.download_button.setEnabled(chosen and self.vm.can_download(status.info.id))
+        self.allow_button.setEnabled(chosen and status.state == "needs_consent")
+        self.licence_label.setText(_licence_text(status.info) if chosen else "")
 
     @Slot()
     def _on_verify_clicked(self) -> None:
@@ -111,19 +136,42 @@ class ModelsView(QWidget):
 
     @Slot()
     def _on_download_clicked(self) -> None:
-        if (status := self.selected()) is not None:
-            self.message_label.setText(f"Downloading {status.info.name} "
-                                       f"(about {status.info.approx_size_mb} MB)…")
-            self.progress.setValue(0)
-            self.progress.show()
-            self.vm.download(status.info.id)
+        if (status := self.selected()) is None:
+            return
+        info = status.info
+        if info.licence_terms and not self.ask_licence(info):
+            return
+        allow = self.vm.needs_consent(info.id)
+        if allow and not self.ask_pickle(
+                f"{info.name} has a part that exists only as a pickle "
+                f"({', '.join(info.pickle_files)}), which can run code when it is loaded."):
+            self.message_label.setText(f"{info.name} was not downloaded.")
+            return
+        self.message_label.setText(f"Downloading {info.name} (about {info.approx_size_mb} MB)…")
+        self.progress.setValue(0)
+        self.progress.show()
+        self.vm.download(info.id, allow_pickle=allow)
 
     @Slot()
     def _on_folder_clicked(self) -> None:
         if (status := self.selected()) is not None:
             folder = self.ask_folder(status.info.name)
             if folder:
-                self.vm.set_folder(status.info.id, folder)
+                self.message_label.setText(f"Checking {folder}…")
+                self.vm.import_folder(status.info.id, folder)
+
+    @Slot()
+    def _on_allow_clicked(self) -> None:
+        if (status := self.selected()) is not None and self.ask_pickle(
+                f"The {status.info.name} model's {status.problem}."):
+            self.vm.allow_pickle(status.info.id)
+
+    @Slot(str, str, str)
+    def _on_consent_needed(self, model_id: str, folder: str, sentence: str) -> None:
+        if self.ask_pickle(sentence):
+            self.vm.import_folder(model_id, folder, allow_pickle=True)
+        else:
+            self.message_label.setText(f"{folder} was not imported.")
 
     @Slot(bool)
     def _on_busy_changed(self, busy: bool) -> None:
@@ -138,3 +186,9 @@ class ModelsView(QWidget):
     def _on_download_finished(self, _model_id: str, _ok: bool) -> None:
         if not self.vm.table.downloading:
             self.progress.hide()
+
+
+def _licence_text(info: ModelInfo) -> str:
+    if not info.licence_terms:
+        return f"Licence: {info.licence}."
+    return f'{info.licence_terms} <a href="{info.licence_url}">The licence</a>.'

@@ -32,6 +32,17 @@ class AdapterSpec(BaseModel):
     peak_vram_mb: int = Field(0, ge=0)
     resident_vram_mb: int = Field(0, ge=0)  # kept on the GPU by an idle, warm worker
     timeout_s: float = Field(600.0, gt=0)
+    # Runs on a GPU smaller than its peak by offloading to the CPU, down to this much memory
+    # (0: it needs its whole peak).
+    min_vram_mb: int = Field(0, ge=0)
+    more_inputs: int = Field(0, ge=0)  # up to this many more inputs of its last kind (views)
+
+    def request_vram_mb(self, largest_gpu_mb: int) -> int:
+        """The GPU memory a job asks the scheduler for: its peak, or, when no GPU here is that
+        large but the largest one can hold its offloaded form, all of that GPU."""
+        if self.min_vram_mb and self.min_vram_mb <= largest_gpu_mb < self.peak_vram_mb:
+            return largest_gpu_mb
+        return self.peak_vram_mb
 
     @field_validator("feature")
     @classmethod

@@ -276,8 +276,11 @@ class Engine:
             self._finish(job_id, JobState.FAILED, ErrorInfo(**exc.to_dict()))
             return
         self._running[job_id] = RunningJob(job=job, adapter=spec)
-        request = JobRequest(job_id, spec.feature, spec.id, spec.peak_vram_mb,
-                             spec.resident_vram_mb or spec.peak_vram_mb, spec.devices)
+        largest = max((d.total_mb for d in self.scheduler.devices.values() if d.is_gpu),
+                      default=0)
+        peak = spec.request_vram_mb(largest)
+        request = JobRequest(job_id, spec.feature, spec.id, peak,
+                             min(spec.resident_vram_mb or peak, peak), spec.devices)
         self._feed(Submitted(request, time.monotonic()))
 
     def _on_worker(self, item: WorkerMessage | WorkerExit) -> None:
@@ -413,9 +416,13 @@ def _check_inputs(spec: AdapterSpec, inputs: list[staging.StagedInput]) -> None:
         raise MeshsmithError(ErrorCode.INVALID_INPUT,
                              f"{spec.feature} takes no input file, only parameters such as "
                              "the prompt.")
+    extra = min(spec.more_inputs, max(0, len(inputs) - len(wanted)))
+    wanted += wanted[-1:] * extra  # more views of the same kind, when the adapter takes them
     if len(inputs) != len(wanted):
+        most = len(spec.inputs) + spec.more_inputs
+        count = f"{len(spec.inputs)} to {most}" if spec.more_inputs else str(len(wanted))
         raise MeshsmithError(ErrorCode.INVALID_INPUT,
-                             f"{spec.feature} takes {len(wanted)} input(s), not {len(inputs)}.")
+                             f"{spec.feature} takes {count} input(s), not {len(inputs)}.")
     for staged, kind in zip(inputs, wanted, strict=True):
         if staged.kind != kind:
             raise MeshsmithError(

@@ -1,6 +1,12 @@
 """Tiny random-weight models for the neural adapters' tests, built here and saved with
 ``save_pretrained`` so the adapters load them through their own ``from_pretrained`` code.
 
+The Shap-E pipelines are saved as a download of openai/shap-e leaves them
+(tests/support/hub_layouts.py has the repository's listing): the prior, text and image
+encoders as ``*.fp16.safetensors`` holding fp16 tensors, the renderer only as a pickle,
+``shap_e_renderer/diffusion_pytorch_model.bin``, and the tokenizer as vocab.json, merges.txt,
+special_tokens_map.json and tokenizer_config.json.
+
 A random Shap-E renderer cannot make a mesh: its marching-cubes table is all zeros (the real
 table ships inside the checkpoint's weights) and its signed-distance MLP has no inside. Both
 are fixed here, in the fixture, never in the adapter: ``mc_table`` builds a real table in the
@@ -151,8 +157,36 @@ def build_shap_e(folder: Path, *, image: bool = False) -> Path:
         pipe = ShapEPipeline(text_encoder=_tiny_text_encoder(), tokenizer=_tiny_tokenizer(folder),
                              **common)
     target = folder / ("shap-e-img2img" if image else "shap-e")
-    pipe.save_pretrained(target)
+    pipe.to(torch.float16).save_pretrained(target, variant="fp16")
+    _pickle_the_renderer(target / "shap_e_renderer")
+    if not image:
+        _hub_tokenizer(folder / "tokenizer-source", target / "tokenizer")
     return target
+
+
+def _pickle_the_renderer(part: Path) -> None:
+    """openai/shap-e has its renderer only as ``diffusion_pytorch_model.bin``."""
+    import torch
+    from safetensors.torch import load_file
+
+    saved = part / "diffusion_pytorch_model.fp16.safetensors"
+    torch.save(load_file(str(saved)), part / "diffusion_pytorch_model.bin")
+    saved.unlink()
+
+
+def _hub_tokenizer(source: Path, target: Path) -> None:
+    """The tokenizer files the hub has (no tokenizer.json)."""
+    import shutil
+
+    shutil.rmtree(target)
+    target.mkdir()
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copy(source / name, target / name)
+    special = {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
+               "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}
+    (target / "special_tokens_map.json").write_text(json.dumps(special))
+    (target / "tokenizer_config.json").write_text(json.dumps(
+        {**special, "model_max_length": 16, "tokenizer_class": "CLIPTokenizer"}))
 
 
 def _tiny_tokenizer(folder: Path) -> Any:

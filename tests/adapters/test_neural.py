@@ -1,6 +1,7 @@
 """The neural adapters (Shap-E, Shap-E image-to-3D, Depth Anything relief) end to end: tiny
-random-weight models built in the test, saved with ``save_pretrained``, loaded by the adapter's
-own ``from_pretrained`` code in a real worker process, the GLB checked by the Khronos validator.
+random-weight models built in the test, saved with ``save_pretrained`` in the layout a download
+leaves (Shap-E's: fp16 safetensors and the renderer as a pickle), loaded by the adapter's own
+``from_pretrained`` code in a real worker process, the GLB checked by the Khronos validator.
 
 Their geometry means nothing (the Shap-E fixture draws an egg whatever the prompt); the tests
 prove the path: valid GLB, progress per step, cancel between steps, timings, VRAM, unload,
@@ -34,15 +35,25 @@ from tests.support.gltf_validator import assert_valid_glb
 
 pytestmark = pytest.mark.slow
 MISSING_SHAP_E = ("The Shap-E model is not installed; run `python main.py models download "
-                  "openai/shap-e` on a machine with internet, or set its folder in Settings.")
+                  "shap-e` on a machine with internet, or import its folder on the Models page.")
 QUICK = {"steps": 3, "mesh_resolution": 32, "seed": 7}
 
 
 @pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def built_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tiny-models")
     return {"shap-e": build_shap_e(root), "shap-e-img2img": build_shap_e(root, image=True),
             "depth": build_depth_anything(root)}
+
+
+@pytest.fixture
+def tiny_models(built_models: dict[str, Path], data_dir: DataDir) -> dict[str, Path]:
+    """The tiny models, with the artist's permission for the Shap-E renderers' pickles
+    (remembered in this test's data directory, as the Models page would)."""
+    store = ModelStore(data_dir)
+    for name in ("shap-e", "shap-e-img2img"):
+        store.allow_pickle(str(built_models[name]))
+    return built_models
 
 
 @pytest.fixture(autouse=True)
@@ -94,8 +105,11 @@ def check_run(result: JobResult, *, megabytes_on_gpu: bool = True) -> dict:
     assert result.timings.run_s > 0 and result.timings.total_s >= result.timings.run_s
     if result.worker.device.startswith("cuda"):
         assert result.worker.peak_vram_mb > 0 or not megabytes_on_gpu, result.worker
+        assert result.stats["precision"] == "fp16", result.stats  # the tiny models fit
     else:
         assert result.worker.device == "cpu" and result.worker.peak_vram_mb == 0
+        assert result.stats["precision"] == "fp32" and result.stats["offload"] == "none"
+        assert result.stats["memory_plan"] == "on the CPU"
     return report
 
 
@@ -124,8 +138,33 @@ def test_text_to_textured_mesh_makes_an_upright_coloured_shape(engine, tiny_mode
     assert fractions == sorted(fractions)
 
 
-def test_the_folder_set_in_settings_loads_when_the_worker_starts(engine, data_dir, tiny_models):
-    ModelStore(data_dir).set_folder("shap-e", tiny_models["shap-e"])
+def test_the_shap_e_fixture_is_what_a_download_of_openai_shap_e_leaves(built_models):
+    from engine.storage.model_catalog import SHAP_E_FILES, SHAP_E_IMG2IMG_FILES
+    from tests.support.hub_layouts import SHAP_E_REPO, fetched
+
+    assert fetched(built_models["shap-e"]) == set(SHAP_E_FILES) < set(SHAP_E_REPO)
+    assert fetched(built_models["shap-e-img2img"]) == set(SHAP_E_IMG2IMG_FILES)
+
+
+def test_the_renderer_pickle_loads_only_once_allowed_for_that_model(engine, built_models,
+                                                                   data_dir):
+    folder = built_models["shap-e"]
+    ModelStore(data_dir).allow_pickle(str(folder), False)
+    result = engine.wait(engine.submit("text_to_raw_mesh", [], params={
+        "prompt": "egg", "model": str(folder), **QUICK}), 120)
+    assert result.status == "failed"
+    assert result.error.message == (
+        "The shap-e model's shap_e_renderer weights are a pickle file "
+        "(diffusion_pytorch_model.bin), which can run code when it is loaded; allow it once on "
+        f"the Models page or with `python main.py models allow {folder}`.")
+    ModelStore(data_dir).allow_pickle(str(folder))
+    check_run(engine.wait(engine.submit("text_to_raw_mesh", [], params={
+        "prompt": "egg", "model": str(folder), **QUICK}), 120))
+
+
+def test_the_folder_imported_for_a_model_loads_when_the_worker_starts(engine, data_dir,
+                                                                     built_models):
+    ModelStore(data_dir).import_folder("shap-e", built_models["shap-e"], allow_pickle=True)
     progress = Recorder(engine)
     first = engine.wait(engine.submit("text_to_raw_mesh", [], params={"prompt": "egg", **QUICK}),
                         120)
