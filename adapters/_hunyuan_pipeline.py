@@ -55,8 +55,8 @@ def shapegen() -> Any:
         import hy3dgen.shapegen as module
     except ImportError as exc:
         log.warning("hy3dgen cannot be imported", exc_info=True)
-        raise AdapterError(INSTALL_HINT.format(missing=exc.name or "a module it needs")) \
-            from None
+        missing = (exc.name or "").split(".")[0] or "a module it needs"
+        raise AdapterError(INSTALL_HINT.format(missing=missing)) from None
     finally:
         for name in lent:
             sys.modules.pop(name, None)
