@@ -8,8 +8,8 @@ layer ("sequential", the least memory and the slowest). The artist may force a p
 an offload mode; the plan and why it was chosen go into every result's stats.
 
 Offloading uses accelerate's hooks: ``cpu_offload_with_hook`` per component for "model",
-``cpu_offload`` for "sequential" (what diffusers' ``enable_model_cpu_offload`` and
-``enable_sequential_cpu_offload`` do for its own pipelines).
+``cpu_offload`` for "sequential" (the mechanisms behind diffusers' ``enable_model_cpu_offload``
+and ``enable_sequential_cpu_offload``).
 """
 
 from __future__ import annotations
@@ -110,11 +110,20 @@ def place(modules: Sequence[Any], plan: MemoryPlan, device: str) -> None:
 
 
 def place_pipeline(pipe: Any, plan: MemoryPlan, device: str) -> Any:
-    """The same for a diffusers pipeline, through its own offload methods."""
+    """The same for a diffusers pipeline: its own model offload; layer by layer through
+    ``place`` on each component, the ones the pipeline keeps whole (``_exclude_from_cpu_
+    offload``) on the device. (diffusers' ``enable_sequential_cpu_offload`` failed here inside
+    accelerate's hook on the CLIP text encoder, with transformers 5.24 and accelerate 1.15.)"""
+    import torch
+
     if plan.offload == "model":
         pipe.enable_model_cpu_offload(device=device)
     elif plan.offload == "sequential":
-        pipe.enable_sequential_cpu_offload(device=device)
+        kept = set(getattr(pipe, "_exclude_from_cpu_offload", []))
+        parts = {n: m for n, m in pipe.components.items() if isinstance(m, torch.nn.Module)}
+        place([m for n, m in parts.items() if n not in kept], plan, device)
+        for name in kept & set(parts):
+            parts[name].to(device)
     else:
         pipe.to(device)
     return pipe

@@ -28,7 +28,7 @@ NOT_NEEDED = {"sageattention", "diso", "torchvision"}
 def closure(requirements: list[str], extras: tuple[str, ...] = ()) -> set[str]:
     """Every distribution the requirements pull in, as installed here (markers evaluated)."""
     seen: set[str] = set()
-    todo = [(Requirement(r), ("",) + extras) for r in requirements]
+    todo = [(Requirement(r), ("", *extras)) for r in requirements]
     while todo:
         req, asked = todo.pop()
         if req.marker and not any(req.marker.evaluate({"extra": e}) for e in asked):

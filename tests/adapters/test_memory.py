@@ -75,7 +75,13 @@ def test_the_lent_transforms_follow_torchvisions_tensor_semantics():
     import torch
     import torch.nn.functional as F
 
-    from adapters._vision_transforms import CenterCrop, Compose, InterpolationMode, Normalize, Resize
+    from adapters._vision_transforms import (
+        CenterCrop,
+        Compose,
+        InterpolationMode,
+        Normalize,
+        Resize,
+    )
 
     image = torch.rand(2, 3, 40, 60)
     resized = Resize(20, InterpolationMode.BILINEAR, antialias=True)(image)

@@ -1,0 +1,44 @@
+"""The GPU check's model part, run on the CPU where no GPU is lent: the same loaders, plans and
+generation calls it times on CUDA (the hooks' execution device is the CPU here), and the
+script's own answer on a machine without a GPU. Its figures come only from a real GPU."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from benchmarks._gpu_models import _build
+
+    return _build(tmp_path_factory.mktemp("gpu-check"))
+
+
+@pytest.mark.parametrize("offload", ["none", "model", "sequential"])
+def test_each_plan_the_check_times_runs_and_places_its_hooks(models, offload, tmp_path):
+    from adapters._memory import MemoryPlan
+    from benchmarks._gpu_models import _hunyuan, _shap_e
+
+    plan = MemoryPlan("fp32", offload, "gpu check on the CPU")
+    for name, run in (("hunyuan3d-2mini-turbo", _hunyuan), ("shap-e", _shap_e)):
+        faces, hooked = run(models[name], plan, "cpu", tmp_path)
+        assert faces > 0 and hooked == (offload != "none"), (name, offload)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_without_a_gpu_the_check_says_it_has_not_run():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py")],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report == {"models": {"ran": False, "reason": "torch sees no CUDA GPU: not yet run "
+                                                         "on a GPU"}, "ok": True}
