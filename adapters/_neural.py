@@ -187,3 +187,18 @@ def calls_reported(modules: Any, ctx: RunContext, stage: str, start: float, end:
     finally:
         for handle in handles:
             handle.remove()
+
+
+def normalized(mesh: Any) -> Any:
+    """A generator's mesh as every generator here returns it: faces wound outwards when it is
+    closed, centred on the origin, its longer side 1 unit long."""
+    import numpy as np
+
+    if mesh.is_watertight and mesh.volume < 0:
+        mesh.invert()
+    low, high = mesh.bounds
+    mesh.apply_translation(-(low + high) / 2.0)
+    size = float(np.max(high - low))
+    if size > 0:
+        mesh.apply_scale(1.0 / size)
+    return mesh

@@ -29,7 +29,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from adapters._memory import MemoryParams, MemoryPlan
-from adapters._neural import ModelSlot, Runtime
+from adapters._neural import ModelSlot, Runtime, normalized
 from engine.contract.protocol import AdapterError, AdapterOutput, RunContext
 from engine.errors import ErrorCode
 from engine.storage.model_catalog import HUNYUAN_LICENCE, HUNYUAN_TERMS
@@ -105,7 +105,7 @@ class HunyuanAdapter:
                         octree=params.octree_resolution, seed=seed)
         mesh, counts = post_process(mesh, ctx, remove_floaters=params.remove_floaters,
                                     max_faces=params.max_faces)
-        mesh = _normalized(mesh)
+        mesh = normalized(mesh)
         stats = {"seed": seed, "steps": steps, "guidance_scale": params.guidance_scale,
                  "octree_resolution": params.octree_resolution, "max_faces": params.max_faces,
                  "views": condition.views, "background": condition.background, **counts,
@@ -176,18 +176,6 @@ def _cut_out(image: Any, mode: str) -> tuple[Any, str]:
         return image.convert("RGB"), "none"
     alpha8 = np.clip(foreground.alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return Image.fromarray(np.dstack([foreground.rgb, alpha8]), "RGBA"), foreground.source
-
-
-def _normalized(mesh: Any) -> Any:
-    """Outward-facing, centred on the origin, its longer side 1 unit long."""
-    if mesh.is_volume and mesh.volume < 0:
-        mesh.invert()
-    low, high = mesh.bounds
-    mesh.apply_translation(-(low + high) / 2.0)
-    size = float(np.max(high - low))
-    if size > 0:
-        mesh.apply_scale(1.0 / size)
-    return mesh
 
 
 def _painted(mesh: Any, front: Any, params: HunyuanTexturedParams, ctx: RunContext,

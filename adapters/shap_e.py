@@ -24,7 +24,7 @@ from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 
 from adapters._memory import MemoryParams, MemoryPlan, place_pipeline
-from adapters._neural import ModelSlot, Runtime, calls_reported, quiet, stepped
+from adapters._neural import ModelSlot, Runtime, calls_reported, normalized, quiet, stepped
 from engine.contract.protocol import AdapterError, AdapterOutput, RunContext
 from engine.storage.model_check import PICKLE_SUFFIXES, weights_variant
 from engine.storage.models import ModelStatus
@@ -193,11 +193,4 @@ def to_trimesh(decoded: Any, colored: bool) -> Any:
     if len(mesh.faces) == 0:
         raise AdapterError("Shap-E made no surface this time; try another seed, more steps "
                            "or different words.")
-    if mesh.volume < 0:  # faces wound inwards: turn them so normals point out of the solid
-        mesh.invert()
-    low, high = mesh.bounds
-    mesh.apply_translation(-(low + high) / 2.0)
-    size = float(np.max(high - low))
-    if size > 0:
-        mesh.apply_scale(1.0 / size)
-    return mesh
+    return normalized(mesh)

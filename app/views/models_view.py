@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.viewmodels.models_viewmodel import FOLDER, NAME, STATUS_ROLE, ModelsViewModel
+from app.viewmodels.models_viewmodel import FOLDER, LICENCE, NAME, STATUS_ROLE, ModelsViewModel
 from engine.storage.models import ModelInfo, ModelStatus
 
 
@@ -65,6 +65,7 @@ class ModelsView(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.resizeSection(NAME, 200)
         header.setSectionResizeMode(FOLDER, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(LICENCE, QHeaderView.ResizeMode.ResizeToContents)
         return table
 
     def _lay_out(self) -> None:
