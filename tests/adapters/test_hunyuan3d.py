@@ -156,6 +156,21 @@ def test_a_missing_model_says_how_to_download_it(engine, tmp_path):
         "the Models page.")
 
 
+def test_a_worker_without_hy3dgen_fails_the_job_with_how_to_install_it(engine, tmp_path,
+                                                                      monkeypatch):
+    """Workers start fresh (spawn) on this process's sys.path: a package named hy3dgen that
+    is not there, first on the path, is what a machine without the optional part has."""
+    shadow = tmp_path / "shadow" / "hy3dgen"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'hy3dgen'\", name='hy3dgen')\n")
+    monkeypatch.syspath_prepend(str(shadow.parent))
+    staged = engine.stage(picture(tmp_path / "ellipse.png"))
+    result = engine.wait(engine.submit("image_to_raw_mesh", [staged], adapter="hunyuan3d"), 300)
+    assert result.status == "failed"
+    assert result.error.message == INSTALL_HINT.format(missing="hy3dgen")
+
+
 # ------------------------------------------------------------------ in-process checks
 def _run(tiny: dict[str, Path], image: Path, out: Path, **params):
     from adapters.hunyuan3d import HunyuanAdapter, HunyuanParams
