@@ -20,7 +20,7 @@ from typing import Any
 from adapters._memory import MemoryParams, MemoryPlan, plan_memory
 from engine.contract.protocol import AdapterError, RunContext
 from engine.errors import MeshsmithError
-from engine.storage.models import ModelStatus, ModelStore
+from engine.storage.models import KNOWN_MODELS, ModelStatus, ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,9 @@ class ModelSlot:
     def __init__(self, default_ref: str, loader: Loader) -> None:
         self.default_ref = default_ref
         self.loader = loader
+        # A model folder the artist names has no catalog entry: it is taken to need what the
+        # adapter's default model declares.
+        self.declared_mb = next((i.peak_vram_mb for i in KNOWN_MODELS if i.id == default_ref), 0)
         self.runtime: Runtime | None = None
         self.model: Any = None
         self.status: ModelStatus | None = None
@@ -92,13 +95,13 @@ class ModelSlot:
         self.runtime = Runtime.for_device(device)
         status = ModelStore().status(self.default_ref)
         if status.state == "installed" and status.folder is not None:
-            self._load(status, self.runtime.plan(status.info.peak_vram_mb, None)[0])
+            self._load(status, self.runtime.plan(self._declared(status), None)[0])
         # Missing or broken: no failure here; a job names the model, or fails with how to get it.
 
     def get(self, ref: str | None, ctx: RunContext, asked: MemoryParams | None = None) -> Any:
         assert self.runtime is not None, "load() runs before run()"
         status = ModelStore().locate(ref or self.default_ref)
-        plan, self.notes = self.runtime.plan(status.info.peak_vram_mb, asked)
+        plan, self.notes = self.runtime.plan(self._declared(status), asked)
         if self.key != _key(status, plan):
             ctx.step("loading the model", 0.02)
             self.clear()
@@ -113,6 +116,9 @@ class ModelSlot:
         if info.licence_terms:
             stats["licence_terms"] = info.licence_terms
         return stats
+
+    def _declared(self, status: ModelStatus) -> int:
+        return status.info.peak_vram_mb or self.declared_mb
 
     def clear(self) -> None:
         self.model, self.key, self.status, self.plan = None, None, None, None
