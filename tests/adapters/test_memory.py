@@ -98,3 +98,15 @@ def test_the_lent_transforms_follow_torchvisions_tensor_semantics():
     assert norm[0, :, 0, 0].tolist() == [1.0, 3.0, 1.0]
     chain = Compose([Resize(28), CenterCrop(28), Normalize([0.0] * 3, [1.0] * 3)])
     assert chain(torch.rand(1, 3, 64, 96)).shape == (1, 3, 28, 28)
+
+
+def test_a_model_folder_named_in_a_job_is_planned_with_the_adapters_default_figure(tmp_path):
+    from adapters._neural import ModelSlot
+    from engine.storage.models import ModelStore
+    from tests.engine.test_models import hunyuan_model
+
+    folder_status = ModelStore().status(str(hunyuan_model(tmp_path / "my-hunyuan")))
+    assert folder_status.info.peak_vram_mb == 0  # a folder has no catalog entry
+    slot = ModelSlot("hunyuan3d-2mini-turbo", lambda *a: None)
+    assert slot._declared(folder_status) == 6 * GB
+    assert ModelSlot("somewhere/unknown", lambda *a: None)._declared(folder_status) == 0
