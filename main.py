@@ -1,11 +1,12 @@
-"""Meshsmith: ``python main.py`` opens the studio; ``python main.py run|adapters|history|models`` is the CLI."""
+"""Meshsmith: ``python main.py`` opens the studio; ``python main.py run|adapters|history|models|
+serve|...`` is the CLI (``serve``: the HTTP API, app.server)."""
 
 from __future__ import annotations
 
 import sys
 
-CLI_COMMANDS = {"run", "adapters", "history", "models", "export", "pipeline", "recipes", "-h",
-                "--help"}
+CLI_COMMANDS = {"run", "adapters", "history", "models", "export", "pipeline", "recipes", "serve",
+                "-h", "--help"}
 
 
 def main(argv: list[str]) -> int:

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from adapters.registry import default_registry
 from app import cli_models, cli_tools
+from app.server.config import add_command as add_serve_command
 from engine.errors import ErrorCode, MeshsmithError
 from engine.jobs import FEATURES, JobResult, JobState
 from engine.runtime.engine import Engine
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--limit", type=int, default=100)
     cli_models.add_commands(sub, _Parser)  # list, verify, download, import, allow
     cli_tools.add_commands(sub)  # export, pipeline, recipes
+    add_serve_command(sub)
     return parser
 
 
@@ -68,6 +70,10 @@ def main(argv: list[str]) -> int:
             return cli_models.run(args)
         if args.command in cli_tools.COMMANDS:
             return cli_tools.run_command(args)
+        if args.command == "serve":
+            from app.server.runner import serve_command  # FastAPI only when serving
+
+            return serve_command(args, default_registry())
     except MeshsmithError as exc:
         print(f"meshsmith: {exc.message}", file=sys.stderr)
         return EXIT_USAGE if exc.code in INPUT_ERRORS | {ErrorCode.ENGINE_LOCKED} else EXIT_FAILED

@@ -150,3 +150,6 @@ class Job(_Strict):
     result: JobResult | None = None
     error: ErrorInfo | None = None
     pipeline: PipelineTag | None = None
+    # Who asked for it through the HTTP API (app.server): a user name, "api" when the server
+    # runs without sign-in; empty for the studio and the command line.
+    user: str = ""

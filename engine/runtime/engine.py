@@ -154,9 +154,11 @@ class Engine:
     def submit(
         self, feature: str, inputs: list[staging.StagedInput], *, adapter: str | None = None,
         params: dict[str, Any] | None = None, pipeline: PipelineTag | None = None,
+        user: str = "",
     ) -> str:
         """Validate and queue a job; returns its id. Raises MeshsmithError with one sentence.
-        ``pipeline`` marks it as a step of a pipeline run (engine.pipelines.recipes)."""
+        ``pipeline`` marks it as a step of a pipeline run (engine.pipelines.recipes); ``user``
+        tags a job the HTTP API submitted for someone (Job.user)."""
         spec = self.registry.find(feature, adapter)
         _check_inputs(spec, inputs)
         parsed = spec.parse_params(params or {})
@@ -164,7 +166,7 @@ class Engine:
                            params=parsed.model_dump(mode="json"))
         job_id = new_job_id()
         self._futures[job_id] = Future()
-        job = self._store.add(job_id, job_spec, pipeline=pipeline)
+        job = self._store.add(job_id, job_spec, pipeline=pipeline, user=user)
         self._emit(JobEvent("updated", job_id, job=job))  # on the caller's thread: "queued"
         self._commands.put(("submit", job_id))
         self._wake()
@@ -190,6 +192,10 @@ class Engine:
     def subscribe(self, callback: Callable[[JobEvent], None]) -> None:
         """``callback`` runs on the engine thread: keep it quick, hand work elsewhere."""
         self._subscribers.append(callback)
+
+    def unsubscribe(self, callback: Callable[[JobEvent], None]) -> None:
+        if callback in self._subscribers:
+            self._subscribers.remove(callback)
 
     def get(self, job_id: str) -> Job | None:
         return self._store.get(job_id)

@@ -8,6 +8,10 @@ server answers with events and a final ``result``/``pipeline_result``/``error``/
 While a job runs, the client may send ``{"op": "cancel"}``; if it hangs up, the job is
 cancelled too (a killed CLI leaves nothing running). ``engine.runtime.instance_client`` is the other
 end; nothing here needs Qt.
+
+The HTTP API (``main.py serve`` while the studio is open) uses three more: ``submit`` queues a
+job and answers ``submitted`` at once (the job outlives the connection), ``cancel_job`` cancels
+one by id, and ``watch`` streams every job's progress, wait cause and state until hang-up.
 """
 
 from __future__ import annotations
@@ -123,6 +127,13 @@ class InstanceServer:
                     self._run(request, reader, send)
                 elif op == "pipeline" and self.pipelines is not None:
                     self._pipeline(request, reader, send)
+                elif op == "submit":
+                    send({"event": "submitted", "job_id": self._submit(request)})
+                elif op == "cancel_job":
+                    self.engine.cancel(str(request.get("job_id", "")))
+                    send({"event": "ok"})
+                elif op == "watch":
+                    self._watch(reader, send)
                 else:
                     send(_error(ErrorCode.INVALID_INPUT, f"The studio does not know {op!r}."))
             except MeshsmithError as exc:
@@ -133,15 +144,38 @@ class InstanceServer:
                 log.error("serving a launch failed", exc_info=True)
                 send(_error(ErrorCode.ADAPTER_FAILED, f"The studio could not do that ({exc})."))
 
-    def _run(self, request: dict[str, Any], reader: Any, send: _Sender) -> None:
-        engine, events = self.engine, queue.SimpleQueue()
+    def _submit(self, request: dict[str, Any]) -> str:
+        engine = self.engine
         staged = [engine.stage(str(source)) for source in _list(request, "inputs")]
         params = request.get("params") or {}
         if not isinstance(params, dict):
             raise MeshsmithError(ErrorCode.INVALID_PARAMS, "Parameters must be KEY=VALUE pairs.")
         adapter = request.get("adapter")
-        job_id = engine.submit(str(request.get("feature", "")), staged,
-                               adapter=str(adapter) if adapter else None, params=params)
+        return engine.submit(str(request.get("feature", "")), staged,
+                             adapter=str(adapter) if adapter else None, params=params,
+                             user=str(request.get("user") or ""))
+
+    def _watch(self, reader: Any, send: _Sender) -> None:
+        """Every engine event, as the ``run`` op streams them, until the client hangs up."""
+        events: queue.SimpleQueue = queue.SimpleQueue()
+        self.engine.subscribe(events.put)
+        gone = threading.Event()
+        _watch_for_cancel(reader, gone, gone.set)  # here a hang-up only ends the stream
+        try:
+            alive = send({"event": "watching"})
+            while alive and not gone.is_set():
+                try:
+                    event = events.get(timeout=5.0)
+                except queue.Empty:  # a keep-alive line notices a client that went away
+                    alive = send({"event": "watching"})
+                    continue
+                alive = send(_progress(event))
+        finally:
+            self.engine.unsubscribe(events.put)
+
+    def _run(self, request: dict[str, Any], reader: Any, send: _Sender) -> None:
+        engine, events = self.engine, queue.SimpleQueue()
+        job_id = self._submit(request)
         self._route(job_id, events)
         try:
             send({"event": "queued", "job_id": job_id})
@@ -267,11 +301,12 @@ def _watch_for_cancel(reader: Any, done: threading.Event, cancel: Callable[[], N
 def _progress(event: JobEvent) -> dict[str, Any]:
     if event.kind == "progress":
         return {"event": "progress", "job_id": event.job_id, "stage": event.stage,
-                "fraction": event.fraction}
+                "fraction": event.fraction, "eta_s": event.eta_s}
     if event.kind == "waiting":
-        return {"event": "waiting", "job_id": event.job_id, "cause": event.cause}
+        return {"event": "waiting", "job_id": event.job_id, "cause": event.cause,
+                "eta_s": event.eta_s}
     state = event.job.state.value if event.job is not None else ""
-    return {"event": "state", "job_id": event.job_id, "state": state}
+    return {"event": "state", "job_id": event.job_id, "state": state, "eta_s": event.eta_s}
 
 
 def _error(code: ErrorCode, message: str) -> dict[str, Any]:

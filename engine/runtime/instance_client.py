@@ -17,6 +17,9 @@ from engine.errors import ErrorCode, MeshsmithError
 from engine.runtime.instance import MAX_LINE, PROTOCOL, socket_path
 from engine.storage.paths import DataDir
 
+# The answers that end a request; ``watch`` has none: it streams until one side hangs up.
+FINAL_EVENTS = ("result", "pipeline_result", "opened", "submitted", "ok")
+
 
 class InstanceClient:
     def __init__(self, sock: socket.socket, studio_pid: int) -> None:
@@ -61,7 +64,7 @@ class InstanceClient:
             if event.get("event") == "error":
                 raise MeshsmithError(_code(event.get("code")), str(event.get("message")))
             yield event
-            if event.get("event") in ("result", "pipeline_result", "opened"):
+            if event.get("event") in FINAL_EVENTS:
                 return
         raise MeshsmithError(ErrorCode.INTERRUPTED,
                              "The studio closed before the work was done.")

@@ -104,16 +104,18 @@ class JobStore:
 
     # ---- writes ---------------------------------------------------------------------------
     def add(self, job_id: str, spec: JobSpec, created_at: float | None = None,
-            pipeline: PipelineTag | None = None) -> Job:
+            pipeline: PipelineTag | None = None, user: str = "") -> Job:
         job = Job(job_id=job_id, spec=spec, created_at=created_at or time.time(),
-                  pipeline=pipeline)
+                  pipeline=pipeline, user=user)
         with self._lock:
             self._db.execute(
                 "INSERT INTO jobs (job_id, feature, adapter, spec, state, created_at,"
-                " pipeline_id, pipeline_step, pipeline_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " pipeline_id, pipeline_step, pipeline_name, user_tag)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (job_id, spec.feature, spec.adapter, spec.model_dump_json(), job.state.value,
                  job.created_at, pipeline.id if pipeline else None,
-                 pipeline.step if pipeline else None, pipeline.name if pipeline else None),
+                 pipeline.step if pipeline else None, pipeline.name if pipeline else None,
+                 user),
             )
         return job
 
@@ -173,26 +175,31 @@ class JobStore:
     def list(
         self, *, states: list[JobState] | None = None, feature: str | None = None,
         limit: int | None = None, newest_first: bool = True, pipeline_id: str | None = None,
+        user: str | None = None, offset: int = 0,
     ) -> list[Job]:
-        clauses, args = [], []
-        if pipeline_id:
-            clauses.append("pipeline_id = ?")
-            args.append(pipeline_id)
-        if states:
-            clauses.append(f"state IN ({', '.join('?' * len(states))})")
-            args.extend(s.value for s in states)
-        if feature:
-            clauses.append("feature = ?")
-            args.append(feature)
-        sql = "SELECT * FROM jobs"
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
+        """``user``: only that user's jobs (the HTTP API's tag, Job.user); None: everyone's."""
+        where, args = _where(states, feature, pipeline_id, user)
+        sql = f"SELECT * FROM jobs{where}"
         sql += f" ORDER BY created_at {'DESC' if newest_first else 'ASC'}, rowid"
         if limit:
-            sql += f" LIMIT {int(limit)}"
+            sql += f" LIMIT {int(limit)} OFFSET {max(0, int(offset))}"
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
         return [_to_job(r) for r in rows]
+
+    def count(self, *, states: list[JobState] | None = None, feature: str | None = None,
+              user: str | None = None) -> int:
+        where, args = _where(states, feature, None, user)
+        with self._lock:
+            return int(self._db.execute(f"SELECT COUNT(*) FROM jobs{where}", args).fetchone()[0])
+
+    def uses_input(self, path: str) -> bool:
+        """True when some job's spec names ``path`` as an input (so the file must stay)."""
+        needle = json.dumps(path)  # as the spec JSON spells it, quotes and escapes included
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM jobs WHERE instr(spec, ?) > 0 LIMIT 1",
+                                   (needle,)).fetchone()
+        return row is not None
 
     def output_of(self, job_id: str) -> str | None:
         """The primary output of a succeeded job (for ``job:<id>`` inputs)."""
@@ -206,6 +213,22 @@ class JobStore:
         if row is None:
             raise KeyError(f"no job {job_id}")
         return row
+
+
+def _where(states: list[JobState] | None, feature: str | None, pipeline_id: str | None,
+           user: str | None) -> tuple[str, list]:
+    clauses, args = [], []
+    for column, value in (("pipeline_id", pipeline_id), ("feature", feature)):
+        if value:
+            clauses.append(f"{column} = ?")
+            args.append(value)
+    if user is not None:
+        clauses.append("user_tag = ?")
+        args.append(user)
+    if states:
+        clauses.append(f"state IN ({', '.join('?' * len(states))})")
+        args.extend(s.value for s in states)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
 def _is_damage(exc: sqlite3.DatabaseError) -> bool:
@@ -254,17 +277,19 @@ def _set_aside(path: Path) -> Path:
 
 
 # Columns added after the first release: (name, SQL type). Older files gain them on open.
-_ADDED_COLUMNS = (("pipeline_id", "TEXT"), ("pipeline_step", "INTEGER"), ("pipeline_name", "TEXT"))
+_ADDED_COLUMNS = (("pipeline_id", "TEXT"), ("pipeline_step", "INTEGER"), ("pipeline_name", "TEXT"),
+                  ("user_tag", "TEXT NOT NULL DEFAULT ''"))
 
 
 def _migrate(db: sqlite3.Connection) -> None:
-    """Bring an older jobs table up to date; every added column is nullable, so old rows
-    (and older Meshsmith versions reading this file) keep working."""
+    """Bring an older jobs table up to date; every added column is nullable or has a default,
+    so old rows (and older Meshsmith versions reading this file) keep working."""
     present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
     for name, kind in _ADDED_COLUMNS:
         if name not in present:
             db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
     db.execute("CREATE INDEX IF NOT EXISTS jobs_pipeline ON jobs(pipeline_id)")
+    db.execute("CREATE INDEX IF NOT EXISTS jobs_user ON jobs(user_tag)")
 
 
 def _pipeline(row: sqlite3.Row) -> PipelineTag | None:
@@ -286,4 +311,5 @@ def _to_job(row: sqlite3.Row) -> Job:
         result=JobResult.model_validate(json.loads(row["result"])) if row["result"] else None,
         error=ErrorInfo.model_validate(json.loads(row["error"])) if row["error"] else None,
         pipeline=_pipeline(row),
+        user=row["user_tag"] or "",
     )
