@@ -69,6 +69,7 @@ class InstanceServer:
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._routes: dict[str, queue.SimpleQueue] = {}  # job or pipeline id -> connection
+        self._streams: set[threading.Event] = set()  # open ``watch`` streams, ended on close
         self._lock = threading.Lock()
         engine.subscribe(self._on_engine_event)
 
@@ -98,6 +99,9 @@ class InstanceServer:
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
+        with self._lock:
+            for stream in self._streams:
+                stream.set()  # a watcher hears the studio go, as when its process ends
 
     # ---- connections -------------------------------------------------------------------------
     def _accept(self) -> None:
@@ -161,17 +165,23 @@ class InstanceServer:
         self.engine.subscribe(events.put)
         gone = threading.Event()
         _watch_for_cancel(reader, gone, gone.set)  # here a hang-up only ends the stream
+        with self._lock:
+            self._streams.add(gone)
         try:
             alive = send({"event": "watching"})
             while alive and not gone.is_set():
                 try:
-                    event = events.get(timeout=5.0)
+                    event = events.get(timeout=1.0)
                 except queue.Empty:  # a keep-alive line notices a client that went away
                     alive = send({"event": "watching"})
                     continue
                 alive = send(_progress(event))
         finally:
             self.engine.unsubscribe(events.put)
+            with self._lock:
+                self._streams.discard(gone)
+            with contextlib.suppress(OSError):  # wakes the reading thread; the client sees EOF
+                send.conn.shutdown(socket.SHUT_RDWR)
 
     def _run(self, request: dict[str, Any], reader: Any, send: _Sender) -> None:
         engine, events = self.engine, queue.SimpleQueue()
