@@ -49,8 +49,7 @@ class ServerThread:
         return f"http://{host}:{port}"
 
     def start(self, timeout_s: float = 30.0) -> str:
-        self._thread = threading.Thread(target=self.server.run, name="meshsmith-api",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="meshsmith-api", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout_s
         while not self.server.started:
@@ -62,6 +61,12 @@ class ServerThread:
             time.sleep(0.05)  # start-up only: uvicorn binds on its own thread
         log.info("serving the API on %s", self.url)
         return self.url
+
+    def _run(self) -> None:
+        try:
+            self.server.run()
+        except SystemExit:  # uvicorn's answer to a port it cannot bind: ``start`` says it
+            pass
 
     def stop(self) -> None:
         self.server.should_exit = True

@@ -37,8 +37,8 @@ from engine.jobs import FEATURES, Job, JobState
 if TYPE_CHECKING:
     from app.bridge import EngineBridge
 
-COLUMNS = ("", "Feature", "Adapter", "Status", "Duration", "Date", "Pipeline")
-THUMBNAIL, FEATURE, ADAPTER, STATUS, DURATION, DATE, PIPELINE = range(len(COLUMNS))
+COLUMNS = ("", "Feature", "Adapter", "Status", "Duration", "Date", "Pipeline", "User")
+THUMBNAIL, FEATURE, ADAPTER, STATUS, DURATION, DATE, PIPELINE, USER = range(len(COLUMNS))
 JOB_ROLE = Qt.ItemDataRole.UserRole  # the Job snapshot behind a row
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # raw values, so durations sort as numbers
 ALL = ""  # the filter value that lets everything through
@@ -356,7 +356,7 @@ class HistoryViewModel(QObject):
 
 def searchable_text(job: Job) -> str:
     """Everything the free-text filter looks at, lower-cased."""
-    parts = [job.job_id, job.spec.feature, job.spec.adapter, job.state.value]
+    parts = [job.job_id, job.spec.feature, job.spec.adapter, job.state.value, job.user]
     if job.pipeline is not None:
         parts += [job.pipeline.id, job.pipeline.name]
     parts += [Path(p).name for p in job.spec.inputs]
@@ -393,6 +393,7 @@ _CELLS: dict[int, Callable[[Job], str]] = {
     DATE: lambda job: time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created_at)),
     PIPELINE: lambda job: (f"{job.pipeline.name} · step {job.pipeline.step + 1}"
                            if job.pipeline else ""),
+    USER: lambda job: job.user,  # who sent it through the HTTP API; empty for the studio's own
 }
 
 
@@ -415,4 +416,6 @@ def _tooltip(job: Job) -> str:
     text = f"Job {job.job_id}\nInputs: {inputs}"
     if job.pipeline is not None:
         text += f"\nStep {job.pipeline.step + 1} of {job.pipeline.name} ({job.pipeline.id})"
+    if job.user:
+        text += f"\nSent through the HTTP API by {job.user}"
     return text + (f"\n{error.message}" if error else "")

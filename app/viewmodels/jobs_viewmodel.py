@@ -94,9 +94,9 @@ class JobListModel(ListTableModel):
             return row.cause or row.stage or None
         if role != Qt.ItemDataRole.DisplayRole:
             return None
-        spec = row.job.spec
+        spec, user = row.job.spec, row.job.user
         return (
-            f"{spec.feature} · {spec.adapter}",
+            f"{spec.feature} · {spec.adapter}" + (f" · {user}" if user else ""),
             row.status_text(),
             f"{round(row.fraction * 100)}%",
             format_duration(row.elapsed_s(now)),

@@ -17,6 +17,7 @@ from app.viewmodels.jobs_viewmodel import JobsViewModel
 from app.viewmodels.log_viewmodel import LogViewModel
 from app.viewmodels.models_viewmodel import ModelsViewModel
 from app.viewmodels.pipeline_viewmodel import PipelineViewModel
+from app.viewmodels.serving_viewmodel import ServingViewModel
 from app.viewmodels.viewport_viewmodel import (
     DETAIL_KEY,
     MODE_KEYS,
@@ -57,6 +58,7 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
         self.history_vm = HistoryViewModel(bridge, self)
         self.log_vm = LogViewModel(bridge, self)
         self.pipeline_vm = PipelineViewModel(bridge, self.create_vm, self)
+        self.serving_vm = ServingViewModel(bridge, self)
         self.viewport_vm = ViewportViewModel(self)
         self.viewport = ViewportView(self.viewport_vm, self)
         self.setCentralWidget(self.viewport)
@@ -136,6 +138,13 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
         jobs_menu.addAction(self._action("&Run", self.create_vm.run, "Ctrl+Return"))
         self._action("Run", self.create_vm.run, "Ctrl+Enter")
         jobs_menu.addAction(self._action("Cancel &all", self.jobs_vm.cancel_all))
+        jobs_menu.addSeparator()
+        self.serve_action = self._action("&Serve the HTTP API", self.serving_vm.set_serving,
+                                         checkable=True)
+        self.serve_action.setToolTip(f"Let scripts and other tools send jobs to this studio on "
+                                     f"http://{self.serving_vm.config.host}:"
+                                     f"{self.serving_vm.config.port} (docs/api.md)")
+        jobs_menu.addAction(self.serve_action)
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self._action("&About Meshsmith", self.show_about))
 
@@ -151,6 +160,8 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
         self.pipeline_vm.error_raised.connect(self.show_error)
         self.history_vm.job_resubmitted.connect(
             lambda job_id: self.statusBar().showMessage(f"Re-running as job {job_id}", 5000))
+        self.serving_vm.serving_changed.connect(self._on_serving_changed)
+        self.serving_vm.error_raised.connect(self.show_error)
         self.viewport.scene_shown.connect(self.scene_shown)
         self.viewport_vm.load_failed.connect(self.load_failed)
         self.viewport_vm.load_failed.connect(self.show_error)
@@ -220,6 +231,11 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
         if staged is not None:
             self.statusBar().showMessage(f"Input: {staged.original_name}", 5000)
 
+    def _on_serving_changed(self, url: str) -> None:
+        self.serve_action.setChecked(bool(url))
+        self.statusBar().showMessage(f"Serving the HTTP API on {url} (docs at {url}/docs)"
+                                     if url else "Stopped serving the HTTP API.", 10_000)
+
     def _on_jobs_job_succeeded(self, job: Job) -> None:
         if job.result is None or not job.result.output_file_path:
             return
@@ -252,6 +268,7 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
 
     def release(self) -> None:
         """Stop timers and the viewport before the engine goes (never render after close)."""
+        self.serving_vm.release()
         self.viewport_vm.shutdown()
         self.history_vm.close()
         self.log_vm.close()
