@@ -23,8 +23,8 @@ DONE = ("completed", "failed", "cancelled")
 
 
 @pytest.fixture
-def api_registry(test_registry: Registry) -> Registry:
-    """The test registry plus fast prompt adapters for the text features."""
+def test_registry(test_registry: Registry) -> Registry:
+    """The tests' registry plus fast prompt adapters for the text features."""
     return Registry([*test_registry.specs, prompt_spec("text_to_raw_mesh"),
                      prompt_spec("text_to_textured_mesh")])
 
@@ -61,13 +61,13 @@ class Api:
 
 
 @pytest.fixture
-def serve(engine_for_api) -> Iterator[Callable[..., Api]]:
+def serve(engine) -> Iterator[Callable[..., Api]]:
     """Start a server on an ephemeral loopback port with the given config changes."""
     started: list[Api] = []
 
     def start(**changes: Any) -> Api:
         config = replace(ServerConfig(port=0), **changes)
-        thread = ServerThread(EngineBackend(engine_for_api), config)
+        thread = ServerThread(EngineBackend(engine), config)
         url = thread.start()
         api = Api(url, httpx.Client(base_url=url, timeout=120), thread)
         started.append(api)
@@ -78,17 +78,6 @@ def serve(engine_for_api) -> Iterator[Callable[..., Api]]:
         api.client.close()
         api.thread.stop()
         api.thread.backend.close()
-
-
-@pytest.fixture
-def engine_for_api(data_dir, api_registry):
-    from engine.runtime.engine import Engine
-
-    eng = Engine(data_dir, registry=api_registry, cancel_grace_s=1.0).start()
-    try:
-        yield eng
-    finally:
-        eng.shutdown()
 
 
 @pytest.fixture
