@@ -118,28 +118,8 @@ class InstanceServer:
             send = _Sender(conn)
             try:
                 request = _read(reader)
-                if request is None:
-                    return
-                op = request.get("op")
-                if op == "hello":
-                    send({"event": "hello", "pid": os.getpid(), "protocol": PROTOCOL})
-                elif op == "open":
-                    paths = [str(p) for p in _list(request, "paths")]
-                    self.on_open(paths)
-                    send({"event": "opened", "count": len(paths), "pid": os.getpid()})
-                elif op == "run":
-                    self._run(request, reader, send)
-                elif op == "pipeline" and self.pipelines is not None:
-                    self._pipeline(request, reader, send)
-                elif op == "submit":
-                    send({"event": "submitted", "job_id": self._submit(request)})
-                elif op == "cancel_job":
-                    self.engine.cancel(str(request.get("job_id", "")))
-                    send({"event": "ok"})
-                elif op == "watch":
-                    self._watch(reader, send)
-                else:
-                    send(_error(ErrorCode.INVALID_INPUT, f"The studio does not know {op!r}."))
+                if request is not None:
+                    self._dispatch(request, reader, send)
             except MeshsmithError as exc:
                 send({"event": "error", **exc.to_dict()})
             except (OSError, ValueError) as exc:
@@ -147,6 +127,28 @@ class InstanceServer:
             except Exception as exc:
                 log.error("serving a launch failed", exc_info=True)
                 send(_error(ErrorCode.ADAPTER_FAILED, f"The studio could not do that ({exc})."))
+
+    def _dispatch(self, request: dict[str, Any], reader: Any, send: _Sender) -> None:
+        op = request.get("op")
+        if op == "hello":
+            send({"event": "hello", "pid": os.getpid(), "protocol": PROTOCOL})
+        elif op == "open":
+            paths = [str(p) for p in _list(request, "paths")]
+            self.on_open(paths)
+            send({"event": "opened", "count": len(paths), "pid": os.getpid()})
+        elif op == "run":
+            self._run(request, reader, send)
+        elif op == "pipeline" and self.pipelines is not None:
+            self._pipeline(request, reader, send)
+        elif op == "submit":
+            send({"event": "submitted", "job_id": self._submit(request)})
+        elif op == "cancel_job":
+            self.engine.cancel(str(request.get("job_id", "")))
+            send({"event": "ok"})
+        elif op == "watch":
+            self._watch(reader, send)
+        else:
+            send(_error(ErrorCode.INVALID_INPUT, f"The studio does not know {op!r}."))
 
     def _submit(self, request: dict[str, Any]) -> str:
         engine = self.engine
