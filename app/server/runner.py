@@ -90,6 +90,9 @@ def serve_command(args: argparse.Namespace, registry: Registry) -> int:
     print(f"meshsmith: serving http://{config.host}:{config.port} (docs at /docs) on {where}; "
           f"sign-in {'required' if config.auth_required else 'off (loopback)'}; Ctrl+C stops.",
           file=sys.stderr)
+    if config.auth_required and server.store.user_count() == 0:
+        print(f"meshsmith: no users yet: register the admin from this machine with POST "
+              f"http://127.0.0.1:{config.port}/auth/register (docs/api.md).", file=sys.stderr)
     try:
         server.server.run()  # the foreground: Ctrl+C ends it
     finally:

@@ -87,3 +87,16 @@ def test_serve_hands_jobs_to_the_open_studio_and_takes_over_when_it_closes(
         studio.close()
         studio_engine.shutdown()
     assert "on the studio's engine" in err and "an engine of our own" in err, err
+
+
+def test_serve_refuses_a_bad_setup_with_one_sentence_and_exit_2(tmp_path):
+    for args, expected in (
+        (["--allow-path", str(tmp_path / "nowhere")], "does not exist."),
+        (["--port", "many"], "invalid int value"),
+    ):
+        proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "serve", *args],
+                              cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True,
+                              timeout=120)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+        assert lines[0].startswith("meshsmith") and expected in lines[0], lines

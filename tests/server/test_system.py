@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from engine.jobs import JobSpec
+from app.server.backend import Live, LiveJobs
+from app.server.job_json import job_status
+from engine.jobs import Job, JobSpec, JobState
+from engine.runtime.events import JobEvent
 from engine.storage.jobstore import JobStore
 from tests.server.conftest import b64
 
@@ -126,3 +130,36 @@ def test_slow_file_work_does_not_hold_up_other_requests(api, box_obj, monkeypatc
     release.set()
     sender.join(60)
     assert answers and answers[0].status_code == 200
+
+
+@pytest.mark.slow
+def test_a_queued_job_says_why_it_waits(api, box_obj):
+    body = {"mesh_base64": b64(box_obj), **SLOW}
+    first = api.post("/api/v1/mesh-segmentation/segment-mesh", json=body).json()["job_id"]
+    second = api.post("/api/v1/mesh-segmentation/segment-mesh", json=body).json()["job_id"]
+    deadline = time.monotonic() + 120
+    while (status := api.get(f"/api/v1/system/jobs/{second}").json())["wait_cause"] is None:
+        assert status["status"] == "queued" and time.monotonic() < deadline, status
+        time.sleep(0.1)
+    assert status["status"] == "queued" and status["wait_cause"].startswith("waiting")
+    for job_id in (second, first):
+        api.post(f"/api/v1/system/jobs/{job_id}/cancel")
+    assert api.wait(first)["status"] == api.wait(second)["status"] == "cancelled"
+
+
+def test_the_engines_eta_reaches_the_job_status(box_obj):
+    """The ETA is the engine's (JobEvent.eta_s); the status shows it while the job runs and
+    drops it, with the rest of the live state, once the job ends."""
+    live = LiveJobs()
+    live.on_event(JobEvent("waiting", "j1", cause="waiting for a free CPU slot", eta_s=40.0))
+    assert live.get("j1").cause == "waiting for a free CPU slot"
+    live.on_message({"event": "progress", "job_id": "j1", "stage": "cutting", "fraction": 0.5,
+                     "eta_s": 12.5})
+    job = Job(job_id="j1", spec=JobSpec(feature="uv_unwrapping", adapter="xatlas"),
+              state=JobState.RUNNING, created_at=time.time())
+    status = job_status(job, live.get("j1"), "http://127.0.0.1:7842/")
+    assert (status["status"], status["stage"], status["progress"]) == ("processing", "cutting",
+                                                                       0.5)
+    assert status["eta_seconds"] == 12.5 and status["wait_cause"] is None
+    live.on_message({"event": "state", "job_id": "j1", "state": "succeeded"})
+    assert live.get("j1") == Live()
