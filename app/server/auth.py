@@ -12,8 +12,9 @@ import asyncio
 import math
 import re
 import secrets
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -87,6 +88,7 @@ class AuthState:
     store: ServerStore
     signer: TokenSigner
     throttle: LoginThrottle
+    registering: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def create(cls, config: ServerConfig, store: ServerStore) -> AuthState:
@@ -148,14 +150,18 @@ AuthDep = Annotated[AuthState, Depends(auth_state)]
 
 @router.post("/register", status_code=201, summary="Register a user (issues no token)")
 async def register(body: RegisterRequest, request: Request, auth: AuthDep) -> dict[str, Any]:
-    who = optional_caller(request)
-    role = await asyncio.to_thread(_allowed_role, auth, body, who, _client(request))
     if not _NAME.fullmatch(body.username) or body.username.lower() in _RESERVED:
         raise ApiError(400, "INVALID_VALUE", "A user name has 2 to 64 letters, digits, dots, "
                        "dashes or underscores, and is not one of api, admin, studio, local.")
+    who, client = optional_caller(request), _client(request)
     password_hash = await asyncio.to_thread(hash_password, body.password)
-    user = await asyncio.to_thread(auth.store.add_user, body.username, body.email,
-                                   password_hash, role)
+
+    def add() -> User | None:
+        with auth.registering:  # two first registrations at once make one admin, not two
+            role = _allowed_role(auth, body, who, client)
+            return auth.store.add_user(body.username, body.email, password_hash, role)
+
+    user = await asyncio.to_thread(add)
     if user is None:
         raise ApiError(409, "CONFLICT", f"The user name {body.username} is taken.")
     return {"success": True, "user": user.public(),

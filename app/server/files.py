@@ -8,6 +8,7 @@ Uploads belong to the user who sent them; an admin sees everyone's.
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -36,7 +37,8 @@ def upload_json(upload: Upload) -> dict[str, Any]:
 def _stage_upload(stream: BinaryIO, filename: str, kind: Kind, backend: Backend,
                   store: ServerStore, who: Caller) -> Upload:
     """Copy the received file next to the inputs, stage it, and remember who sent it."""
-    name = sanitize_stem(filename) + "".join(Path(filename).suffixes[-1:])[:12]
+    suffix = re.sub(r"[^A-Za-z0-9]", "", Path(filename).suffix)[:10]
+    name = sanitize_stem(filename) + (f".{suffix}" if suffix else "")
     with tempfile.TemporaryDirectory(dir=backend.data.root, prefix=".upload-") as folder:
         received = Path(folder) / (name or "upload")
         with received.open("wb") as out:
@@ -50,7 +52,8 @@ def _stage_upload(stream: BinaryIO, filename: str, kind: Kind, backend: Backend,
 
 async def _receive(file: UploadFile, kind: Kind, backend: Backend, store: ServerStore,
                    who: Caller) -> dict[str, Any]:
-    filename = (file.filename or "upload").replace("\\", "/").rsplit("/", 1)[-1][:200]
+    base = (file.filename or "upload").replace("\\", "/").rsplit("/", 1)[-1][:200]
+    filename = "".join(ch if ch.isprintable() else "?" for ch in base) or "upload"
     try:
         upload = await asyncio.to_thread(_stage_upload, file.file, filename, kind, backend,
                                          store, who)

@@ -105,9 +105,10 @@ def test_uploads_are_judged_by_content(api, tmp_path, box_obj):
                                         "/api/v1/file-upload/image.")
     garbage = tmp_path / "noise.ply"
     garbage.write_bytes(os.urandom(2048))
-    with garbage.open("rb") as handle:
-        refused = api.post("/api/v1/file-upload/mesh", files={"file": ("noise.ply", handle)})
-    assert refused.status_code == 400 and one_sentence(refused)
+    for name in ("noise.ply", "../../etc/noise\nname.ply", "no\x07ise.\x1bply"):
+        with garbage.open("rb") as handle:
+            refused = api.post("/api/v1/file-upload/mesh", files={"file": (name, handle)})
+        assert refused.status_code == 400 and one_sentence(refused), name
     missing = api.post("/api/v1/file-upload/mesh", data={"nothing": "here"})
     assert missing.status_code == 422 and one_sentence(missing) == "file is required."
     assert api.get("/api/v1/file-upload/list").json()["files"] == []
