@@ -195,7 +195,8 @@ class JobStore:
 
     def uses_input(self, path: str) -> bool:
         """True when some job's spec names ``path`` as an input (so the file must stay)."""
-        needle = json.dumps(path)  # as the spec JSON spells it, quotes and escapes included
+        # as the spec's JSON spells it: quoted, escaped, non-ASCII letters kept as they are
+        needle = json.dumps(path, ensure_ascii=False)
         with self._lock:
             row = self._db.execute("SELECT 1 FROM jobs WHERE instr(spec, ?) > 0 LIMIT 1",
                                    (needle,)).fetchone()

@@ -163,3 +163,15 @@ def test_the_engines_eta_reaches_the_job_status(box_obj):
     assert status["eta_seconds"] == 12.5 and status["wait_cause"] is None
     live.on_message({"event": "state", "job_id": "j1", "state": "succeeded"})
     assert live.get("j1") == Live()
+
+
+def test_a_staged_file_a_job_used_is_kept_when_its_upload_is_deleted(data_dir):
+    store = JobStore(data_dir.db)
+    try:
+        path = str(data_dir.inputs / "ab12" / "stühl 椅子.glb")
+        store.add("job000000001", JobSpec(feature="uv_unwrapping", adapter="xatlas",
+                                          inputs=[path]))
+        assert store.uses_input(path)
+        assert not store.uses_input(str(data_dir.inputs / "ab12" / "stühl.glb"))
+    finally:
+        store.close()
