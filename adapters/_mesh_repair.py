@@ -137,17 +137,31 @@ def orient_faces(vertices: np.ndarray, faces: np.ndarray,
     """``faces`` with winding made consistent across manifold edges, each connected piece
     turned to enclose positive volume (normals out). Face order is kept. ``edges``: the
     faces' half-edges, when the caller has grouped them already."""
+    faces, comp, count = wind_consistently(faces, edges)
+    if len(faces) == 0:
+        return faces
+    return _outward(vertices, faces, comp, count)
+
+
+def wind_consistently(faces: np.ndarray, edges: HalfEdges | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, int]:
+    """``faces`` with winding made consistent across manifold edges, each connected piece
+    keeping the winding most of its faces had (an open piece has no inside to point away
+    from). Also each face's piece and the number of pieces."""
     faces = np.asarray(faces, dtype=np.int64)
     n = len(faces)
     if n == 0:
-        return faces
+        return faces, np.zeros(0, dtype=np.int64), 0
     a, b, flipped = edge_pairs(edges if edges is not None else half_edges(faces))
     count, comp = csgraph.connected_components(
         sparse.csr_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)),
         directed=False)
     if flipped.any():  # most meshes are wound consistently already: nothing to walk
-        faces = np.where(_flips(n, a, b, flipped, comp, count)[:, None], faces[:, ::-1], faces)
-    return _outward(vertices, faces, comp, count)
+        flip = _flips(n, a, b, flipped, comp, count)
+        turned = np.bincount(comp, weights=flip, minlength=count)
+        flip ^= (2 * turned > np.bincount(comp, minlength=count))[comp]
+        faces = np.where(flip[:, None], faces[:, ::-1], faces)
+    return faces, comp, count
 
 
 def _flips(n: int, a: np.ndarray, b: np.ndarray, flipped: np.ndarray, comp: np.ndarray,

@@ -52,7 +52,7 @@ class FillPartsAdapter:
 
         params: PartCompletionParams = ctx.params  # type: ignore[assignment]
         ctx.step("reading parts", 0.02)
-        _require_scene_file(inputs[0])
+        require_scene_file(inputs[0])
         parts = load_parts(inputs[0])
         centre, size = _frame([mesh for _, mesh in parts])
         scene, rows = trimesh.Scene(), []
@@ -80,7 +80,7 @@ class FillPartsAdapter:
         }, extra_outputs=[ExtraOutput("report", report, "application/json")])
 
 
-def _require_scene_file(path: Path) -> None:
+def require_scene_file(path: Path) -> None:
     from engine.errors import InvalidInput
     from engine.meshio.reader import GLB, GLTF, sniff, unreadable_message
 

@@ -52,9 +52,18 @@ SPECS: tuple[AdapterSpec, ...] = (
         inputs=("mesh",), devices=("cpu",), timeout_s=900,
     ),
     AdapterSpec(
+        id="volumetric", feature="part_completion", label="Volumetric completion",
+        description="Rebuilds every part of a segmented GLB as one closed solid: the "
+                    "object's solid is divided among the parts, the hidden side where parts "
+                    "touched is rebuilt, the visible surface and its colours are kept.",
+        entry="adapters.volumetric_parts:VolumetricPartsAdapter",
+        params="adapters.volumetric_parts:VolumetricPartsParams",
+        inputs=("mesh",), devices=("cpu",), timeout_s=1800,
+    ),
+    AdapterSpec(
         id="fill_parts", feature="part_completion", label="Hole filling with fairing",
         description="Closes every part of a segmented GLB into a watertight mesh, patching "
-                    "each cut smoothly.",
+                    "each cut smoothly: faster, for clean parts with few holes.",
         entry="adapters.part_completion:FillPartsAdapter",
         params="adapters.part_completion:PartCompletionParams",
         inputs=("mesh",), devices=("cpu",), timeout_s=900,

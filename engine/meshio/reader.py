@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import trimesh
@@ -27,6 +27,9 @@ from PIL import Image
 
 from engine.errors import InvalidInput
 from engine.meshio.checks import HEAD, check_face_limit
+
+if TYPE_CHECKING:
+    from engine.meshio.scene import LoadedScene
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +193,14 @@ def load_parts(
     scene, fmt, declared = _read_scene(path, label, max_faces)
     return guarded(lambda: _parts(scene, fmt, label, max_faces, declared), label,
                     "split into its parts")
+
+
+def scene_parts(loaded: LoadedScene, *, max_faces: int = DEFAULT_MAX_FACES
+                ) -> list[tuple[str, trimesh.Trimesh]]:
+    """``load_parts`` of a scene ``engine.meshio.scene.read_scene`` has read, with its
+    materials: the parts keep their UVs, textures and colours."""
+    return guarded(lambda: _parts(loaded.scene, loaded.format, loaded.label, max_faces,
+                                  loaded.declared), loaded.label, "split into its parts")
 
 
 def _read_scene(

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,94 +13,12 @@ import pytest
 import trimesh
 from scipy.optimize import linear_sum_assignment
 
+from benchmarks._part_cases import MORE_SHAPES, SHAPES, fused, snowman, true_labels
 from engine.errors import ErrorCode, MeshsmithError
 from engine.meshio.reader import load_parts
 from tests.support.gltf_validator import assert_valid_glb
 
 pytestmark = pytest.mark.slow
-
-Sdf = Callable[[np.ndarray], np.ndarray]
-
-# ----------------------------------------------------------------------------- shapes
-
-
-@dataclass
-class Primitive:
-    """A solid the test fuses, with its exact signed distance, so truth needs no mesh query."""
-
-    mesh: trimesh.Trimesh
-    sdf: Sdf
-
-
-def _capped(q: np.ndarray) -> np.ndarray:
-    return np.linalg.norm(np.maximum(q, 0.0), axis=1) + np.minimum(q.max(axis=1), 0.0)
-
-
-def box(centre: tuple[float, ...], extents: tuple[float, ...]) -> Primitive:
-    mesh = trimesh.creation.box(extents=extents)
-    mesh.apply_translation(centre)
-    c, half = np.asarray(centre), np.asarray(extents) / 2.0
-    return Primitive(mesh, lambda p: _capped(np.abs(p - c) - half))
-
-
-def cylinder(centre: tuple[float, ...], axis: tuple[float, ...], radius: float, height: float,
-             sections: int = 32) -> Primitive:
-    mesh = trimesh.creation.cylinder(radius=radius, height=height, sections=sections)
-    mesh.apply_transform(trimesh.geometry.align_vectors((0, 0, 1), axis))
-    mesh.apply_translation(centre)
-    c, a = np.asarray(centre, dtype=float), np.asarray(axis, dtype=float)
-
-    def sdf(p: np.ndarray) -> np.ndarray:
-        t = (p - c) @ a
-        radial = np.linalg.norm((p - c) - t[:, None] * a, axis=1)
-        return _capped(np.stack([radial - radius, np.abs(t) - height / 2.0], axis=1))
-
-    return Primitive(mesh, sdf)
-
-
-def sphere(centre: tuple[float, ...], radius: float) -> Primitive:
-    mesh = trimesh.creation.icosphere(subdivisions=4, radius=radius)
-    mesh.apply_translation(centre)
-    return Primitive(mesh, lambda p: np.linalg.norm(p - np.asarray(centre), axis=1) - radius)
-
-
-def table() -> list[Primitive]:
-    """A top and four legs that reach 0.02 into it (so the union fuses them)."""
-    legs = [cylinder((x, 0.48, z), (0, 1, 0), 0.06, 1.0, 24)
-            for x in (-0.85, 0.85) for z in (-0.45, 0.45)]
-    return [box((0, 1.0, 0), (2.0, 0.12, 1.2)), *legs]
-
-
-def snowman() -> list[Primitive]:
-    return [sphere((0, 0, 0), 1.0), sphere((0, 1.55, 0), 0.7), sphere((0, 2.6, 0), 0.45)]
-
-
-def l_pipe() -> list[Primitive]:
-    """Two cylinders meeting at a right angle, the upright one standing in the other's end."""
-    return [cylinder((1.2, 0, 0), (1, 0, 0), 0.3, 3.0, 48),
-            cylinder((0, 1.0, 0), (0, 1, 0), 0.3, 2.0, 48)]
-
-
-SHAPES: dict[str, Callable[[], list[Primitive]]] = {
-    "table": table, "snowman": snowman, "l_pipe": l_pipe,
-}
-
-
-def fused(primitives: list[Primitive], max_edge: float | None = None) -> trimesh.Trimesh:
-    """ONE connected mesh: the boolean union (manifold3d), optionally subdivided finer."""
-    union = trimesh.boolean.union([p.mesh for p in primitives], engine="manifold")
-    if max_edge is not None:
-        union = trimesh.Trimesh(*trimesh.remesh.subdivide_to_size(
-            union.vertices, union.faces, max_edge), process=False)
-    assert union.body_count == 1 and union.is_watertight
-    return union
-
-
-def true_labels(mesh: trimesh.Trimesh, primitives: list[Primitive]) -> np.ndarray:
-    """Each face's source primitive: the one whose surface its centroid lies on."""
-    centres = mesh.triangles_center
-    return np.stack([np.abs(p.sdf(centres)) for p in primitives], axis=1).argmin(axis=1)
-
 
 def iou_matching(pred: np.ndarray, true: np.ndarray,
                  area: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -233,43 +149,6 @@ def test_too_few_triangles_and_bad_counts_get_one_sentence(engine, tmp_path):
 
 # ----------------------------------------------------------------------------- more shapes
 # Run in this process (no engine) so that many shapes stay cheap to check.
-
-
-def torus(centre: tuple[float, ...], major: float, minor: float) -> Primitive:
-    """A ring in the xy plane."""
-    mesh = trimesh.creation.torus(major, minor, major_sections=64, minor_sections=24)
-    mesh.apply_translation(centre)
-    c = np.asarray(centre, dtype=float)
-
-    def sdf(p: np.ndarray) -> np.ndarray:
-        d = p - c
-        return np.hypot(np.hypot(d[:, 0], d[:, 1]) - major, d[:, 2]) - minor
-
-    return Primitive(mesh, sdf)
-
-
-def figure() -> list[Primitive]:
-    """Torso, head, two slanted arms, two legs."""
-    down_left, down_right = np.array([1, -1, 0]) / np.sqrt(2), np.array([-1, -1, 0]) / np.sqrt(2)
-    return [box((0, 1.2, 0), (0.6, 1.0, 0.35)), sphere((0, 1.95, 0), 0.28),
-            cylinder((-0.55, 1.25, 0), down_left, 0.09, 0.9),
-            cylinder((0.55, 1.25, 0), down_right, 0.09, 0.9),
-            cylinder((-0.18, 0.4, 0), (0, 1, 0), 0.11, 1.0),
-            cylinder((0.18, 0.4, 0), (0, 1, 0), 0.11, 1.0)]
-
-
-MORE_SHAPES: dict[str, Callable[[], list[Primitive]]] = {
-    "figure": figure,
-    "mug": lambda: [cylinder((0, 0, 0), (0, 1, 0), 0.5, 1.2), torus((0.55, 0, 0), 0.35, 0.07)],
-    "dumbbell": lambda: [sphere((-1, 0, 0), 0.5), cylinder((0, 0, 0), (1, 0, 0), 0.15, 2.0),
-                         sphere((1, 0, 0), 0.5)],
-    "chair": lambda: [box((0, 0.5, 0), (1, 0.1, 1)), box((0, 1.0, -0.45), (1, 1.0, 0.1)),
-                      *[box((x, 0.0, z), (0.1, 1.0, 0.1)) for x in (-0.42, 0.42)
-                        for z in (-0.42, 0.42)]],
-    "t_bar": lambda: [box((0, 0, 0), (2, 0.4, 0.4)), box((0, -1.0, 0), (0.4, 2, 0.4))],
-    "ball_with_bumps": lambda: [sphere((0, 0, 0), 1.0), *[
-        sphere(tuple(s * np.eye(3)[i]), 0.2) for i in range(3) for s in (-1.0, 1.0)]],
-}
 
 
 @pytest.mark.parametrize(("shape", "max_edge", "smoothing"), [
