@@ -90,9 +90,13 @@ def winding_inside(vertices: np.ndarray, faces: np.ndarray, grid: VoxelGrid,
 
 
 def winding_pockets(vertices: np.ndarray, faces: np.ndarray, grid: VoxelGrid,
-                    shell: np.ndarray, exact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                    shell: np.ndarray, exact: np.ndarray,
+                    settled: tuple[np.ndarray, np.ndarray] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """``winding_inside``, and the signed winding number at the voxels ``exact`` (flat
-    indices) from the same call: each call rebuilds libigl's tree over every triangle."""
+    indices) from the same call: each call rebuilds libigl's tree over every triangle.
+    ``settled``: (where, inside) for voxels whose answer is known already (from a coarser
+    grid, far from the surface); a leaking pocket is evaluated densely only elsewhere."""
     air, count = ndimage.label(~shell)
     flat = air.ravel()
     order = np.argsort(flat, kind="stable")
@@ -114,7 +118,11 @@ def winding_pockets(vertices: np.ndarray, faces: np.ndarray, grid: VoxelGrid,
     mixed = (share >= _MIXED) & (share <= 1 - _MIXED)
     mixed[0] = False
     if mixed.any():
-        inside |= _dense_inside(vertices, faces, grid, mixed[air])
+        region = mixed[air]
+        if settled is not None:
+            inside |= region & settled[0] & settled[1]
+            region &= ~settled[0]
+        inside |= _dense_inside(vertices, faces, grid, region)
     return inside, values[:len(exact)]
 
 

@@ -23,6 +23,7 @@ from adapters._volume_soup import SurfaceQueries
 
 # A positive piece of the field smaller than this share of the largest is not kept.
 KEEP_SHARE = 0.1
+_SURE = 2.5  # coarse steps from the surface beyond which the coarse solid is right
 _CONTEXT = 2  # coarse nodes beyond the region: interpolation never reads past the box
 
 
@@ -55,12 +56,24 @@ def part_surface(queries: SurfaceQueries, labels: np.ndarray, part_map: Partitio
     tick(0.1)
     visible = queries.faces[part_map.visible]
     values = part_field(queries, queries.faces[part_map.visible & (labels == part)], visible,
-                        own, fine)
+                        own, fine, _settled(part_map, fine))
     tick(0.55)
     values, dropped = _one_solid(values)
     tick(0.6)
     vertices, faces = _marching_cubes(values, fine)
     return PartSurface(vertices, faces, fine.pitch, own, dropped)
+
+
+def _settled(part_map: Partition, fine: FineGrid) -> tuple[np.ndarray, np.ndarray]:
+    """The fine nodes far enough from the surface for the coarse solid to be sure of them,
+    and whether they are inside."""
+    grid = part_map.grid
+    axes = fine.axes()
+    coords = [c.ravel() for c in np.meshgrid(
+        *((axes[i] - grid.origin[i]) / grid.pitch for i in range(3)), indexing="ij")]
+    depth = ndimage.map_coordinates(part_map.depth, coords, order=1, mode="nearest")
+    depth = depth.reshape(fine.shape)
+    return np.abs(depth) > _SURE * grid.pitch, depth > 0
 
 
 def _one_solid(values: np.ndarray) -> tuple[np.ndarray, int]:

@@ -88,56 +88,65 @@ class Ownership:
 
 
 def part_field(queries: SurfaceQueries, part_faces: np.ndarray, visible_faces: np.ndarray,
-               own: Ownership, fine: FineGrid) -> np.ndarray:
+               own: Ownership, fine: FineGrid, settled: tuple[np.ndarray, np.ndarray]
+               ) -> np.ndarray:
     """The part's field at every node of ``fine``: positive inside the part, no node
-    exactly zero, the grid's faces outside. Ownership comes from the visible faces (the
-    part's own, and all of them)."""
+    exactly zero, the grid's faces outside. Inside and ownership come from the visible
+    faces (all of them, and the part's own); ``settled``: (where, inside) for the nodes
+    the coarse solid answers for, far from the surface."""
     grid = VoxelGrid(np.zeros(fine.shape, dtype=bool), fine.origin, fine.pitch)
     shell = surface_voxels(queries.vertices, queries.faces_near(
         fine.origin - fine.pitch, grid.centres(np.array(fine.shape) - 1) + fine.pitch), grid)
-    near = ndimage.binary_dilation(shell, _CUBE)
     from_shell = ndimage.distance_transform_edt(~shell)
     mine, frontier = own.on(fine)
-    zones = _exact_zones(frontier, from_shell)
-    exact = np.flatnonzero(shell)
-    inside, total = winding_pockets(queries.vertices, queries.faces, grid, shell, exact)
-    inside.ravel()[exact] = np.abs(total) > 0.5
-    depth = _signed_depth(queries, fine, inside, near, from_shell)
-    points = fine.points(np.concatenate(zones))
-    _refine_ownership(mine, frontier, zones,
-                      winding(queries.vertices, visible_faces, points, signed=True),
-                      winding(queries.vertices, part_faces, points, signed=True))
+    frontier &= ~(settled[0] & ~settled[1])  # an interface far outside the solid is moot
+    step = max(2, int(own.pitch / fine.pitch / 2))  # twice as fine as the coarse grid
+    zones = _exact_zones(frontier, from_shell, step)
+    on_shell, in_zones = np.flatnonzero(shell), np.concatenate(zones)
+    exact = np.union1d(on_shell, in_zones)
+    inside, total = winding_pockets(queries.vertices, visible_faces, grid, shell, exact,
+                                    settled)
+    inside.ravel()[on_shell] = np.abs(total[np.searchsorted(exact, on_shell)]) > 0.5
+    depth = _signed_depth(queries, fine, inside, ndimage.binary_dilation(shell, _CUBE),
+                          from_shell)
+    _refine_ownership(mine, frontier, zones, step, total[np.searchsorted(exact, in_zones)],
+                      winding(queries.vertices, part_faces, fine.points(in_zones),
+                              signed=True))
     # scaled to the part's size, the ownership only shapes the corner where an interface
     # meets the visible surface (its zero level is what matters)
     scale = 0.5 * float(np.max(np.array(fine.shape) - 1)) * fine.pitch
     return _closed(np.where(depth > 0, np.minimum(depth, mine * scale), depth), fine.pitch)
 
 
-def _exact_zones(frontier: np.ndarray, from_shell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _exact_zones(frontier: np.ndarray, from_shell: np.ndarray,
+                 step: int) -> tuple[np.ndarray, np.ndarray]:
     """Where the ownership is evaluated exactly: every node near a cut's edge (within
-    ``_EDGE`` steps of the surface), and every other node (a lattice twice as coarse)
-    wherever an interface may pass, so the interface is sampled finer than the coarse
-    grid everywhere and at full resolution where the windings turn fastest."""
+    ``_EDGE`` steps of the surface), and a lattice ``step`` nodes apart wherever an
+    interface may pass, so the interface is sampled finer than the coarse grid everywhere
+    and at full resolution where the windings turn fastest."""
     edge = np.flatnonzero(frontier & (from_shell <= _EDGE))
     lattice = np.zeros_like(frontier)
-    lattice[::2, ::2, ::2] = ndimage.binary_dilation(frontier, _CUBE)[::2, ::2, ::2]
+    every = (slice(None, None, step),) * 3
+    lattice[every] = ndimage.binary_dilation(frontier, _CUBE)[every]
     lattice.ravel()[edge] = False
     return edge, np.flatnonzero(lattice)
 
 
 def _refine_ownership(mine: np.ndarray, frontier: np.ndarray,
-                      zones: tuple[np.ndarray, np.ndarray], total: np.ndarray,
+                      zones: tuple[np.ndarray, np.ndarray], step: int, total: np.ndarray,
                       own_winding: np.ndarray) -> None:
     """Exact ownership in the zones (with two parts meeting, the part's winding minus the
     other's is twice its own minus the total); between lattice nodes, interpolated."""
     exact = 2.0 * own_winding - total
     edge, lattice = zones
-    half = mine[::2, ::2, ::2].copy()
+    every = (slice(None, None, step),) * 3
+    sparse_grid = mine[every].copy()
     ijk = np.unravel_index(lattice, mine.shape)
-    half[tuple(i // 2 for i in ijk)] = exact[len(edge):]
+    sparse_grid[tuple(i // step for i in ijk)] = exact[len(edge):]
     where = np.flatnonzero(frontier)
-    coords = [i / 2.0 for i in np.unravel_index(where, mine.shape)]
-    mine.ravel()[where] = ndimage.map_coordinates(half, coords, order=1, mode="nearest")
+    coords = [i / step for i in np.unravel_index(where, mine.shape)]
+    mine.ravel()[where] = ndimage.map_coordinates(sparse_grid, coords, order=1,
+                                                  mode="nearest")
     mine.ravel()[edge] = exact[:len(edge)]
 
 

@@ -194,7 +194,8 @@ def _output(meshes: list[tuple[str, trimesh.Trimesh]], rows: list[dict[str, Any]
     report.write_text(json.dumps({"method": "volumetric completion (winding-number solid, "
                                             "nearest-part division, marching cubes)",
                                   "parts": rows}, indent=1))
-    solid = [r for r in rows if r["watertight"] and r["components"] == 1]
+    solid = [r for r in rows if r["method"] == "volumetric" and r["watertight"]
+             and r["components"] == 1]
     return AdapterOutput(mesh=scene, stats={
         "parts": len(rows),
         "watertight_parts": sum(1 for r in rows if r["watertight"]),

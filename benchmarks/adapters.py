@@ -44,6 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.registry import SPECS
+from benchmarks._memory import peak_mb, reset_peak
 from engine.contract.protocol import RunContext
 from engine.contract.spec import AdapterSpec
 from engine.meshio.reader import load_mesh, load_parts
@@ -188,6 +189,26 @@ def lib_fill_parts(path: Path, p: Any) -> Call:
     return lambda: [close_surface(v, f, p.smooth) for v, f in work]
 
 
+def lib_volumetric(path: Path, p: Any) -> Call:
+    from adapters._volume_extract import part_surface
+    from adapters._volume_partition import partition
+    from adapters._volume_snap import snap_visible
+    from adapters._volume_soup import SurfaceQueries, build_soup
+    from adapters.volumetric_parts import MIN_PARTITION_RESOLUTION
+
+    meshes = [(np.asarray(m.vertices), np.asarray(m.faces)) for _, m in load_parts(path)]
+
+    def call() -> Any:
+        soup = build_soup(meshes)
+        queries = SurfaceQueries(soup.vertices, soup.faces)
+        part_map = partition(soup, max(MIN_PARTITION_RESOLUTION, p.resolution))
+        surfaces = [part_surface(queries, soup.labels, part_map, i, p.resolution)
+                    for i in range(len(meshes))]
+        return [snap_visible(s, queries) for s in surfaces if s is not None]
+
+    return call
+
+
 def lib_skeleton_rig(path: Path, p: Any) -> Call:
     from adapters._rig_bones import build_joints
     from adapters._rig_mesh import solve_mesh, weld
@@ -231,6 +252,8 @@ CASES: dict[str, Case] = {
                            "pynanoinstantmeshes.remesh", own_threads=True),
     "spectral": Case(lambda n: {"num_parts": 6}, lib_spectral, "segment_mesh"),
     "fill_parts": Case(lambda n: {}, lib_fill_parts, "close_surface (per part)",
+                       parts_input=True),
+    "volumetric": Case(lambda n: {}, lib_volumetric, "partition..part_surface..snap_visible",
                        parts_input=True),
     "skeleton_rig": Case(lambda n: {}, lib_skeleton_rig, "weld..heat_weights..transfer"),
 }
@@ -306,6 +329,9 @@ def bench_in_process(spec: AdapterSpec, case: Case, path: Path, faces: int, repe
         adapter.run([path], RunContext("bench", "cpu", work / f"{spec.id}_{faces}_warm", params,
                                        lambda stage, fraction: None))
     lib, run, read = [], [], []  # (wall, cpu) per repeat
+    # the process's resident memory before run() and its high-water mark during it
+    rest: list[float | None] = []
+    peaks: list[float | None] = []
     result: list[float] = []
     i, spent = 0, 0.0
     while i < repeat or (spent < REPEAT_BUDGET_S and i < MAX_REPEAT):
@@ -319,7 +345,11 @@ def bench_in_process(spec: AdapterSpec, case: Case, path: Path, faces: int, repe
                           else load_parts(path))[0])
         out = work / f"{spec.id}_{faces}_{i}"
         ctx = RunContext("bench", "cpu", out, params, lambda stage, fraction: None)
+        gc.collect()
+        reset_peak()
+        rest.append(peak_mb())
         seconds, output = timed(lambda ctx=ctx: adapter.run([path], ctx))
+        peaks.append(peak_mb())
         run.append(seconds)
         result.append(timed(lambda output=output, out=out: build_outputs(output, out))[0][0])
         row["stats"] = getattr(output, "stats", {})
@@ -335,7 +365,9 @@ def bench_in_process(spec: AdapterSpec, case: Case, path: Path, faces: int, repe
     row.update(library_s=lib_s, run_s=run_s, library_cpu_s=lib_cpu, run_cpu_s=run_cpu,
                read_s=read_s, read_cpu_s=read_cpu, result_s=_min(result),
                library_median_s=median([w for w, _ in lib]),
-               run_median_s=median([w for w, _ in run]))
+               run_median_s=median([w for w, _ in run]),
+               run_peak_mb=max((m for m in peaks if m is not None), default=None),
+               rest_mb=min((m for m in rest if m is not None), default=None))
     if lib_s:
         row["overhead_wall"] = _ratio(run_s, lib_s)
         row["overhead_cpu"] = _ratio(run_cpu, lib_cpu)
@@ -440,7 +472,8 @@ def _line(row: dict[str, Any]) -> str:
             f"(cpu {s('library_cpu_s')})  run {s('run_s')} (cpu {s('run_cpu_s')})  "
             f"overhead cpu {pct('overhead_cpu')} wall {pct('overhead_wall')} "
             f"(judged on {row.get('overhead_basis', '-')})  read {s('read_s')}  "
-            f"result {s('result_s')}  engine {s('engine_s')}"
+            f"result {s('result_s')}  engine {s('engine_s')}  peak {row.get('run_peak_mb')} MiB "
+            f"(at rest {row.get('rest_mb')})"
             + (f"  (no direct call: {row['library_error']})" if "library_error" in row else ""))
 
 

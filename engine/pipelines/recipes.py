@@ -90,8 +90,9 @@ BUILTIN: dict[str, Recipe] = {
     ),
     "split-into-parts": Recipe(
         name="Split into closed parts",
-        description="Cuts the mesh into parts along its creases and closes every part.",
-        steps=[_step("mesh_segmentation", "spectral"), _step("part_completion", "fill_parts")],
+        description="Cuts the mesh into parts along its creases and rebuilds every part as "
+                    "one closed solid.",
+        steps=[_step("mesh_segmentation", "spectral"), _step("part_completion", "volumetric")],
     ),
     "rig-for-games": Recipe(
         name="Retopologize and rig",
