@@ -81,10 +81,10 @@ def _cut_pair(sub: sparse.csr_matrix, lengths: sparse.csr_matrix, local: np.ndar
     # moving the boundary costs STAY per unit of area it sweeps, per unit of reach: only a
     # cut that is much cheaper (a crease) is worth moving to, not a slightly shorter one
     stay = STAY * area / max(reach, 1e-300)
-    return _min_cut(sub, local, free, stay)
+    return min_cut(sub, local, free, stay)
 
 
-def _min_cut(sub: sparse.csr_matrix, local: np.ndarray, free: np.ndarray,
+def min_cut(sub: sparse.csr_matrix, local: np.ndarray, free: np.ndarray,
              stay: np.ndarray) -> np.ndarray:
     """Minimum s-t cut over the free nodes; fixed nodes are folded into the two terminals,
     and each free node is tied to its present side by ``stay``."""

@@ -56,7 +56,7 @@ def part_surface(queries: SurfaceQueries, labels: np.ndarray, part_map: Partitio
     tick(0.1)
     visible = queries.faces[part_map.visible]
     values = part_field(queries, queries.faces[part_map.visible & (labels == part)], visible,
-                        own, fine, _settled(part_map, fine))
+                        own, fine, _settled(part_map, fine), not part_map.straightened)
     tick(0.55)
     values, dropped = _one_solid(values)
     tick(0.6)

@@ -88,19 +88,22 @@ class Ownership:
 
 
 def part_field(queries: SurfaceQueries, part_faces: np.ndarray, visible_faces: np.ndarray,
-               own: Ownership, fine: FineGrid, settled: tuple[np.ndarray, np.ndarray]
-               ) -> np.ndarray:
+               own: Ownership, fine: FineGrid, settled: tuple[np.ndarray, np.ndarray],
+               follow_windings: bool = True) -> np.ndarray:
     """The part's field at every node of ``fine``: positive inside the part, no node
     exactly zero, the grid's faces outside. Inside and ownership come from the visible
     faces (all of them, and the part's own); ``settled``: (where, inside) for the nodes
-    the coarse solid answers for, far from the surface."""
+    the coarse solid answers for, far from the surface. Without ``follow_windings`` (the
+    coarse interfaces were straightened by a cut) the ownership is exact only near the
+    surface, where every interface starts."""
     grid = VoxelGrid(np.zeros(fine.shape, dtype=bool), fine.origin, fine.pitch)
     shell = surface_voxels(queries.vertices, queries.faces_near(
         fine.origin - fine.pitch, grid.centres(np.array(fine.shape) - 1) + fine.pitch), grid)
     from_shell = ndimage.distance_transform_edt(~shell)
     mine, frontier = own.on(fine)
     frontier &= ~(settled[0] & ~settled[1])  # an interface far outside the solid is moot
-    step = max(2, int(own.pitch / fine.pitch / 2))  # twice as fine as the coarse grid
+    # a lattice twice as fine as the coarse grid, none where a cut decided the interfaces
+    step = max(2, int(own.pitch / fine.pitch / 2)) if follow_windings else 0
     zones = _exact_zones(frontier, from_shell, step)
     on_shell, in_zones = np.flatnonzero(shell), np.concatenate(zones)
     exact = np.union1d(on_shell, in_zones)
@@ -123,8 +126,10 @@ def _exact_zones(frontier: np.ndarray, from_shell: np.ndarray,
     """Where the ownership is evaluated exactly: every node near a cut's edge (within
     ``_EDGE`` steps of the surface), and a lattice ``step`` nodes apart wherever an
     interface may pass, so the interface is sampled finer than the coarse grid everywhere
-    and at full resolution where the windings turn fastest."""
+    and at full resolution where the windings turn fastest (``step`` 0: no lattice)."""
     edge = np.flatnonzero(frontier & (from_shell <= _EDGE))
+    if step == 0:
+        return edge, np.zeros(0, dtype=np.int64)
     lattice = np.zeros_like(frontier)
     every = (slice(None, None, step),) * 3
     lattice[every] = ndimage.binary_dilation(frontier, _CUBE)[every]
@@ -139,6 +144,9 @@ def _refine_ownership(mine: np.ndarray, frontier: np.ndarray,
     other's is twice its own minus the total); between lattice nodes, interpolated."""
     exact = 2.0 * own_winding - total
     edge, lattice = zones
+    if step == 0:
+        mine.ravel()[edge] = exact
+        return
     every = (slice(None, None, step),) * 3
     sparse_grid = mine[every].copy()
     ijk = np.unravel_index(lattice, mine.shape)

@@ -47,6 +47,7 @@ class Partition:
     moved: np.ndarray  # per part: coarse nodes given to the parts they sit in
     dropped: np.ndarray  # per part: coarse nodes of debris dropped
     visible: np.ndarray  # per soup face: it lies on the solid's boundary, not inside it
+    straightened: bool = False  # interfaces were re-decided by a minimum cut
 
     def region(self, part: int) -> np.ndarray:
         return self.coarse.solid & (self.labels == part)
@@ -60,9 +61,10 @@ class Partition:
         return box[part] - rival
 
 
-def partition(soup: Soup, resolution: int) -> Partition:
+def partition(soup: Soup, resolution: int, straighten: bool = False) -> Partition:
     """The soup's solid on a grid with ``resolution`` nodes along its longest side, divided
-    among the parts on every other node."""
+    among the parts on every other node; ``straighten``: interfaces re-decided by a
+    minimum cut (``_volume_cut``)."""
     lo, hi = soup.vertices.min(axis=0), soup.vertices.max(axis=0)
     pitch = float((hi - lo).max()) / resolution
     shape = tuple(int(n) for n in np.ceil((hi - lo) / pitch).astype(int) + 2 * _MARGIN + 1)
@@ -75,13 +77,17 @@ def partition(soup: Soup, resolution: int) -> Partition:
     windings = _part_windings(soup, visible, coarse)
     coarse.solid &= windings.sum(axis=0) > 0.5  # the shell's outer layer is not inside
     labels = _owners(windings, coarse.solid)
+    if straighten:
+        from adapters._volume_cut import straighten as cut
+
+        cut(coarse.solid, labels, windings)
     moved, dropped, lost = _tidy(coarse, labels, windings, soup.parts)
     if lost.any():  # debris leaves the fine solid too
         fine = np.repeat(np.repeat(np.repeat(lost, 2, 0), 2, 1), 2, 2)
         grid.solid &= ~fine[:shape[0], :shape[1], :shape[2]]
     _extend_outward(windings, labels, coarse.solid)
     return Partition(grid, _signed_depth(grid.solid, pitch), coarse, labels, windings,
-                     moved, dropped, visible)
+                     moved, dropped, visible, straighten)
 
 
 def _visible_faces(soup: Soup, grid: VoxelGrid) -> np.ndarray:

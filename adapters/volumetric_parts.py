@@ -42,6 +42,10 @@ class VolumetricPartsParams(BaseModel):
         96, ge=24, le=256,
         description="Grid steps along each part's longest side: finer keeps thinner "
                     "features, and takes longer.")
+    straighten_interfaces: bool = Field(
+        False, description="Re-decide the hidden surfaces between parts by a minimum cut: "
+                           "flatter, smaller interfaces where the parts' surfaces leave it "
+                           "open (overlapping or ragged parts).")
 
 
 class VolumetricPartsAdapter:
@@ -65,7 +69,8 @@ class VolumetricPartsAdapter:
         soup = build_soup([(np.asarray(m.vertices), np.asarray(m.faces)) for _, m in parts])
         ctx.step("finding the solid", 0.06)
         queries = SurfaceQueries(soup.vertices, soup.faces)
-        part_map = partition(soup, max(MIN_PARTITION_RESOLUTION, params.resolution))
+        part_map = partition(soup, max(MIN_PARTITION_RESOLUTION, params.resolution),
+                             params.straighten_interfaces)
         builder = _PartBuilder(soup, queries, part_map, params.resolution)
         rows, meshes = [], []
         for i, (name, mesh) in enumerate(parts):

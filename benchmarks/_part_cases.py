@@ -144,7 +144,7 @@ class Case:
 
     name: str
     parts: dict[str, trimesh.Trimesh]  # one mesh per part, named part_00...
-    sdf: Sdf  # the object's solid: negative inside
+    inside: Callable[[np.ndarray], np.ndarray]  # the object's solid: True inside
     visible: trimesh.Trimesh  # the input's faces that lie on the object's surface
 
     @property
@@ -160,6 +160,19 @@ class Case:
 
 def union_sdf(primitives: list[Primitive]) -> Sdf:
     return lambda p: np.min([q.sdf(p) for q in primitives], axis=0)
+
+
+def _inside_any(meshes: list[trimesh.Trimesh]) -> Callable[[np.ndarray], np.ndarray]:
+    """Inside the union of closed meshes (by winding number)."""
+    from adapters._solid_grid import winding
+
+    def inside(points: np.ndarray) -> np.ndarray:
+        hit = np.zeros(len(points), dtype=bool)
+        for m in meshes:
+            hit |= winding(np.asarray(m.vertices), np.asarray(m.faces), points) > 0.5
+        return hit
+
+    return inside
 
 
 def _split(mesh: trimesh.Trimesh, labels: np.ndarray) -> dict[str, trimesh.Trimesh]:
@@ -179,37 +192,53 @@ def cut_case(name: str, primitives: list[Primitive], max_edge: float | None = No
         distance[np.arange(len(labels)), labels] = np.inf
         keep = distance.min(axis=1) > hole * float(np.linalg.norm(np.ptp(mesh.bounds, axis=0)))
         mesh, labels = mesh.submesh([np.flatnonzero(keep)], append=True), labels[keep]
-    return Case(name, _split(mesh, labels), union_sdf(primitives), mesh)
+    sdf = union_sdf(primitives)
+    return Case(name, _split(mesh, labels), lambda p: sdf(p) < 0, mesh)
 
 
 def generated_case(name: str, primitives: list[Primitive], seed: int = 0,
                    edges_per_diagonal: int = 80) -> Case:
     """What a generator and a segmenter hand over: the primitives' surfaces overlapping
-    without a union (self-intersections, faces inside the solid), bumpy, wound partly the
+    without a union (self-intersections, faces inside the solid), lumpy, wound partly the
     wrong way, riddled with small holes, their labels ragged where parts meet and
-    scattered in islands, with a few floating crumbs of debris."""
+    scattered in islands, with a few floating crumbs of debris. The truth is the union of
+    the lumpy primitives (the solid the generator meant)."""
     rng = np.random.default_rng(seed)
     diag = float(np.linalg.norm(np.ptp(np.vstack([p.mesh.bounds for p in primitives]),
                                        axis=0)))
     meshes = [_bumpy(p.mesh, diag / edges_per_diagonal, 0.001 * diag, rng) for p in primitives]
+    inside = _inside_any(meshes)
+    outer = np.concatenate([_outer_faces(meshes, i) for i in range(len(meshes))])
     mesh = trimesh.util.concatenate(meshes)
     labels = np.repeat(np.arange(len(meshes)), [len(m.faces) for m in meshes])
     labels = _ragged_labels(mesh, labels, primitives, 0.015 * diag, rng)
-    mesh, labels = _holes(mesh, labels, 0.012 * diag, 25, rng)
+    keep = _holes(mesh, 0.012 * diag, 25, rng)
+    mesh, labels, outer = mesh.submesh([np.flatnonzero(keep)], append=True), labels[keep], \
+        outer[keep]
     flip = rng.random(len(mesh.faces)) < 0.03
     mesh.faces[flip] = mesh.faces[flip][:, ::-1]
-    sdf = union_sdf(primitives)
-    visible = mesh.submesh([np.flatnonzero(np.abs(sdf(mesh.triangles_center))
-                                           < 0.004 * diag)], append=True)
+    visible = mesh.submesh([np.flatnonzero(outer)], append=True)
     mesh, labels = _with_debris(mesh, labels, diag, rng)
-    return Case(name, _split(mesh, labels), sdf, visible)
+    return Case(name, _split(mesh, labels), inside, visible)
+
+
+def _outer_faces(meshes: list[trimesh.Trimesh], i: int) -> np.ndarray:
+    """Which faces of ``meshes[i]`` lie outside every other mesh (on the union's surface)."""
+    others = [m for j, m in enumerate(meshes) if j != i]
+    return ~_inside_any(others)(meshes[i].triangles_center) if others else \
+        np.ones(len(meshes[i].faces), dtype=bool)
 
 
 def _bumpy(mesh: trimesh.Trimesh, edge: float, amplitude: float,
            rng: np.random.Generator) -> trimesh.Trimesh:
+    """Finer triangles, pushed in and out along their normals by a few random waves (a
+    lumpy generated surface, smooth at the scale of its triangles)."""
     v, f = trimesh.remesh.subdivide_to_size(mesh.vertices, mesh.faces, edge)
     out = trimesh.Trimesh(v, f)  # merged: bumps must not open the seams
-    out.vertices += out.vertex_normals * rng.normal(0.0, amplitude, (len(out.vertices), 1))
+    waves = rng.normal(0.0, 1.0, (6, 3)) / (5.0 * edge)
+    phase = rng.uniform(0.0, 2.0 * np.pi, 6)
+    height = np.sin(out.vertices @ waves.T + phase).sum(axis=1) / np.sqrt(3.0)
+    out.vertices += out.vertex_normals * (amplitude * height)[:, None]
     return out
 
 
@@ -229,13 +258,14 @@ def _ragged_labels(mesh: trimesh.Trimesh, labels: np.ndarray, primitives: list[P
     return labels
 
 
-def _holes(mesh: trimesh.Trimesh, labels: np.ndarray, radius: float, count: int,
-           rng: np.random.Generator) -> tuple[trimesh.Trimesh, np.ndarray]:
+def _holes(mesh: trimesh.Trimesh, radius: float, count: int,
+           rng: np.random.Generator) -> np.ndarray:
+    """Which faces are left once ``count`` round holes are cut."""
     centres = mesh.triangles_center
-    keep = np.ones(len(labels), dtype=bool)
-    for seed in rng.choice(len(labels), count, replace=False):
+    keep = np.ones(len(centres), dtype=bool)
+    for seed in rng.choice(len(centres), count, replace=False):
         keep &= np.linalg.norm(centres - centres[seed], axis=1) > radius
-    return mesh.submesh([np.flatnonzero(keep)], append=True), labels[keep]
+    return keep
 
 
 def _with_debris(mesh: trimesh.Trimesh, labels: np.ndarray, diag: float,

@@ -55,7 +55,7 @@ def solid_iou(meshes: list[trimesh.Trimesh], case: Case, samples: int = 200_000,
     lo = np.min([m.bounds[0] for m in (*meshes, case.visible)], axis=0)
     hi = np.max([m.bounds[1] for m in (*meshes, case.visible)], axis=0)
     points = np.random.default_rng(seed).uniform(lo, hi, (samples, 3))
-    truth = case.sdf(points) < 0
+    truth = case.inside(points)
     ours = np.zeros(samples, dtype=bool)
     for mesh in meshes:
         v, f = welded(mesh)
