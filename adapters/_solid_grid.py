@@ -99,15 +99,7 @@ def winding_pockets(vertices: np.ndarray, faces: np.ndarray, grid: VoxelGrid,
     grid, far from the surface); a leaking pocket is evaluated densely only elsewhere."""
     air, count = ndimage.label(~shell)
     flat = air.ravel()
-    order = np.argsort(flat, kind="stable")
-    bounds = np.searchsorted(flat[order], np.arange(count + 2))
-    rng = np.random.default_rng(0)
-    picks = []
-    for label in range(1, count + 1):
-        members = order[bounds[label]:bounds[label + 1]]
-        take = min(len(members), max(_POCKET_SAMPLES, len(members) // 50))
-        picks.append(rng.choice(members, take, replace=False))
-    where = np.concatenate([exact, *picks]).astype(np.int64)
+    where = np.concatenate([exact, _pocket_samples(flat, count)]).astype(np.int64)
     values = winding(vertices, faces, grid.centres(np.stack(
         np.unravel_index(where, grid.solid.shape), axis=1)), signed=True)
     where, hits = where[len(exact):], np.abs(values[len(exact):]) > 0.5
@@ -124,6 +116,19 @@ def winding_pockets(vertices: np.ndarray, faces: np.ndarray, grid: VoxelGrid,
             region &= ~settled[0]
         inside |= _dense_inside(vertices, faces, grid, region)
     return inside, values[:len(exact)]
+
+
+def _pocket_samples(flat: np.ndarray, count: int) -> np.ndarray:
+    """Flat indices of a few voxels of every pocket (labels 1..count in ``flat``)."""
+    order = np.argsort(flat, kind="stable")
+    bounds = np.searchsorted(flat[order], np.arange(count + 2))
+    rng = np.random.default_rng(0)
+    picks = [np.zeros(0, dtype=np.int64)]
+    for label in range(1, count + 1):
+        members = order[bounds[label]:bounds[label + 1]]
+        take = min(len(members), max(_POCKET_SAMPLES, len(members) // 50))
+        picks.append(rng.choice(members, take, replace=False))
+    return np.concatenate(picks)
 
 
 def _dense_inside(vertices: np.ndarray, faces: np.ndarray, grid: VoxelGrid,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from adapters._volume_field import FineGrid, Ownership, part_field
+from adapters._volume_field import FineGrid, Ownership, Sources, part_field
 from adapters._volume_partition import Partition
 from adapters._volume_soup import SurfaceQueries
 
@@ -42,26 +42,35 @@ def part_surface(queries: SurfaceQueries, labels: np.ndarray, part_map: Partitio
     """The part's closed surface in the model's frame, or None when its region is empty.
     ``labels``: each soup face's part. ``tick`` hears the fraction done between steps (it
     may raise to stop)."""
-    coarse = part_map.coarse
-    nodes = np.argwhere(part_map.region(part))
-    if len(nodes) == 0:
+    boxes = _boxes(part_map, part)
+    if boxes is None:
         return None
-    top = np.array(coarse.solid.shape) - 1
-    lo, hi = np.maximum(nodes.min(axis=0) - 1, 0), np.minimum(nodes.max(axis=0) + 1, top)
-    a, b = np.maximum(lo - _CONTEXT, 0), np.minimum(hi + _CONTEXT, top)
-    own = Ownership(part_map.ownership(part, a, b), coarse.origin + a * coarse.pitch,
-                    coarse.pitch)
+    (lo, hi), (a, b) = boxes
+    coarse = part_map.coarse
+    own = Ownership(part_map.ownership(part, a, b), coarse.centres(a), coarse.pitch)
     fine = FineGrid.spanning(coarse.centres(lo), coarse.centres(hi), part_map.grid.pitch,
                              resolution)
     tick(0.1)
-    visible = queries.faces[part_map.visible]
-    values = part_field(queries, queries.faces[part_map.visible & (labels == part)], visible,
-                        own, fine, _settled(part_map, fine), not part_map.straightened)
+    sources = Sources(queries, queries.faces[part_map.visible],
+                      queries.faces[part_map.visible & (labels == part)])
+    values = part_field(sources, own, fine, _settled(part_map, fine),
+                        not part_map.straightened)
     tick(0.55)
     values, dropped = _one_solid(values)
     tick(0.6)
     vertices, faces = _marching_cubes(values, fine)
     return PartSurface(vertices, faces, fine.pitch, own, dropped)
+
+
+def _boxes(part_map: Partition, part: int) -> tuple[tuple[np.ndarray, np.ndarray], ...] | None:
+    """On the coarse grid: the part's region with a node of margin (the part's grid), and
+    that with room for interpolation (its ownership); None for an empty region."""
+    nodes = np.argwhere(part_map.region(part))
+    if len(nodes) == 0:
+        return None
+    top = np.array(part_map.coarse.solid.shape) - 1
+    lo, hi = np.maximum(nodes.min(axis=0) - 1, 0), np.minimum(nodes.max(axis=0) + 1, top)
+    return (lo, hi), (np.maximum(lo - _CONTEXT, 0), np.minimum(hi + _CONTEXT, top))
 
 
 def _settled(part_map: Partition, fine: FineGrid) -> tuple[np.ndarray, np.ndarray]:

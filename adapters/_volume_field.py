@@ -87,38 +87,63 @@ class Ownership:
         return values.reshape(fine.shape), frontier.reshape(fine.shape) > 0
 
 
-def part_field(queries: SurfaceQueries, part_faces: np.ndarray, visible_faces: np.ndarray,
-               own: Ownership, fine: FineGrid, settled: tuple[np.ndarray, np.ndarray],
-               follow_windings: bool = True) -> np.ndarray:
+@dataclass
+class Sources:
+    """What a part's field is read from: the soup's queries, its visible faces (those not
+    buried inside the solid) and the part's own visible faces."""
+
+    queries: SurfaceQueries
+    visible: np.ndarray
+    own: np.ndarray
+
+
+def part_field(sources: Sources, own: Ownership, fine: FineGrid,
+               settled: tuple[np.ndarray, np.ndarray], follow_windings: bool = True
+               ) -> np.ndarray:
     """The part's field at every node of ``fine``: positive inside the part, no node
-    exactly zero, the grid's faces outside. Inside and ownership come from the visible
-    faces (all of them, and the part's own); ``settled``: (where, inside) for the nodes
-    the coarse solid answers for, far from the surface. Without ``follow_windings`` (the
-    coarse interfaces were straightened by a cut) the ownership is exact only near the
-    surface, where every interface starts."""
-    grid = VoxelGrid(np.zeros(fine.shape, dtype=bool), fine.origin, fine.pitch)
-    shell = surface_voxels(queries.vertices, queries.faces_near(
-        fine.origin - fine.pitch, grid.centres(np.array(fine.shape) - 1) + fine.pitch), grid)
-    from_shell = ndimage.distance_transform_edt(~shell)
+    exactly zero, the grid's faces outside. ``settled``: (where, inside) for the nodes the
+    coarse solid answers for, far from the surface. Without ``follow_windings`` (a cut
+    straightened the coarse interfaces) the ownership is exact only near the surface,
+    where every interface starts."""
+    grid, shell, from_shell = _shell(sources.queries, fine)
     mine, frontier = own.on(fine)
     frontier &= ~(settled[0] & ~settled[1])  # an interface far outside the solid is moot
     # a lattice twice as fine as the coarse grid, none where a cut decided the interfaces
     step = max(2, int(own.pitch / fine.pitch / 2)) if follow_windings else 0
     zones = _exact_zones(frontier, from_shell, step)
-    on_shell, in_zones = np.flatnonzero(shell), np.concatenate(zones)
-    exact = np.union1d(on_shell, in_zones)
-    inside, total = winding_pockets(queries.vertices, visible_faces, grid, shell, exact,
-                                    settled)
-    inside.ravel()[on_shell] = np.abs(total[np.searchsorted(exact, on_shell)]) > 0.5
-    depth = _signed_depth(queries, fine, inside, ndimage.binary_dilation(shell, _CUBE),
-                          from_shell)
-    _refine_ownership(mine, frontier, zones, step, total[np.searchsorted(exact, in_zones)],
-                      winding(queries.vertices, part_faces, fine.points(in_zones),
-                              signed=True))
+    depth, total = _depth(sources, grid, shell, from_shell, np.concatenate(zones), settled)
+    _refine_ownership(mine, frontier, zones, step, total, winding(
+        sources.queries.vertices, sources.own, fine.points(np.concatenate(zones)),
+        signed=True))
     # scaled to the part's size, the ownership only shapes the corner where an interface
     # meets the visible surface (its zero level is what matters)
     scale = 0.5 * float(np.max(np.array(fine.shape) - 1)) * fine.pitch
     return _closed(np.where(depth > 0, np.minimum(depth, mine * scale), depth), fine.pitch)
+
+
+def _shell(queries: SurfaceQueries, fine: FineGrid) -> tuple[VoxelGrid, np.ndarray, np.ndarray]:
+    """The fine grid as voxels, those the surface passes through, and every node's distance
+    to them (in grid steps)."""
+    grid = VoxelGrid(np.zeros(fine.shape, dtype=bool), fine.origin, fine.pitch)
+    shell = surface_voxels(queries.vertices, queries.faces_near(
+        fine.origin - fine.pitch, grid.centres(np.array(fine.shape) - 1) + fine.pitch), grid)
+    return grid, shell, ndimage.distance_transform_edt(~shell)
+
+
+def _depth(sources: Sources, grid: VoxelGrid, shell: np.ndarray, from_shell: np.ndarray,
+           zones: np.ndarray, settled: tuple[np.ndarray, np.ndarray]
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """The signed depth at every node, and the visible faces' total winding number at the
+    ``zones`` nodes, from one winding-number call."""
+    on_shell = np.flatnonzero(shell)
+    exact = np.union1d(on_shell, zones)
+    inside, total = winding_pockets(sources.queries.vertices, sources.visible, grid, shell,
+                                    exact, settled)
+    inside.ravel()[on_shell] = np.abs(total[np.searchsorted(exact, on_shell)]) > 0.5
+    fine = FineGrid(grid.origin, grid.pitch, grid.solid.shape)  # type: ignore[arg-type]
+    depth = _signed_depth(sources.queries, fine, inside, ndimage.binary_dilation(shell, _CUBE),
+                          from_shell)
+    return depth, total[np.searchsorted(exact, zones)]
 
 
 def _exact_zones(frontier: np.ndarray, from_shell: np.ndarray,

@@ -90,6 +90,21 @@ def _interpolated(queries: SurfaceQueries, values: np.ndarray, faces: np.ndarray
 
 def _textured(vertices: np.ndarray, faces: np.ndarray, look: Look, to_world: float,
               offset: np.ndarray) -> trimesh.Trimesh:
+    corner_uv = _corner_uvs(vertices, faces, look)
+    # one output vertex per (vertex, UV) pair: a seam splits vertices, as glTF needs
+    keys = np.concatenate([faces.reshape(-1, 1).astype(np.float64),
+                           corner_uv.reshape(-1, 2)], axis=1)
+    unique, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    source = faces.reshape(-1)[first]
+    visual = trimesh.visual.TextureVisuals(uv=unique[:, 1:],
+                                           material=copy.deepcopy(look.material))
+    return trimesh.Trimesh(vertices[source] * to_world + offset,
+                           inverse.reshape(-1, 3), visual=visual, process=False)
+
+
+def _corner_uvs(vertices: np.ndarray, faces: np.ndarray, look: Look) -> np.ndarray:
+    """(faces, 3, 2): each corner's UV read at its vertex's nearest point; a face whose
+    corners fall in different charts gets its centre's UV at all three."""
     assert look.uv is not None
     queries = SurfaceQueries(look.vertices, look.faces)
     _, face, nearest = queries.closest(vertices)
@@ -103,15 +118,7 @@ def _textured(vertices: np.ndarray, faces: np.ndarray, look: Look, to_world: flo
         centre_uv = _interpolated(queries, look.uv, look.faces,
                                   vertices[faces[split]].mean(axis=1))
         corner_uv[split] = centre_uv[:, None, :]
-    # one output vertex per (vertex, UV) pair: a seam splits vertices, as glTF needs
-    keys = np.concatenate([faces.reshape(-1, 1).astype(np.float64),
-                           corner_uv.reshape(-1, 2)], axis=1)
-    unique, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    source = faces.reshape(-1)[first]
-    visual = trimesh.visual.TextureVisuals(uv=unique[:, 1:],
-                                           material=copy.deepcopy(look.material))
-    return trimesh.Trimesh(vertices[source] * to_world + offset,
-                           inverse.reshape(-1, 3), visual=visual, process=False)
+    return corner_uv
 
 
 def charts(vertices: np.ndarray, faces: np.ndarray, uv: np.ndarray) -> np.ndarray:

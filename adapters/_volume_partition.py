@@ -17,6 +17,7 @@ than losing half of itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,20 +62,16 @@ class Partition:
         return box[part] - rival
 
 
-def partition(soup: Soup, resolution: int, straighten: bool = False) -> Partition:
+def partition(soup: Soup, resolution: int, straighten: bool = False,
+              tick: Callable[[float], None] = lambda fraction: None) -> Partition:
     """The soup's solid on a grid with ``resolution`` nodes along its longest side, divided
     among the parts on every other node; ``straighten``: interfaces re-decided by a
-    minimum cut (``_volume_cut``)."""
-    lo, hi = soup.vertices.min(axis=0), soup.vertices.max(axis=0)
-    pitch = float((hi - lo).max()) / resolution
-    shape = tuple(int(n) for n in np.ceil((hi - lo) / pitch).astype(int) + 2 * _MARGIN + 1)
-    grid = VoxelGrid(np.zeros(shape, dtype=bool), lo - _MARGIN * pitch, pitch)
-    shell = surface_voxels(soup.vertices, soup.faces, grid)
-    grid.solid = ndimage.binary_fill_holes(
-        winding_inside(soup.vertices, soup.faces, grid, shell) | shell)
-    coarse = VoxelGrid(grid.solid[::2, ::2, ::2].copy(), grid.origin, 2.0 * pitch)
+    minimum cut (``_volume_cut``). ``tick`` hears the fraction done (it may raise)."""
+    grid = _solid(soup, resolution)
+    tick(0.3)
+    coarse = VoxelGrid(grid.solid[::2, ::2, ::2].copy(), grid.origin, 2.0 * grid.pitch)
     visible = _visible_faces(soup, grid)
-    windings = _part_windings(soup, visible, coarse)
+    windings = _part_windings(soup, visible, coarse, lambda f: tick(0.3 + 0.6 * f))
     coarse.solid &= windings.sum(axis=0) > 0.5  # the shell's outer layer is not inside
     labels = _owners(windings, coarse.solid)
     if straighten:
@@ -84,10 +81,23 @@ def partition(soup: Soup, resolution: int, straighten: bool = False) -> Partitio
     moved, dropped, lost = _tidy(coarse, labels, windings, soup.parts)
     if lost.any():  # debris leaves the fine solid too
         fine = np.repeat(np.repeat(np.repeat(lost, 2, 0), 2, 1), 2, 2)
-        grid.solid &= ~fine[:shape[0], :shape[1], :shape[2]]
+        grid.solid &= ~fine[tuple(slice(0, n) for n in grid.solid.shape)]
     _extend_outward(windings, labels, coarse.solid)
-    return Partition(grid, _signed_depth(grid.solid, pitch), coarse, labels, windings,
+    return Partition(grid, _signed_depth(grid.solid, grid.pitch), coarse, labels, windings,
                      moved, dropped, visible, straighten)
+
+
+def _solid(soup: Soup, resolution: int) -> VoxelGrid:
+    """The soup's solid, cavities filled, on a grid with ``resolution`` nodes along its
+    longest side and an empty margin all round."""
+    lo, hi = soup.vertices.min(axis=0), soup.vertices.max(axis=0)
+    pitch = float((hi - lo).max()) / resolution
+    shape = tuple(int(n) for n in np.ceil((hi - lo) / pitch).astype(int) + 2 * _MARGIN + 1)
+    grid = VoxelGrid(np.zeros(shape, dtype=bool), lo - _MARGIN * pitch, pitch)
+    shell = surface_voxels(soup.vertices, soup.faces, grid)
+    grid.solid = ndimage.binary_fill_holes(
+        winding_inside(soup.vertices, soup.faces, grid, shell) | shell)
+    return grid
 
 
 def _visible_faces(soup: Soup, grid: VoxelGrid) -> np.ndarray:
@@ -101,13 +111,15 @@ def _visible_faces(soup: Soup, grid: VoxelGrid) -> np.ndarray:
     return ~(grid.inside(centre + step * normal) & grid.inside(centre - step * normal))
 
 
-def _part_windings(soup: Soup, visible: np.ndarray, coarse: VoxelGrid) -> np.ndarray:
+def _part_windings(soup: Soup, visible: np.ndarray, coarse: VoxelGrid,
+                   tick: Callable[[float], None]) -> np.ndarray:
     """Each part's signed winding number (of its visible faces) at the coarse grid's solid
     nodes (zero elsewhere, and where it cannot matter)."""
     nodes = np.flatnonzero(coarse.solid)
     points = coarse.centres(np.stack(np.unravel_index(nodes, coarse.solid.shape), axis=1))
     windings = np.zeros((soup.parts, *coarse.solid.shape), dtype=np.float32)
     for part in range(soup.parts):
+        tick(part / soup.parts)
         faces = soup.faces[(soup.labels == part) & visible]
         if len(faces) == 0:
             continue
@@ -162,33 +174,39 @@ def _signed_depth(solid: np.ndarray, pitch: float) -> np.ndarray:
 
 def _tidy(coarse: VoxelGrid, labels: np.ndarray, windings: np.ndarray,
           parts: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Make each part's region one piece where it can (see the module's docstring): a
-    stray piece given away swaps its windings with the receiving part's, so the ownership
-    fields agree with the labels. Returns the nodes each part gave away, the nodes of
-    debris each lost, and where the debris was."""
+    """Make each part's region one piece where it can (see the module's docstring). Returns
+    the nodes each part gave away, the nodes of debris each lost, and where the debris
+    was."""
     moved, dropped = np.zeros(parts, dtype=np.int64), np.zeros(parts, dtype=np.int64)
-    solid = coarse.solid
-    debris = np.zeros_like(solid)
+    debris = np.zeros_like(coarse.solid)
     for part in range(parts):
-        pieces, count = ndimage.label(solid & (labels == part))
-        if count < 2:
-            continue
-        sizes = np.bincount(pieces.ravel(), minlength=count + 1)
-        sizes[0] = 0
-        stray = (sizes < KEEP_SHARE * sizes.max())[pieces] & (pieces > 0)
-        others = solid & (labels != part)
-        given = np.zeros_like(stray)
-        if others.any():
-            distance, nearest = ndimage.distance_transform_edt(~others, return_indices=True)
-            touched = np.unique(pieces[stray & (distance <= 1.0)])
-            given = stray & np.isin(pieces, touched[touched > 0])
-            _give(given, part, labels[tuple(index[given] for index in nearest)],
-                  labels, windings)
-        lost = stray & ~given
-        solid[lost] = False
+        given, lost = _tidy_part(coarse.solid, labels, windings, part)
+        coarse.solid[lost] = False
         debris |= lost
         moved[part], dropped[part] = int(given.sum()), int(lost.sum())
     return moved, dropped, debris
+
+
+def _tidy_part(solid: np.ndarray, labels: np.ndarray, windings: np.ndarray,
+               part: int) -> tuple[np.ndarray, np.ndarray]:
+    """The part's small stray pieces: those touching another part are given to it (their
+    windings swapped with the receiver's, so ownership agrees with the labels); those
+    touching none are returned as debris."""
+    pieces, count = ndimage.label(solid & (labels == part))
+    if count < 2:
+        return np.zeros_like(solid), np.zeros_like(solid)
+    sizes = np.bincount(pieces.ravel(), minlength=count + 1)
+    sizes[0] = 0
+    stray = (sizes < KEEP_SHARE * sizes.max())[pieces] & (pieces > 0)
+    others = solid & (labels != part)
+    given = np.zeros_like(stray)
+    if others.any():
+        distance, nearest = ndimage.distance_transform_edt(~others, return_indices=True)
+        touched = np.unique(pieces[stray & (distance <= 1.0)])
+        given = stray & np.isin(pieces, touched[touched > 0])
+        _give(given, part, labels[tuple(index[given] for index in nearest)], labels,
+              windings)
+    return given, stray & ~given
 
 
 def _give(given: np.ndarray, part: int, receivers: np.ndarray, labels: np.ndarray,

@@ -35,6 +35,8 @@ class Snapped:
 
 
 def snap_visible(surface: PartSurface, queries: SurfaceQueries) -> Snapped:
+    """The part's surface with its visible vertices on the input's triangles and its
+    rebuilt ones smoothed; the share of its area that was rebuilt."""
     vertices, faces = surface.vertices, surface.faces
     distance, nearest, point = queries.closest(vertices)
     facing = _cosines(vertex_normals(vertices, faces),
@@ -43,13 +45,7 @@ def snap_visible(surface: PartSurface, queries: SurfaceQueries) -> Snapped:
     visible = (distance <= surface.pitch) & (owned > _OWNED) & facing
     visible &= _first_of_each_point(point, visible, 1e-3 * surface.pitch)
     before = face_normals(vertices, faces)
-    moved = np.where(visible[:, None], point, vertices)
-    for _ in range(_UNDO_ROUNDS):
-        bad = _spoiled(face_normals(moved, faces), before)
-        if not bad.any():
-            break
-        visible[faces[bad].reshape(-1)] = False
-        moved = np.where(visible[:, None], point, vertices)
+    moved = _moved(vertices, faces, point, visible, before)
     smoothed = _smoothed(moved, faces, ~visible)
     bad = _spoiled(face_normals(smoothed, faces), before)
     smoothed[faces[bad].reshape(-1)] = moved[faces[bad].reshape(-1)]
@@ -57,6 +53,20 @@ def snap_visible(surface: PartSurface, queries: SurfaceQueries) -> Snapped:
     kept = visible[faces].all(axis=1)
     share = float(area[~kept].sum() / area.sum()) if area.sum() > 0 else 1.0
     return Snapped(smoothed, visible, share)
+
+
+def _moved(vertices: np.ndarray, faces: np.ndarray, point: np.ndarray, visible: np.ndarray,
+           before: np.ndarray) -> np.ndarray:
+    """``visible`` vertices moved to ``point``, less those whose move spoils a face (they
+    are taken out of ``visible``)."""
+    moved = np.where(visible[:, None], point, vertices)
+    for _ in range(_UNDO_ROUNDS):
+        bad = _spoiled(face_normals(moved, faces), before)
+        if not bad.any():
+            break
+        visible[faces[bad].reshape(-1)] = False
+        moved = np.where(visible[:, None], point, vertices)
+    return moved
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +46,7 @@ class FillPartsAdapter:
     def run(self, inputs: list[Path], ctx: RunContext) -> AdapterOutput:
         import trimesh
 
+        from adapters._volume_soup import frame
         from adapters.segmentation import part_colour
         from engine.meshio.reader import load_parts
 
@@ -54,7 +54,7 @@ class FillPartsAdapter:
         ctx.step("reading parts", 0.02)
         require_scene_file(inputs[0])
         parts = load_parts(inputs[0])
-        centre, size = _frame([mesh for _, mesh in parts])
+        centre, size = frame([(mesh.vertices, mesh.faces) for _, mesh in parts])
         scene, rows = trimesh.Scene(), []
         for i, (name, mesh) in enumerate(parts):
             base, span = 0.05 + 0.85 * i / len(parts), 0.85 / len(parts)
@@ -91,14 +91,6 @@ def require_scene_file(path: Path) -> None:
         raise InvalidInput(
             f"{path.name} is a {fmt.name.upper()} file, which has no parts; part completion "
             "needs a segmented GLB with one node per part (run mesh segmentation first).")
-
-
-def _frame(meshes: list[trimesh.Trimesh]) -> tuple[np.ndarray, float]:
-    """Centre and diagonal of all parts together: tolerances are relative to the model."""
-    lo = np.min([m.bounds[0] for m in meshes], axis=0)
-    hi = np.max([m.bounds[1] for m in meshes], axis=0)
-    size = float(np.linalg.norm(hi - lo))
-    return (lo + hi) / 2.0, size if math.isfinite(size) and size > 0 else 1.0
 
 
 def close_part(mesh: trimesh.Trimesh, centre: np.ndarray, size: float, smooth: bool = True,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,8 +58,6 @@ class VolumetricPartsAdapter:
         pass
 
     def run(self, inputs: list[Path], ctx: RunContext) -> AdapterOutput:
-        from adapters._volume_partition import partition
-        from adapters._volume_soup import SurfaceQueries, build_soup
         from adapters.part_completion import require_scene_file
         from engine.meshio.reader import load_parts
 
@@ -66,12 +65,9 @@ class VolumetricPartsAdapter:
         ctx.step("reading parts", 0.02)
         require_scene_file(inputs[0])
         parts = load_parts(inputs[0], materials=True)
-        soup = build_soup([(np.asarray(m.vertices), np.asarray(m.faces)) for _, m in parts])
-        ctx.step("finding the solid", 0.06)
-        queries = SurfaceQueries(soup.vertices, soup.faces)
-        part_map = partition(soup, max(MIN_PARTITION_RESOLUTION, params.resolution),
-                             params.straighten_interfaces)
-        builder = _PartBuilder(soup, queries, part_map, params.resolution)
+        ctx.step("finding the solid", 0.05)
+        builder = _PartBuilder.prepare(parts, params, lambda f: ctx.step(
+            "finding the solid", 0.05 + 0.2 * f))
         rows, meshes = [], []
         for i, (name, mesh) in enumerate(parts):
             base, span = 0.25 + 0.67 * i / len(parts), 0.67 / len(parts)
@@ -92,8 +88,21 @@ class _PartBuilder:
         self.soup, self.queries, self.part_map = soup, queries, part_map
         self.resolution = resolution
 
+    @classmethod
+    def prepare(cls, parts: list[tuple[str, trimesh.Trimesh]], params: VolumetricPartsParams,
+                tick: Callable[[float], None]) -> _PartBuilder:
+        """The object's solid, divided among ``parts`` (``tick`` hears how far)."""
+        from adapters._volume_partition import partition
+        from adapters._volume_soup import SurfaceQueries, build_soup
+
+        soup = build_soup([(np.asarray(m.vertices), np.asarray(m.faces)) for _, m in parts])
+        queries = SurfaceQueries(soup.vertices, soup.faces)
+        part_map = partition(soup, max(MIN_PARTITION_RESOLUTION, params.resolution),
+                             params.straighten_interfaces, tick)
+        return cls(soup, queries, part_map, params.resolution)
+
     def build(self, index: int, name: str, mesh: trimesh.Trimesh,
-              tick: Any) -> tuple[trimesh.Trimesh, dict[str, Any]]:
+              tick: Callable[[float], None]) -> tuple[trimesh.Trimesh, dict[str, Any]]:
         from adapters._volume_extract import part_surface
         from adapters._volume_looks import dressed, look_of
         from adapters._volume_snap import snap_visible

@@ -181,10 +181,11 @@ def lib_spectral(path: Path, p: Any) -> Call:
 def lib_fill_parts(path: Path, p: Any) -> Call:
     from adapters._hole_filling import close_surface
     from adapters._mesh_repair import weld
-    from adapters.part_completion import _frame
+    from adapters._volume_soup import frame
 
     parts = [mesh for _, mesh in load_parts(path)]
-    centre, size = _frame(parts)  # the adapter's own frame: its tolerances are relative to it
+    # the adapter's own frame: its tolerances are relative to it
+    centre, size = frame([(mesh.vertices, mesh.faces) for mesh in parts])
     work = [weld((mesh.vertices - centre) / size, mesh.faces, 1e-7)[:2] for mesh in parts]
     return lambda: [close_surface(v, f, p.smooth) for v, f in work]
 

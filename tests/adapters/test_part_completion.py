@@ -13,16 +13,10 @@ import numpy as np
 import pytest
 import trimesh
 
-from engine.errors import ErrorCode, InvalidInput
+from benchmarks._part_cases import SHAPES, fused, true_labels
+from engine.errors import ErrorCode
 from engine.meshio.reader import load_parts
-from tests.adapters.test_segmentation import (
-    SHAPES,
-    fused,
-    iou_matching,
-    report_of,
-    segment,
-    true_labels,
-)
+from tests.adapters.test_segmentation import iou_matching, report_of, segment
 from tests.support.gltf_validator import assert_valid_glb
 
 pytestmark = pytest.mark.slow
@@ -156,16 +150,3 @@ def test_progress_and_cancel(engine, tmp_path):
     done = complete(engine, small)
     fractions = [e.fraction for e in events if e.kind == "progress" and e.job_id == done.job_id]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) >= 3
-
-
-def test_bad_inputs_get_one_sentence(engine, tmp_path):
-    ply = tmp_path / "box.ply"
-    trimesh.creation.box().export(ply)
-    result = complete(engine, ply)
-    assert result.status == "failed" and result.error.code == ErrorCode.INVALID_INPUT
-    assert result.error.message == (
-        "box.ply is a PLY file, which has no parts; part completion needs a segmented GLB "
-        "with one node per part (run mesh segmentation first).")
-    (tmp_path / "empty.glb").write_bytes(b"")
-    with pytest.raises(InvalidInput, match=r"^empty\.glb is empty\.$"):
-        engine.stage(tmp_path / "empty.glb")

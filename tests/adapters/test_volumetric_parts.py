@@ -36,9 +36,10 @@ IOU = 0.95
 VISIBLE = 0.005  # mean distance, share of the bounding-box diagonal
 
 
-def complete(engine, source: Path, params: dict | None = None, timeout: float = 600):
-    job = engine.submit("part_completion", [engine.stage(source)], params=params or {})
-    return engine.wait(job, timeout)
+def complete(engine, source: Path, params: dict | None = None, adapter: str | None = None):
+    job = engine.submit("part_completion", [engine.stage(source)], adapter=adapter,
+                        params=params or {})
+    return engine.wait(job, 600)
 
 
 def report_rows(result) -> list[dict]:
@@ -194,10 +195,11 @@ def test_progress_goes_part_by_part_and_cancel_stops_between_parts(engine, tmp_p
     assert {"rebuilding left", "rebuilding right"} <= {e.stage for e in mine}
 
 
-def test_bad_inputs_get_one_sentence(engine, tmp_path):
+@pytest.mark.parametrize("adapter", ["volumetric", "fill_parts"])
+def test_bad_inputs_get_one_sentence(engine, tmp_path, adapter):
     ply = tmp_path / "box.ply"
     trimesh.creation.box().export(ply)
-    result = complete(engine, ply)
+    result = complete(engine, ply, adapter=adapter)
     assert result.status == "failed" and result.error.code == ErrorCode.INVALID_INPUT
     assert result.error.message == (
         "box.ply is a PLY file, which has no parts; part completion needs a segmented GLB "
