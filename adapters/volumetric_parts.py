@@ -59,12 +59,14 @@ class VolumetricPartsAdapter:
 
     def run(self, inputs: list[Path], ctx: RunContext) -> AdapterOutput:
         from adapters.part_completion import require_scene_file
-        from engine.meshio.reader import load_parts
+        from engine.meshio.reader import scene_parts
+        from engine.meshio.scene import read_scene
 
         params: VolumetricPartsParams = ctx.params  # type: ignore[assignment]
         ctx.step("reading parts", 0.02)
         require_scene_file(inputs[0])
-        parts = load_parts(inputs[0], materials=True)
+        loaded = read_scene(inputs[0])  # with materials: each part keeps its look
+        parts = scene_parts(loaded)
         ctx.step("finding the solid", 0.05)
         builder = _PartBuilder.prepare(parts, params, lambda f: ctx.step(
             "finding the solid", 0.05 + 0.2 * f))
@@ -77,7 +79,7 @@ class VolumetricPartsAdapter:
             rows.append({"name": name, **row})
             meshes.append((name, built))
         ctx.step("writing parts", 0.93)
-        return _output(meshes, rows, ctx.out_dir)
+        return _output(meshes, rows, ctx.out_dir, list(loaded.notes))
 
 
 class _PartBuilder:
@@ -197,7 +199,8 @@ def _warnings(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _output(meshes: list[tuple[str, trimesh.Trimesh]], rows: list[dict[str, Any]],
-            out_dir: Path) -> AdapterOutput:
+            out_dir: Path, notes: list[str]) -> AdapterOutput:
+    """The scene, stats and report; ``notes``: what reading the input left out."""
     import trimesh
 
     scene = trimesh.Scene()
@@ -205,8 +208,9 @@ def _output(meshes: list[tuple[str, trimesh.Trimesh]], rows: list[dict[str, Any]
         scene.add_geometry(mesh, node_name=name, geom_name=name)
     report = out_dir / REPORT_NAME
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps({"method": "volumetric completion (winding-number solid, "
-                                            "nearest-part division, marching cubes)",
+    report.write_text(json.dumps({"method": "volumetric completion (winding-number solid "
+                                            "divided by the parts' own winding numbers, "
+                                            "marching cubes per part)",
                                   "parts": rows}, indent=1))
     solid = [r for r in rows if r["method"] == "volumetric" and r["watertight"]
              and r["components"] == 1]
@@ -216,4 +220,4 @@ def _output(meshes: list[tuple[str, trimesh.Trimesh]], rows: list[dict[str, Any]
         "single_solid_parts": len(solid),
         "rebuilt_share": round(float(np.mean([r["rebuilt_share"] or 0.0 for r in rows])), 4),
     }, extra_outputs=[ExtraOutput("report", report, "application/json")],
-        warnings=_warnings(rows))
+        warnings=notes + _warnings(rows))

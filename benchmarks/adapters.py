@@ -43,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.registry import SPECS
+from adapters.registry import SPECS, default_registry
 from benchmarks._memory import peak_mb, reset_peak
 from engine.contract.protocol import RunContext
 from engine.contract.spec import AdapterSpec
@@ -428,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
             from engine.runtime.engine import Engine
             from engine.storage.paths import DataDir
 
-            engine = Engine(DataDir(Path(tmp) / "home").ensure()).start()
+            engine = Engine(DataDir(Path(tmp) / "home").ensure(),
+                            registry=default_registry()).start()
         try:
             for faces in args.sizes:
                 mesh_path, parts_path = inputs_for(faces, args.cache)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
+from PIL import Image
 
 from adapters.registry import default_registry
 from benchmarks._part_cases import (
@@ -27,7 +28,8 @@ from benchmarks._part_cases import (
 from benchmarks._part_metrics import measure
 from engine.errors import ErrorCode, InvalidInput
 from engine.meshio.glb import write_glb
-from engine.meshio.reader import load_parts
+from engine.meshio.reader import scene_parts
+from engine.meshio.scene import read_scene
 from tests.support.gltf_validator import assert_valid_glb
 
 pytestmark = pytest.mark.slow
@@ -103,8 +105,6 @@ def looks_snowman(tmp_path: Path) -> tuple[Path, Case]:
     """Base textured (top half of the texture green, bottom half blue, V running up the
     ball), middle ball with vertex colours (red above its centre, yellow below), head in a
     plain material."""
-    from PIL import Image
-
     primitives = snowman()
     case = cut_case("looks", primitives, edge(primitives, 40))
     base, middle, head = (case.parts[f"part_{i:02d}"] for i in range(3))
@@ -128,7 +128,7 @@ def test_each_part_keeps_its_look_and_its_hidden_side_takes_the_nearest_colour(
     source, case = looks_snowman(tmp_path)
     result = complete(engine, source)
     assert_completed(result, case)
-    parts = dict(load_parts(result.output_file_path, materials=True))
+    parts = dict(scene_parts(read_scene(result.output_file_path)))
     base, middle, head = parts["part_00"], parts["part_01"], parts["part_02"]
     # the base's hidden top (its interface with the middle ball: the disk at y = 0.94,
     # radius 0.34) is green
@@ -209,15 +209,12 @@ def test_bad_inputs_get_one_sentence(engine, tmp_path, adapter):
         engine.stage(tmp_path / "empty.glb")
 
 
-def test_a_texture_too_large_is_refused_before_it_is_decoded(tmp_path):
-    from PIL import Image
-
+def test_what_reading_the_input_left_out_is_a_warning(engine, tmp_path):
     box = trimesh.creation.box()
     box.visual = trimesh.visual.TextureVisuals(
         uv=np.zeros((len(box.vertices), 2)), material=trimesh.visual.material.PBRMaterial(
-            baseColorTexture=Image.new("RGB", (300, 200))))
-    path = write_glb(trimesh.Scene(box), tmp_path / "big.glb")
-    with pytest.raises(InvalidInput, match=r"^big\.glb has a texture of 300 × 200 pixels, "
-                                           r"more than the 50,000 pixels Meshsmith accepts"):
-        load_parts(path, materials=True, max_pixels=50_000)
-    assert len(load_parts(path, materials=True)) == 1
+            baseColorTexture=Image.new("RGB", (8, 8), (200, 0, 0))))
+    result = complete(engine, write_glb(trimesh.Scene(box), tmp_path / "flat_uv.glb"))
+    assert result.status == "succeeded", result.error
+    assert result.warnings == ["flat_uv.glb has texture coordinates that are all the same "
+                               "point, so they were treated as missing."]
