@@ -42,7 +42,7 @@ class VolumetricPartsParams(BaseModel):
     resolution: int = Field(
         96, ge=24, le=256,
         description="Grid steps along each part's longest side: finer keeps thinner "
-                    "features, and takes longer.")
+                    "features, makes more triangles and takes longer.")
     straighten_interfaces: bool = Field(
         False, description="Re-decide the hidden surfaces between parts by a minimum cut: "
                            "flatter, smaller interfaces where the parts' surfaces leave it "
