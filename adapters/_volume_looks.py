@@ -1,4 +1,4 @@
-"""Volumetric part completion, step 5: each rebuilt part dressed as the input part was.
+"""Volumetric part completion, step 6: each rebuilt part dressed as the input part was.
 
 Every vertex takes its colour from the nearest point of the part's own input triangles: on
 the visible surface that is the point it was snapped to, on the hidden side the nearest

@@ -1,11 +1,14 @@
-"""Volumetric part completion, step 4: the visible surface put back where it was.
+"""Volumetric part completion, step 5: the visible surface put back where it was.
 
 A vertex of the rebuilt surface that lies on the object's own surface (within one grid
-step of it, facing the same way, nearer to it than to the part's hidden interface) is
-moved onto the nearest point of the original triangles, so the visible shape is the input's
-and not the grid's. A move that would turn a face over (a sharp edge, a sheet thinner than a
-grid step) is taken back. Vertices are only moved, never joined or split, so the surface
-stays exactly as closed as marching cubes made it.
+step of it, facing the same way, and plainly inside the part's ownership rather than on an
+interface) is moved onto the nearest point of the original triangles, so the visible shape
+is the input's and not the grid's. A move that would turn a face over or squash it (a sharp
+edge, a sheet thinner than a grid step) is taken back, and no two vertices are moved onto
+one point. The rest, the rebuilt surface, is smoothed a little (Taubin), which irons out
+the saw teeth marching cubes leaves where an interface meets the visible surface. Vertices
+are only moved, never joined or split, so the surface stays exactly as closed as marching
+cubes made it.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@ its hidden side rebuilt where it touched the others.
 
 The object's solid comes from the generalized winding number of all parts together, so the
 open, fragmented, self-intersecting surfaces of a generated and segmented model still make
-one solid. The solid is divided among the parts (each point goes to the part whose surface
-is nearest); each part's region is made one piece and turned into one closed, manifold
+one solid. The solid is divided among the parts (each point goes to the part that wraps
+it most, by the parts' own winding numbers: ``_volume_partition`` says why not the nearest
+surface); each part's region is made one piece and turned into one closed, manifold
 surface by marching cubes on a grid sized to the part; its visible surface is then moved
 back onto the input's triangles and dressed in the part's own texture or colour. The report
 says, part by part, whether it is closed, in how many pieces, its volume and how much of
@@ -14,7 +15,6 @@ its surface was rebuilt; a part that cannot be made one solid is a warning.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from adapters._volume_partition import Partition
     from adapters._volume_soup import Soup, SurfaceQueries
 
-log = logging.getLogger(__name__)
 REPORT_NAME = "completion.json"
 # The whole object's partition is never coarser than this many nodes along its longest side.
 MIN_PARTITION_RESOLUTION = 128
@@ -134,7 +133,8 @@ class _PartBuilder:
         region = int(np.count_nonzero(self.part_map.region(index)))
         moved = int(self.part_map.moved[index])
         return {
-            "method": "volumetric", "faces": len(faces), "watertight": closed,
+            "method": "volumetric", "input_faces": int(np.count_nonzero(
+                self.soup.labels == index)), "faces": len(faces), "watertight": closed,
             "components": pieces(faces),
             "volume": float(np.einsum("ij,ij->", tri[:, 0], cross)) / 6.0 * size ** 3
             if closed else None,
@@ -156,7 +156,7 @@ class _PartBuilder:
         closed.visual = _fallback_visual(mesh, index, name)
         faces = np.asarray(closed.faces)
         return closed, {"method": "hole filling (no volume of its own)",
-                        "faces": len(faces), "watertight": bool(row["watertight"]),
+                        "input_faces": len(mesh.faces), "faces": len(faces), "watertight": bool(row["watertight"]),
                         "components": pieces(faces), "volume": row["volume"],
                         "area": row["area"], "rebuilt_share": None, "grid_step": None,
                         "given_to_other_parts": None, "debris_volume": 0.0,
