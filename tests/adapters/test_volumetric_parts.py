@@ -70,17 +70,17 @@ def assert_completed(result, case: Case) -> dict:
     return figures
 
 
-@pytest.mark.parametrize("case", [
-    lambda: cut_case("cut:table", SHAPES["table"](), edge(SHAPES["table"](), 40)),
-    lambda: cut_case("holes:figure", MORE_SHAPES["figure"](), edge(MORE_SHAPES["figure"](), 40),
-                     hole=0.01),
-    lambda: cut_case("holes:mug", MORE_SHAPES["mug"](), edge(MORE_SHAPES["mug"](), 40),
-                     hole=0.01),
-], ids=["table", "figure_with_holes", "mug_with_holes"])
+@pytest.mark.parametrize(("case", "params"), [
+    (lambda: cut_case("cut:table", SHAPES["table"](), edge(SHAPES["table"](), 40)), {}),
+    (lambda: cut_case("holes:figure", MORE_SHAPES["figure"](),
+                      edge(MORE_SHAPES["figure"](), 40), hole=0.01), {}),
+    (lambda: cut_case("holes:mug", MORE_SHAPES["mug"](), edge(MORE_SHAPES["mug"](), 40),
+                      hole=0.01), {"straighten_interfaces": True}),
+], ids=["table", "figure_with_holes", "mug_with_holes_interfaces_straightened"])
 def test_objects_cut_by_their_known_parts_come_back_one_closed_solid_per_part(
-        engine, tmp_path, case):
+        engine, tmp_path, case, params):
     case = case()
-    result = complete(engine, write_glb(case.scene(), tmp_path / "parts.glb"))
+    result = complete(engine, write_glb(case.scene(), tmp_path / "parts.glb"), params)
     assert_completed(result, case)
 
 
