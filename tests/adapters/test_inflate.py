@@ -14,6 +14,7 @@ import trimesh
 from PIL import Image, ImageDraw
 
 from adapters._inflate_mask import BUSY
+from engine.runtime.engine import Engine
 from engine.errors import ErrorCode
 from tests.support.gltf_validator import assert_valid_glb
 
@@ -187,7 +188,19 @@ def test_busy_background_is_refused_in_one_sentence(engine, tmp_path, kind):
     assert result.error.code == ErrorCode.INVALID_INPUT and result.error.message == BUSY
 
 
-def test_progress_then_cancel_keeps_the_worker_for_both_features(engine, tmp_path):
+@pytest.fixture
+def patient_engine(data_dir, test_registry):
+    """An engine whose cancel grace outlasts a loaded machine: the worker must stop by itself
+    at its next cancel check, not be killed for missing a one-second grace."""
+    eng = Engine(data_dir, registry=test_registry, cancel_grace_s=60.0).start()
+    try:
+        yield eng
+    finally:
+        eng.shutdown()
+
+
+def test_progress_then_cancel_keeps_the_worker_for_both_features(patient_engine, tmp_path):
+    engine = patient_engine
     big = Image.new("RGB", (1024, 1024), WHITE)
     ImageDraw.Draw(big).ellipse([100, 100, 920, 920], fill=(30, 90, 200))
     path = tmp_path / "big.png"

@@ -38,7 +38,7 @@ def test_sigkill_of_the_engine_mid_queue_loses_nothing_and_leaves_no_worker(data
     assert report["workers"], "the first job should be running in a worker"
     victim.send_signal(signal.SIGKILL)
     victim.wait(10)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 20  # generous: a loaded machine notices late
     while any(alive(pid) for pid in report["workers"]) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(alive(pid) for pid in report["workers"]), "a worker outlived the engine"
