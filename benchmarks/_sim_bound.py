@@ -1,8 +1,8 @@
 """A lower bound on the makespan of any schedule of a workload (docs/benchmarks.md derives it).
 
 The rules every schedule obeys here (both simulated policies do): a job runs unpreempted for
-its run time on a worker of its adapter; a worker runs one job at a time and there is at most
-one worker per adapter per device; a worker's first job pays the model load first; workers are
+its run time on a worker of its adapter; a worker runs one job at a time; there is at most
+one worker per adapter per GPU, and at most ``cpu_slots`` CPU jobs run at once; a worker's first job pays the model load first; workers are
 spawned for a job, so no load happens before that adapter's first submission; the running and
 loading jobs on one GPU are of distinct adapters whose peak VRAM sums to at most the card.
 """
@@ -16,10 +16,11 @@ import numpy as np
 from benchmarks._sim_workload import CATALOG, SimJob
 
 
-def lower_bound(jobs: list[SimJob], *, gpus: int, gpu_mb: int) -> float:
-    """Seconds from the first submission; the largest of the three bounds below."""
+def lower_bound(jobs: list[SimJob], *, gpus: int, gpu_mb: int, cpu_slots: int = 1) -> float:
+    """Seconds from the first submission; the largest of the four bounds below."""
     t0 = min(j.submit_s for j in jobs)
-    bounds = (_job_bound(jobs), _adapter_bound(jobs, gpus), _gpu_area_bound(jobs, gpus, gpu_mb))
+    bounds = (_job_bound(jobs), _adapter_bound(jobs, gpus, cpu_slots),
+              _gpu_area_bound(jobs, gpus, gpu_mb), _cpu_area_bound(jobs, cpu_slots))
     return max(bounds) - t0
 
 
@@ -28,8 +29,17 @@ def _job_bound(jobs: list[SimJob]) -> float:
     return max(j.submit_s + j.run_s for j in jobs)
 
 
-def _adapter_bound(jobs: list[SimJob], gpus: int) -> float:
-    """Per adapter: its jobs on at most k devices at once (k = GPUs, or 1 for the CPU).
+def _cpu_area_bound(jobs: list[SimJob], cpu_slots: int) -> float:
+    """The CPU slots run at most ``cpu_slots`` jobs at once: t + CPU work from t on / slots."""
+    cpu = [j for j in jobs if not j.spec.on_gpu]
+    if not cpu:
+        return 0.0
+    times, suffix = _suffix_work(cpu)
+    return float(np.max(times + suffix / cpu_slots))
+
+
+def _adapter_bound(jobs: list[SimJob], gpus: int, cpu_slots: int) -> float:
+    """Per adapter: its jobs on at most k workers at once (k = GPUs, or the CPU slots).
 
     At t = its first submission every used worker still has to load: t + load + work/k.
     At any later submission time t, the work submitted from t on: t + work(t)/k.
@@ -37,7 +47,7 @@ def _adapter_bound(jobs: list[SimJob], gpus: int) -> float:
     best = 0.0
     for adapter, mine in _by_adapter(jobs).items():
         spec = CATALOG[adapter]
-        k = gpus if spec.on_gpu else 1
+        k = gpus if spec.on_gpu else cpu_slots
         times, suffix = _suffix_work(mine)
         best = max(best, times[0] + spec.load_s + suffix[0] / k)
         best = max(best, float(np.max(times + suffix / k)))

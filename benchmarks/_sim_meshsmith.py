@@ -14,6 +14,7 @@ import itertools
 from benchmarks._sim_metrics import JobRun, PolicyRun
 from benchmarks._sim_workload import SimJob
 from engine.jobs import JobState
+from engine.scheduling.estimates import Estimates, Observation
 from engine.scheduling.scheduler import Scheduler
 from engine.scheduling.vocabulary import (
     DeviceSpec,
@@ -40,9 +41,16 @@ def request_for(job: SimJob) -> JobRequest:
 class MeshsmithShell:
     """A simulated engine shell around the real scheduler."""
 
-    def __init__(self, *, gpus: int, gpu_mb: int, cpu_slots: int, starvation_s: float) -> None:
+    def __init__(
+        self, *, gpus: int, gpu_mb: int, cpu_slots: int, starvation_s: float,
+        history: list[SimJob] = (), **policy: float,
+    ) -> None:
         devices = [DeviceSpec(f"cuda:{i}", gpu_mb) for i in range(gpus)]
-        self.sched = Scheduler(devices, cpu_slots=cpu_slots, starvation_s=starvation_s)
+        # What the engine seeds from its job history at start-up: here, an earlier day.
+        estimates = Estimates(Observation(j.adapter, j.run_s, 0.0, j.spec.load_s)
+                              for j in history)
+        self.sched = Scheduler(devices, cpu_slots=cpu_slots, starvation_s=starvation_s,
+                               estimates=estimates, **policy)
         self.gpu_mb = gpu_mb
         self.result = PolicyRun(notes={"stale_reservation_s": 0.0, "past_deadlines": 0,
                                        "reservations": 0})
@@ -136,10 +144,13 @@ class MeshsmithShell:
         over = {d: mb for d, mb in used.items() if mb > self.gpu_mb}
         if over:
             raise AssertionError(f"VRAM overcommitted: {over}")
+        on_cpu = sum(1 for w in self._busy if self._workers[w][1] == "cpu")
+        if on_cpu > self.sched.cpu_slots:
+            raise AssertionError(f"{on_cpu} CPU jobs on {self.sched.cpu_slots} slots")
 
     def _observe_reservations(self) -> None:
         running = set(self._busy.values())
-        held = set(self.sched.reserved.items())
+        held = {(h.device, h.job_id) for h in self.sched.holds}
         self.result.notes["reservations"] += len(held - self._reservations)
         self._reservations = held
         self._stale = sum(1 for _, holder in held if holder in running)
@@ -147,8 +158,10 @@ class MeshsmithShell:
 
 def run_meshsmith(
     jobs: list[SimJob], *, gpus: int, gpu_mb: int, cpu_slots: int,
-    starvation_s: float = DEFAULT_STARVATION_S,
+    starvation_s: float = DEFAULT_STARVATION_S, history: list[SimJob] = (), **policy: float,
 ) -> PolicyRun:
+    """``history``: the jobs of an earlier day, seeding the run-time estimates; ``policy``:
+    further Scheduler keywords (``ageing``)."""
     shell = MeshsmithShell(gpus=gpus, gpu_mb=gpu_mb, cpu_slots=cpu_slots,
-                           starvation_s=starvation_s)
+                           starvation_s=starvation_s, history=history, **policy)
     return shell.run(jobs)

@@ -49,6 +49,7 @@ def summarize(run: PolicyRun, jobs: list[SimJob], gpus: int) -> dict[str, Any]:
     return {
         "makespan_s": round(makespan, 1),
         "light_p95_wait_s": round(p95(light), 1),
+        "max_wait_s": round(max(waits.values()), 1),
         "p95_wait_s": {f: round(p95(ws), 1) for f, ws in sorted(by_feature.items())},
         "gpu_utilization": round(gpu_busy_s(run) / (gpus * makespan), 3),
     }

@@ -44,9 +44,11 @@ CATALOG: dict[str, AdapterSpec] = {
         AdapterSpec("trellis2", "image_to_textured_mesh", 24 * GB, 40.0, 150.0, ("cuda",)),
         AdapterSpec("unirig", "auto_rig", 9 * GB, 15.0, 45.0, ("cuda",)),
         AdapterSpec("partfield", "mesh_segmentation", 4 * GB, 8.0, 12.0, ("cuda",)),
+        AdapterSpec("samesh", "mesh_segmentation", 7 * GB, 10.0, 20.0, ("cuda",)),
         AdapterSpec("holopart", "part_completion", 10 * GB, 25.0, 80.0, ("cuda",)),
         AdapterSpec("xatlas", "uv_unwrapping", 0, 3.0, 20.0, ("cpu",)),
         AdapterSpec("decimate", "mesh_retopology", 0, 2.0, 6.0, ("cpu",)),
+        AdapterSpec("instant_meshes", "mesh_retopology", 0, 2.0, 40.0, ("cpu",)),
     )
 }
 HEAVY = "trellis2"  # the feature whose jobs pile up: artists batch-queue it all day
@@ -86,9 +88,66 @@ def studio_day(n_jobs: int, *, hours: float = 8.0, seed: int = 7) -> list[SimJob
             for i, (t, adapter) in enumerate(arrivals)]
 
 
-def _trickle(rng: random.Random, n: int, day: float) -> list[tuple[float, str]]:
+DAY_KINDS = ("studio", "saturated", "mixed")
+# The saturated day's steady stream: 4-7 GB jobs, every few seconds.
+LIGHT_STREAM = {"partfield": 3, "samesh": 2}
+# The mixed day: CPU post-processing beside GPU generation, on a machine with 4 CPU slots.
+MIXED_TRICKLE = {"xatlas": 20, "decimate": 15, "instant_meshes": 10, "partfield": 15,
+                 "samesh": 5, "trellis": 15, "unirig": 8, "holopart": 6, "hunyuan3d21": 6}
+MIXED_BURSTS = {"xatlas": 25, "decimate": 20, "instant_meshes": 10, "trellis": 25,
+                "hunyuan3d21": 10, "partfield": 10}
+
+
+def make_day(kind: str, n_jobs: int, *, hours: float, seed: int) -> list[SimJob]:
+    """One of the day kinds the benchmarks report on (``DAY_KINDS``)."""
+    if kind == "studio":
+        return studio_day(n_jobs, hours=hours, seed=seed)
+    if kind == "saturated":
+        return saturated_day(n_jobs, hours=hours, seed=seed)
+    if kind == "mixed":
+        return mixed_day(n_jobs, hours=hours, seed=seed)
+    raise ValueError(f"unknown day kind {kind!r}; one of {', '.join(DAY_KINDS)}")
+
+
+def saturated_day(n_jobs: int, *, hours: float = 1.0, seed: int = 7) -> list[SimJob]:
+    """Two dozen heavy generations (TRELLIS.2, Hunyuan3D) dropped within the first 20 s, then
+    light 4-7 GB jobs every few seconds (exponential gaps) until ``n_jobs`` have arrived or the
+    day is over."""
+    rng = random.Random(seed)
+    n_heavy = rng.randint(20, 28)
+    arrivals = [(rng.uniform(0.0, 20.0), rng.choice(("trellis2", "hunyuan3d21")))
+                for _ in range(n_heavy)]
+    mean_gap = max(1.0, hours * 3600.0 / max(1, n_jobs - n_heavy))
+    t = rng.uniform(0.0, 5.0)
+    while len(arrivals) < n_jobs and t < hours * 3600.0:
+        arrivals.append((t, _pick(rng, LIGHT_STREAM)))
+        t += rng.expovariate(1.0 / mean_gap)
+    return _as_jobs(rng, arrivals)
+
+
+def mixed_day(n_jobs: int, *, hours: float = 2.0, seed: int = 7) -> list[SimJob]:
+    """Half trickle, half bursts, with CPU jobs (UV unwrapping, decimation, retopology) and GPU
+    jobs mixed in both, and some features served by both kinds."""
+    rng = random.Random(seed)
+    day = hours * 3600.0
+    n_burst = n_jobs // 2
+    arrivals = _trickle(rng, n_jobs - n_burst, day, MIXED_TRICKLE)
+    arrivals += _bursts(rng, n_burst, day, MIXED_BURSTS, size=(4, 10))
+    return _as_jobs(rng, arrivals)
+
+
+def _as_jobs(rng: random.Random, arrivals: list[tuple[float, str]]) -> list[SimJob]:
+    arrivals.sort()
+    t0 = arrivals[0][0]
+    return [SimJob(f"j{i:04d}", adapter, round(t - t0, 3), _run_time(rng, adapter))
+            for i, (t, adapter) in enumerate(arrivals)]
+
+
+def _trickle(
+    rng: random.Random, n: int, day: float, mix: dict[str, int] = BACKGROUND_MIX
+) -> list[tuple[float, str]]:
     # Uniform times are what a Poisson process looks like once its count is fixed.
-    return [(rng.uniform(0.0, day), _pick(rng, BACKGROUND_MIX)) for _ in range(n)]
+    return [(rng.uniform(0.0, day), _pick(rng, mix)) for _ in range(n)]
 
 
 def _bursts(

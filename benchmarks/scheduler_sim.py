@@ -1,11 +1,17 @@
-"""Scheduler simulation: a studio day on two 24 GB GPUs plus the CPU, on a virtual clock.
+"""Scheduler simulation: a day on two 24 GB GPUs plus the CPU, on a virtual clock.
 
 Runs the real ``engine.scheduling.scheduler.Scheduler`` and, beside it, a faithful copy of the reviewed
 server's policy on the same seeded workload, and computes a lower bound on any schedule's
 makespan. Prints a human summary, then one JSON object as the last stdout line.
 
-    .venv/bin/python benchmarks/scheduler_sim.py [--seed 7] [--jobs 400] [--hours 8]
-        [--starvation-s S]  (default: the Scheduler's own starvation_s)
+    .venv/bin/python benchmarks/scheduler_sim.py [--day studio|saturated|mixed] [--seed 7]
+        [--jobs 400] [--hours 8] [--cpu-slots 2] [--starvation-s S]
+
+Day kinds: ``studio`` (trickle, bursts and heavy batches), ``saturated`` (two dozen heavy
+generations in the first 20 s, then light 4-7 GB jobs every few seconds) and ``mixed`` (CPU
+post-processing beside GPU generation). Meshsmith's run-time estimates are seeded, as the
+engine's are from its history, with an earlier day of the same kind (seed + 1000): the day
+measured is never the one learned from. ``--starvation-s`` defaults to the Scheduler's own.
 """
 
 from __future__ import annotations
@@ -22,23 +28,25 @@ from benchmarks._sim_bound import lower_bound
 from benchmarks._sim_meshsmith import DEFAULT_STARVATION_S, run_meshsmith
 from benchmarks._sim_metrics import PolicyRun, summarize
 from benchmarks._sim_reviewed import run_reviewed
-from benchmarks._sim_workload import CATALOG, GPU_MB, SimJob, studio_day
+from benchmarks._sim_workload import CATALOG, DAY_KINDS, GPU_MB, SimJob, make_day
 
 GPUS = 2
 
 
 def simulate(
-    jobs: list[SimJob], *, cpu_slots: int = 2, starvation_s: float = DEFAULT_STARVATION_S
+    jobs: list[SimJob], *, cpu_slots: int = 2, starvation_s: float = DEFAULT_STARVATION_S,
+    history: list[SimJob] = (), **policy: float,
 ) -> tuple[dict[str, Any], dict[str, PolicyRun]]:
     """Both policies on one workload: the JSON figures, and the raw runs for the summary."""
     runs = {
         "meshsmith": run_meshsmith(jobs, gpus=GPUS, gpu_mb=GPU_MB, cpu_slots=cpu_slots,
-                                   starvation_s=starvation_s),
+                                   starvation_s=starvation_s, history=history, **policy),
         "reviewed_fifo": run_reviewed(jobs, gpus=GPUS, gpu_mb=GPU_MB),
     }
+    bound = lower_bound(jobs, gpus=GPUS, gpu_mb=GPU_MB, cpu_slots=cpu_slots)
     figures = {
         "policies": {name: summarize(run, jobs, GPUS) for name, run in runs.items()},
-        "lower_bound_s": round(lower_bound(jobs, gpus=GPUS, gpu_mb=GPU_MB), 1),
+        "lower_bound_s": round(bound, 1),
     }
     return figures, runs
 
@@ -76,6 +84,7 @@ def describe(figures: dict[str, Any], runs: dict[str, PolicyRun]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--day", choices=DAY_KINDS, default="studio")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--jobs", type=int, default=400, help="jobs in the day")
     parser.add_argument("--hours", type=float, default=8.0, help="length of the working day")
@@ -85,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         help="starvation bound passed to the Scheduler (default: the Scheduler's own, %(default)s)",
     )
     args = parser.parse_args(argv)
-    jobs = studio_day(args.jobs, hours=args.hours, seed=args.seed)
-    figures, runs = simulate(jobs, cpu_slots=args.cpu_slots, starvation_s=args.starvation_s)
+    jobs = make_day(args.day, args.jobs, hours=args.hours, seed=args.seed)
+    history = make_day(args.day, args.jobs, hours=args.hours, seed=args.seed + 1000)
+    figures, runs = simulate(jobs, cpu_slots=args.cpu_slots, starvation_s=args.starvation_s,
+                             history=history)
     print(describe_workload(jobs))
     print(describe(figures, runs))
     print(json.dumps(figures))

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 
 from engine.errors import ErrorCode
 from engine.jobs import ErrorInfo, JobState, check_transition
+from engine.scheduling import policy
+from engine.scheduling.estimates import Estimates
 from engine.scheduling.vocabulary import (
     CancelJob,
     CancelRequested,
@@ -35,6 +37,7 @@ from engine.scheduling.vocabulary import (
 from engine.scheduling.vocabulary import SchedJob as _Job
 from engine.scheduling.vocabulary import SchedWorker as _Worker
 
+AGEING = 0.1  # chosen by measurement: docs/benchmarks.md, "Scheduler policy"
 CANCELLED_BY_ARTIST = ErrorInfo(code=ErrorCode.CANCELLED, message="The job was cancelled.")
 WORKER_CRASHED = ErrorInfo(
     code=ErrorCode.WORKER_CRASHED,
@@ -46,8 +49,11 @@ class Scheduler:
     """Decides which queued job runs where. Only the engine thread calls ``handle``."""
 
     def __init__(
-        self, devices: Iterable[DeviceSpec], *, cpu_slots: int = 1, starvation_s: float = 300.0
+        self, devices: Iterable[DeviceSpec], *, cpu_slots: int = 1, starvation_s: float = 300.0,
+        estimates: Estimates | None = None, ageing: float = AGEING,
     ) -> None:
+        """``estimates``: run-time estimates seeded from the history (empty when None);
+        ``ageing``: seconds of expected run time a queued job gains per second it waits."""
         self.devices = {d.id: d for d in devices}
         if "cpu" not in self.devices:
             self.devices["cpu"] = DeviceSpec("cpu", 0)
@@ -57,7 +63,10 @@ class Scheduler:
         self.jobs: dict[str, _Job] = {}
         self.workers: dict[int, _Worker] = {}
         self.external_mb: dict[str, int] = {d: 0 for d in self.devices}
-        self.reserved: dict[str, str] = {}  # device -> job id holding a starvation reservation
+        self.estimates = estimates if estimates is not None else Estimates()
+        self.ageing = ageing
+        self.holds: list[policy.Hold] = []  # recomputed on every dispatch
+        self._now = 0.0
         self._seq = itertools.count()
         self._worker_ids = itertools.count(1)
 
@@ -72,14 +81,40 @@ class Scheduler:
         )
         return spec.total_mb - self.external_mb[device] - used
 
+    @property
+    def reserved(self) -> dict[str, str]:
+        """Device -> the job holding capacity on it (the first hold, when several share it)."""
+        out: dict[str, str] = {}
+        for h in self.holds:
+            out.setdefault(h.device, h.job_id)
+        return out
+
     def next_deadline(self) -> float | None:
         """When a blocked head crosses the starvation bound (the shell feeds a Tick then)."""
-        times = [
-            j.blocked_since + self.starvation_s
-            for j in self._heads()
-            if j.blocked_since is not None and self._can_reserve(j)
-        ]
+        times = [j.blocked_since + self.starvation_s for j in policy.class_heads(self)
+                 if j.blocked_since is not None
+                 and j.blocked_since + self.starvation_s > self._now]
         return min(times) if times else None
+
+    def eta(self, job_id: str, now: float) -> float | None:
+        """Expected seconds until the job finishes; None when its adapter was never timed."""
+        job = self.jobs.get(job_id)
+        if job is None or not self.estimates.known(job.request.adapter):
+            return None
+        if job.state is JobState.RUNNING:
+            return policy.expected_end(self, job, now) - now
+        # Queued: behind its class's earlier jobs, on as many workers as it may use at once.
+        req = job.request
+        queue = self.queues.get(req.feature, ())
+        ahead = [self.jobs[j] for j in queue if j != job_id
+                 and self.jobs[j].seq < job.seq and self.jobs[j].request.adapter == req.adapter]
+        lanes = self.cpu_slots if self.possible_devices(job) == ["cpu"] else \
+            len(self.possible_devices(job))
+        busy = sorted(policy.expected_end(self, j, now) - now for j in self.jobs.values()
+                      if j.state is JobState.RUNNING and j.request.adapter == req.adapter)
+        first_free = busy[0] if len(busy) >= lanes else 0.0
+        work = sum(self.estimates.run_s(a.request.adapter, a.request.size) for a in ahead)
+        return first_free + work / max(1, lanes) + policy.expected_s(self, job)
 
     def cause(self, job_id: str) -> str | None:
         job = self.jobs.get(job_id)
@@ -91,6 +126,7 @@ class Scheduler:
         now = 0.0
         for event in events:
             now = event.now
+            self._now = max(self._now, now)
             handler = getattr(self, f"_on_{type(event).__name__}")
             handler(event, out)
         self._dispatch(now, out)
@@ -102,7 +138,7 @@ class Scheduler:
         if req.job_id in self.jobs:
             raise ValueError(f"job {req.job_id} was submitted twice")
         job = _Job(req, JobState.QUEUED, next(self._seq), ev.now)
-        if not self._possible_devices(job):
+        if not self.possible_devices(job):
             self._finish(job, JobState.FAILED, self._never_fits(job), out)
             return
         self.jobs[req.job_id] = job
@@ -129,6 +165,9 @@ class Scheduler:
         if self._retries_out_of_memory(job, ev):
             self._retry_after_evicting(job, ev.now, out)
             return
+        if ev.status is JobState.SUCCEEDED and job.started_at is not None:
+            self.estimates.observe_span(job.request.adapter, ev.now - job.started_at,
+                                        job.request.size, job.cold)
         self._free_worker(job, ev.now)
         self._finish(job, ev.status, ev.error, out)
 
@@ -182,7 +221,7 @@ class Scheduler:
             self._restart(job, out)
 
     def _restart(self, job: _Job, out: list[Instruction]) -> None:
-        job.retry_after = None
+        job.retry_after, job.started_at, job.cold = None, self._now, False
         out.append(StartJob(job.job_id, job.request.adapter, job.device or "cpu", job.worker_id))
 
     def _free_worker(self, job: _Job, now: float) -> None:
@@ -191,93 +230,11 @@ class Scheduler:
             worker.busy_job = None
             worker.last_used = now
 
-    # ---- dispatch -------------------------------------------------------------------------
-    def _heads(self) -> list[_Job]:
-        heads = [self.jobs[q[0]] for q in self.queues.values() if q]
-        return sorted(heads, key=lambda j: j.seq)
-
+    # ---- dispatch (engine.scheduling.policy decides) ------------------------------------
     def _dispatch(self, now: float, out: list[Instruction]) -> None:
-        self._reserve_for_starving(now, out)
-        started = True
-        while started:
-            started = False
-            for job in self._heads():
-                if self._try_start(job, now, out):
-                    started = True
-                    break
-        for job in self._heads():
-            if job.blocked_since is None:
-                job.blocked_since = now
-        # Starts may have released reservations that other starving heads can now take.
-        self._reserve_for_starving(now, out)
+        policy.dispatch(self, now, out)
 
-    def _reserve_for_starving(self, now: float, out: list[Instruction]) -> None:
-        for job in self._heads():
-            # Same expression as next_deadline(), so a Tick at the deadline always qualifies.
-            if job.blocked_since is None or now < job.blocked_since + self.starvation_s:
-                continue
-            if not self._can_reserve(job):
-                continue  # re-checked when a reservation is released (an event)
-            free = [d for d in self._possible_devices(job) if d not in self.reserved]
-            if free:
-                device = max(free, key=lambda d: (self._warm_idle(job, d) is not None,
-                                                  self.free_mb(d) + self._evictable_mb(d, job)))
-                self.reserved[device] = job.job_id
-
-    def _can_reserve(self, job: _Job) -> bool:
-        """True when ``job`` holds no reservation yet and some device it can use is unclaimed."""
-        if job.job_id in self.reserved.values():
-            return False
-        return any(d not in self.reserved for d in self._possible_devices(job))
-
-    def _try_start(self, job: _Job, now: float, out: list[Instruction]) -> bool:
-        best: tuple[tuple[float, ...], str, list[_Worker]] | None = None
-        causes: list[tuple[int, str]] = []
-        for device in self._possible_devices(job):
-            holder = self.reserved.get(device)
-            if holder is not None and holder != job.job_id:
-                causes.append((0, f"waiting: {self._label(device)} is held for an older job"))
-                continue
-            warm = self._warm_idle(job, device)
-            if self._busy_worker(job, device):
-                causes.append((1, f"waiting for the running {job.request.adapter} job on "
-                                  f"{self._label(device)} to finish"))
-                continue
-            placement = self._placement(job, device, warm)
-            if isinstance(placement, str):
-                causes.append((2, placement))
-                continue
-            rank, evict = placement
-            if best is None or rank < best[0]:
-                best = (rank, device, evict)
-        if best is None:
-            cause = max(causes)[1] if causes else "waiting for a device"
-            self._set_cause(job, cause, out)
-            return False
-        self._start(job, best[1], best[2], now, out)
-        return True
-
-    def _placement(
-        self, job: _Job, device: str, warm: _Worker | None
-    ) -> tuple[tuple[float, ...], list[_Worker]] | str:
-        """Rank for starting ``job`` on ``device`` (lower is better), or why it cannot start."""
-        if device == "cpu":
-            running = sum(1 for j in self.jobs.values()
-                          if j.state is JobState.RUNNING and j.device == "cpu")
-            if running >= self.cpu_slots:
-                return "waiting for a free CPU slot"
-            return ((0 if warm else 1, 0.0), [])
-        need = job.request.peak_vram_mb - (warm.resident_mb if warm else 0)
-        free = self.free_mb(device)
-        if free >= need:
-            # Affinity first, then best fit: keep big holes for big jobs.
-            return ((0 if warm else 1, 0, free - need), [])
-        victims = self._lru_victims(device, job, need - free)
-        if victims is None:
-            return f"waiting for {format_gb(need)} on {self._label(device)}"
-        return ((0 if warm else 1, 1, sum(v.resident_mb for v in victims)), victims)
-
-    def _lru_victims(self, device: str, job: _Job, shortfall: int) -> list[_Worker] | None:
+    def lru_victims(self, device: str, job: _Job, shortfall: int) -> list[_Worker] | None:
         idle = sorted(
             (w for w in self.workers.values()
              if w.device == device and w.busy_job is None and w.adapter != job.request.adapter),
@@ -291,23 +248,24 @@ class Scheduler:
             freed += worker.resident_mb
         return victims if freed >= shortfall else None
 
-    def _start(
+    def start(
         self, job: _Job, device: str, evict: list[_Worker], now: float, out: list[Instruction]
     ) -> None:
         for victim in evict:
             del self.workers[victim.worker_id]
             out.append(EvictWorker(victim.worker_id, victim.adapter, victim.device))
-        worker = self._warm_idle(job, device)
+        worker = self.warm_idle(job, device)
+        job.cold = worker is None
         if worker is None:
             resident = 0 if device == "cpu" else job.request.resident_vram_mb
             worker = _Worker(next(self._worker_ids), job.request.adapter, device, resident)
             self.workers[worker.worker_id] = worker
         worker.busy_job = job.job_id
-        self.queues[job.request.feature].popleft()
-        self._release_reservations(job)
+        self.queues[job.request.feature].remove(job.job_id)
         job.state = check_transition(job.state, JobState.RUNNING)
         job.device, job.worker_id, job.blocked_since = device, worker.worker_id, None
-        self._set_cause(job, None, out)
+        job.started_at = now
+        self.set_cause(job, None, out)
         out.append(JobStateChanged(job.job_id, JobState.RUNNING))
         out.append(StartJob(job.job_id, job.request.adapter, device, worker.worker_id))
 
@@ -317,21 +275,14 @@ class Scheduler:
     ) -> None:
         job.state = check_transition(job.state, state)
         self.jobs.pop(job.job_id, None)
-        self._release_reservations(job)
         out.append(JobStateChanged(job.job_id, state, error))
 
-    def _release_reservations(self, job: _Job) -> None:
-        # A job may start on another device than the one it reserved: free every one it holds.
-        for device, holder in list(self.reserved.items()):
-            if holder == job.job_id:
-                del self.reserved[device]
-
-    def _set_cause(self, job: _Job, cause: str | None, out: list[Instruction]) -> None:
+    def set_cause(self, job: _Job, cause: str | None, out: list[Instruction]) -> None:
         if job.cause != cause:
             job.cause = cause
             out.append(WaitCauseChanged(job.job_id, cause))
 
-    def _possible_devices(self, job: _Job) -> list[str]:
+    def possible_devices(self, job: _Job) -> list[str]:
         """Devices that could ever host the job. GPUs win over the CPU when both are allowed."""
         req = job.request
         gpus = [d for d, s in self.devices.items()
@@ -350,21 +301,25 @@ class Scheduler:
             msg = f"{job.request.adapter} needs a GPU, and this machine has none."
         return ErrorInfo(code=ErrorCode.NOT_ENOUGH_VRAM, message=msg)
 
-    def _warm_idle(self, job: _Job, device: str) -> _Worker | None:
+    def cpu_running(self) -> int:
+        return sum(1 for j in self.jobs.values()
+                   if j.state is JobState.RUNNING and j.device == "cpu")
+
+    def warm_idle(self, job: _Job, device: str) -> _Worker | None:
         for w in self.workers.values():
             if w.adapter == job.request.adapter and w.device == device and w.busy_job is None:
                 return w
         return None
 
-    def _busy_worker(self, job: _Job, device: str) -> bool:
+    def busy_worker(self, job: _Job, device: str) -> bool:
         return any(w.adapter == job.request.adapter and w.device == device and w.busy_job
                    for w in self.workers.values())
 
-    def _evictable_mb(self, device: str, job: _Job) -> int:
+    def evictable_mb(self, device: str, job: _Job) -> int:
         return sum(w.resident_mb for w in self.workers.values()
                    if w.device == device and w.busy_job is None and w.adapter != job.request.adapter)
 
-    def _label(self, device: str) -> str:
+    def label(self, device: str) -> str:
         if device == "cpu":
             return "the CPU"
         node, _, local = device.rpartition("/")  # a Ray cluster's "10.0.0.5/cuda:1"

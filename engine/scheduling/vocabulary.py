@@ -17,6 +17,7 @@ class DeviceSpec:
     id: str  # "cuda:0", "cuda:1", ... or "cpu"
     total_mb: int
     name: str = ""
+    uuid: str = ""  # NVML's GPU UUID: the one id NVML, torch and CUDA_VISIBLE_DEVICES share
 
     @property
     def is_gpu(self) -> bool:
@@ -31,6 +32,7 @@ class JobRequest:
     peak_vram_mb: int = 0
     resident_vram_mb: int = 0  # what a warm, idle worker of this adapter keeps on its GPU
     device_kinds: tuple[str, ...] = ("cpu",)
+    size: float = 0.0  # input faces (meshes) or pixels (images): scales the run-time estimate
 
 
 # ---- events: what happened ---------------------------------------------------------------
@@ -138,6 +140,8 @@ class SchedJob:
     cause: str | None = None
     oom_retried: bool = False  # an out-of-memory failure is retried once, after evictions
     retry_after: set[int] | None = None  # evicted workers to wait for before the retry
+    started_at: float | None = None
+    cold: bool = False  # started on a freshly spawned worker: its span includes the load
 
     @property
     def job_id(self) -> str:
