@@ -98,6 +98,10 @@ MIXED_BURSTS = {"xatlas": 25, "decimate": 20, "instant_meshes": 10, "trellis": 2
                 "hunyuan3d21": 10, "partfield": 10}
 
 
+# Each kind's default size: (jobs, hours, CPU slots of the machine).
+DAY_SETTINGS = {"studio": (400, 8.0, 2), "saturated": (300, 1.0, 2), "mixed": (300, 2.0, 4)}
+
+
 def make_day(kind: str, n_jobs: int, *, hours: float, seed: int) -> list[SimJob]:
     """One of the day kinds the benchmarks report on (``DAY_KINDS``)."""
     if kind == "studio":

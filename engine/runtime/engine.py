@@ -66,7 +66,7 @@ class Engine:
     def __init__(
         self, data: DataDir | None = None, *, registry: Registry,
         devices: Devices | None = None, cpu_slots: int | None = None,
-        starvation_s: float = 300.0, cancel_grace_s: float = 5.0, backend: str | None = None,
+        starvation_s: float = 1800.0, cancel_grace_s: float = 5.0, backend: str | None = None,
     ) -> None:
         """``backend``: "local" worker processes or "ray" actors; MESHSMITH_BACKEND when None."""
         self.data = (data or DataDir.default()).ensure()

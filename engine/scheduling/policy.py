@@ -96,7 +96,7 @@ def expected_end(s: Scheduler, job: _Job, now: float) -> float:
     run = s.estimates.run_s(req.adapter, req.size)
     if job.cold:
         run += s.estimates.load_s(req.adapter)
-    return max(now, (job.started_at or now) + run)
+    return max(now, (now if job.started_at is None else job.started_at) + run)
 
 
 def dispatch(s: Scheduler, now: float, out: list[Instruction]) -> None:

@@ -37,7 +37,7 @@ from engine.scheduling.vocabulary import (
 from engine.scheduling.vocabulary import SchedJob as _Job
 from engine.scheduling.vocabulary import SchedWorker as _Worker
 
-AGEING = 0.1  # chosen by measurement: docs/benchmarks.md, "Scheduler policy"
+AGEING = 0.02  # chosen by measurement: docs/benchmarks.md, "Scheduler policy"
 CANCELLED_BY_ARTIST = ErrorInfo(code=ErrorCode.CANCELLED, message="The job was cancelled.")
 WORKER_CRASHED = ErrorInfo(
     code=ErrorCode.WORKER_CRASHED,
@@ -49,7 +49,7 @@ class Scheduler:
     """Decides which queued job runs where. Only the engine thread calls ``handle``."""
 
     def __init__(
-        self, devices: Iterable[DeviceSpec], *, cpu_slots: int = 1, starvation_s: float = 300.0,
+        self, devices: Iterable[DeviceSpec], *, cpu_slots: int = 1, starvation_s: float = 1800.0,
         estimates: Estimates | None = None, ageing: float = AGEING,
     ) -> None:
         """``estimates``: run-time estimates seeded from the history (empty when None);

@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "scheduler_sim.py"
 POLICIES = ("meshsmith", "reviewed_fifo")
-KEYS = {"makespan_s", "light_p95_wait_s", "p95_wait_s", "gpu_utilization"}
+KEYS = {"makespan_s", "light_p95_wait_s", "max_wait_s", "p95_wait_s", "gpu_utilization"}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,8 @@ def test_sim_defaults_to_the_schedulers_own_starvation_bound() -> None:
 def test_sweep_keeps_its_json_contract_and_no_reservation_outlives_its_job() -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "scheduler_sweep.py"), "--seeds", "3",
-         "--jobs", "60", "--hours", "1", "--starvation-s", "60", "300", "--workers", "1"],
+         "--jobs", "60", "--hours", "1", "--starvation-s", "60", "300", "--workers", "1",
+         "--days", "studio"],
         capture_output=True, text=True, timeout=60, check=True, cwd=ROOT,
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -84,3 +85,24 @@ def test_sweep_keeps_its_json_contract_and_no_reservation_outlives_its_job() -> 
         assert cell["seeds"] == 1
         assert cell["makespan_over_bound"]["median"] >= 1.0
         assert cell["stale_reservation_s"] == 0
+
+
+@pytest.mark.parametrize("kind", ["saturated", "mixed"])
+def test_saturated_and_mixed_days_run_every_job_within_the_slots_and_above_the_bound(kind) -> None:
+    from benchmarks._sim_bound import lower_bound
+    from benchmarks._sim_meshsmith import run_meshsmith
+    from benchmarks._sim_metrics import summarize
+    from benchmarks._sim_workload import DAY_SETTINGS, GPU_MB, make_day
+
+    _, _, slots = DAY_SETTINGS[kind]
+    jobs = make_day(kind, 80, hours=0.3, seed=5)
+    history = make_day(kind, 80, hours=0.3, seed=1005)
+    # The simulated shell asserts that VRAM and CPU slots are never overcommitted.
+    run = run_meshsmith(jobs, gpus=2, gpu_mb=GPU_MB, cpu_slots=slots, history=history)
+    figures = summarize(run, jobs, 2)
+    assert figures["makespan_s"] >= round(lower_bound(jobs, gpus=2, gpu_mb=GPU_MB,
+                                                      cpu_slots=slots), 1)
+    if kind == "saturated":
+        assert sum(j.spec.peak_mb >= 19 * 1024 for j in jobs if j.submit_s <= 20) >= 20
+    else:
+        assert {j.spec.on_gpu for j in jobs} == {True, False}

@@ -1,0 +1,168 @@
+"""Regression tests for the defects issue 13 found in the scheduler, on the pure state machine:
+scheduling classes, several CPU workers, estimates and ETA, latency-first order, EASY holds."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.jobs import JobState
+from engine.scheduling.estimates import DEFAULT_RUN_S, Estimates, Observation
+from engine.scheduling.scheduler import Scheduler
+from engine.scheduling.vocabulary import (
+    DeviceSpec,
+    JobFinished,
+    JobRequest,
+    StartJob,
+    Submitted,
+    Tick,
+    WaitCauseChanged,
+)
+
+GPU = DeviceSpec("cuda:0", 24000)
+
+
+def gpu_job(job_id: str, feature: str, adapter: str, mb: int, size: float = 0.0) -> JobRequest:
+    return JobRequest(job_id, feature, adapter, mb, mb, ("cuda",), size)
+
+
+def cpu_job(job_id: str, feature: str = "uv_unwrapping", adapter: str = "xatlas") -> JobRequest:
+    return JobRequest(job_id, feature, adapter, 0, 0, ("cpu",))
+
+
+def starts(instructions) -> dict[str, StartJob]:
+    return {i.job_id: i for i in instructions if isinstance(i, StartJob)}
+
+
+def causes(instructions) -> dict[str, str | None]:
+    return {i.job_id: i.cause for i in instructions if isinstance(i, WaitCauseChanged)}
+
+
+def seeded(**runs: float) -> Estimates:
+    return Estimates(Observation(a, s, 0.0, 1.0) for a, s in runs.items())
+
+
+def test_cpu_job_passes_a_gpu_blocked_head_of_the_same_feature():
+    # Defect: queues per feature only, so a CPU inflate waited behind a GPU-blocked Shap-E.
+    s = Scheduler([DeviceSpec("cuda:0", 8000)], cpu_slots=2)
+    s.handle(Submitted(gpu_job("big", "other", "hog", 8000), 0))
+    out = s.handle(Submitted(gpu_job("shap", "text_to_raw_mesh", "shap_e", 6000), 1),
+                   Submitted(JobRequest("infl", "text_to_raw_mesh", "inflate", 0, 0, ("cpu",)), 2))
+    assert set(starts(out)) == {"infl"}
+    assert causes(out)["shap"] == "waiting for 6 GB on GPU 0"
+
+
+def test_jobs_of_one_shape_keep_their_order_when_another_shape_passes():
+    s = Scheduler([], cpu_slots=1)
+    out = s.handle(*(Submitted(cpu_job(f"u{i}"), i) for i in range(3)))
+    assert list(starts(out)) == ["u0"]
+    assert list(starts(s.handle(JobFinished("u0", JobState.SUCCEEDED, 5)))) == ["u1"]
+
+
+def test_a_cpu_adapter_runs_as_many_jobs_as_there_are_free_cpu_slots():
+    # Defect: CPU adapters ran one job at a time even with free cores.
+    s = Scheduler([], cpu_slots=3)
+    out = s.handle(*(Submitted(cpu_job(f"u{i}"), i) for i in range(5)))
+    started = starts(out)
+    assert list(started) == ["u0", "u1", "u2"]
+    assert len({i.worker_id for i in started.values()}) == 3  # three workers of one adapter
+    assert causes(out)["u3"] == "waiting for a free CPU slot"
+
+
+def test_head_waiting_for_its_own_busy_worker_holds_nothing_even_when_starving():
+    # Defect 2: a decimate job waited ~600 s behind a second xatlas job with 3 of 4 CPU slots
+    # idle, because the starving xatlas head reserved the whole device. The GPU form of it:
+    s = Scheduler([GPU], cpu_slots=4, starvation_s=100)
+    s.handle(Submitted(gpu_job("x1", "f1", "xgpu", 4000), 0),
+             Submitted(gpu_job("x2", "f1", "xgpu", 4000), 1))
+    s.handle(Tick(500))  # x2 has been blocked far past the bound
+    assert s.holds == []
+    out = s.handle(Submitted(gpu_job("d1", "f2", "dec", 4000), 501),
+                   Submitted(cpu_job("c1"), 501))
+    assert set(starts(out)) == {"d1", "c1"}
+
+
+def test_cpu_job_is_not_held_back_by_a_starving_gpu_head():
+    s = Scheduler([GPU], cpu_slots=4, starvation_s=10)
+    s.handle(Submitted(gpu_job("a", "f1", "a", 20000), 0),
+             Submitted(gpu_job("b", "f2", "b", 20000), 1))
+    s.handle(Tick(100))
+    assert [h.device for h in s.holds] == ["cuda:0"]
+    assert s.holds[0].amount == 20000  # an amount, never "the whole device, CPU included"
+    assert "c" in starts(s.handle(Submitted(cpu_job("c"), 101)))
+
+
+def test_hold_is_an_amount_a_small_job_fits_beside_it():
+    s = Scheduler([GPU], estimates=seeded(a=300, b=100, small=500, long=1000))
+    s.handle(Submitted(gpu_job("a", "f1", "a", 12000), 0))
+    out = s.handle(Submitted(gpu_job("b", "f2", "b", 16000), 1))
+    assert [(h.job_id, h.amount, h.extra) for h in s.holds] == [("b", 16000, 8000)]
+    # 'small' runs longer than b's shadow, but its 6 GB fit beside b when a finishes.
+    out = s.handle(Submitted(gpu_job("small", "f3", "small", 6000), 2))
+    assert "small" in starts(out)
+    # Now nothing else fits beside b: a long 4 GB job waits, though 6 GB are free now.
+    out = s.handle(Submitted(gpu_job("long", "f4", "long", 4000), 3))
+    assert "long" not in starts(out)
+    assert causes(out)["long"] == "waiting: GPU 0 is held for an older job"
+
+
+def test_easy_backfill_lets_a_job_pass_a_held_head_only_if_it_ends_before_the_head_starts():
+    est = seeded(a=100, b=100, quick=10, slow=500)
+    s = Scheduler([GPU], estimates=est)
+    s.handle(Submitted(gpu_job("a", "f1", "a", 16000), 0))
+    s.handle(Submitted(gpu_job("b", "f2", "b", 22000), 1))  # holds 22 GB, shadow ~ t=100
+    out = s.handle(Submitted(gpu_job("slow", "f3", "slow", 4000), 2),
+                   Submitted(gpu_job("quick", "f4", "quick", 4000), 2))
+    assert set(starts(out)) == {"quick"}
+    assert "slow" in causes(out)
+
+
+def test_shortest_expected_job_goes_first_when_capacity_frees():
+    # Defect 1: light jobs waited for capacity that older heavy jobs took in age order.
+    est = seeded(heavy=150, light=10, a=50)
+    s = Scheduler([GPU], estimates=est)
+    s.handle(Submitted(gpu_job("a", "f0", "a", 24000), 0))
+    s.handle(Submitted(gpu_job("h1", "gen", "heavy", 22000), 1),
+             Submitted(gpu_job("l1", "seg", "light", 4000), 2))
+    out = s.handle(JobFinished("a", JobState.SUCCEEDED, 50))
+    assert list(starts(out)) == ["l1"]
+
+
+def test_ageing_lets_a_long_job_overtake_fresh_short_ones():
+    est = seeded(heavy=150, light=10, a=50)
+    s = Scheduler([GPU], estimates=est, ageing=0.5)
+    s.handle(Submitted(gpu_job("a", "f0", "a", 24000), 0))
+    s.handle(Submitted(gpu_job("h1", "gen", "heavy", 24000), 1))
+    out = s.handle(Submitted(gpu_job("l1", "seg", "light", 4000), 400),
+                   JobFinished("a", JobState.SUCCEEDED, 400))
+    assert list(starts(out)) == ["h1"]
+
+
+def test_estimates_are_learned_from_events_and_scaled_by_input_size():
+    s = Scheduler([GPU])
+    assert s.estimates.run_s("seg") == DEFAULT_RUN_S
+    s.handle(Submitted(gpu_job("w", "f", "seg", 4000, size=1000), 0))
+    s.handle(JobFinished("w", JobState.SUCCEEDED, 25))  # cold: 25 s, all counted as run
+    s.handle(Submitted(gpu_job("x", "f", "seg", 4000, size=1000), 30))
+    s.handle(JobFinished("x", JobState.SUCCEEDED, 40))  # warm: 10 s for 1000 faces
+    assert 10 < s.estimates.run_s("seg", 1000) < 25
+    assert s.estimates.run_s("seg", 4000) == pytest.approx(4 * s.estimates.run_s("seg", 1000))
+
+
+def test_a_cold_span_is_split_into_load_and_run_with_what_is_known():
+    est = Estimates([Observation("seg", 10.0, 0.0)])
+    est.observe_span("seg", 40.0, 0.0, cold=True)
+    assert est.load_s("seg") == pytest.approx(30.0)
+    with pytest.raises(ValueError):
+        est.observe(Observation("seg", -1.0))
+
+
+def test_eta_for_running_and_queued_jobs_from_seeded_history():
+    s = Scheduler([], cpu_slots=1, estimates=seeded(xatlas=20))
+    s.handle(*(Submitted(cpu_job(f"u{i}"), 0) for i in range(3)))
+    assert s.eta("u0", 5) == pytest.approx(20 + 1 - 5)  # cold: load + run
+    assert s.eta("u1", 5) == pytest.approx(16 + 0 + 20)  # after u0, then its own run
+    assert s.eta("u2", 5) == pytest.approx(16 + 20 + 20)
+    assert Scheduler([]).eta("nope", 0) is None
+    fresh = Scheduler([])
+    fresh.handle(Submitted(cpu_job("v"), 0))
+    assert fresh.eta("v", 1) is None  # never timed: no estimate rather than a made-up one
