@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     ENGINE_LOCKED = "ENGINE_LOCKED"
     DISK_FULL = "DISK_FULL"
     HISTORY_UNAVAILABLE = "HISTORY_UNAVAILABLE"
+    ENGINE_STOPPED = "ENGINE_STOPPED"
 
 
 class MeshsmithError(Exception):

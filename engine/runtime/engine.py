@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import wait
 from typing import Any
 
@@ -27,6 +27,13 @@ from engine.jobs import ErrorInfo, Job, JobResult, JobSpec, JobState, PipelineTa
 from engine.meshio import staging
 from engine.runtime.events import JobEvent, RunningJob, build_result
 from engine.runtime.lock import EngineLock
+from engine.runtime.shell import (
+    EngineStopped,
+    history_observations,
+    input_size,
+    start_failed_error,
+    stopped_error,
+)
 from engine.scheduling.scheduler import CANCELLED_BY_ARTIST, Scheduler
 from engine.scheduling.vocabulary import (
     CancelJob,
@@ -52,6 +59,7 @@ from engine.workers.devices import Devices
 from engine.workers.pool import WorkerExit, WorkerMessage
 
 log = logging.getLogger(__name__)
+MAX_FAILED_ITERATIONS = 20  # in a row, with no good iteration between them
 
 
 @dataclass(order=True)
@@ -82,6 +90,9 @@ class Engine:
         self._commands: queue.SimpleQueue[tuple] = queue.SimpleQueue()
         self._wake_r, self._wake_w = socket.socketpair()
         self._futures: dict[str, Future[JobResult]] = {}
+        self._sizes: dict[str, float] = {}  # input faces or pixels of a submitted job
+        self.failure: str | None = None  # why the engine thread stopped, if it ever did
+        self._start_errors: dict[int, ErrorInfo] = {}
         self._subscribers: list[Callable[[JobEvent], None]] = []
         self._running: dict[str, RunningJob] = {}
         self._timers: list[_Timer] = []
@@ -102,6 +113,8 @@ class Engine:
             raise
         if self.store.warning:
             log.warning(self.store.warning, extra={"backup": str(self.store.recovered_from)})
+        for obs in history_observations(self.store):
+            self.scheduler.estimates.observe(obs)
         interrupted = [j.job_id for j in self.store.list(states=[JobState.RUNNING])]
         recovered = self.store.recover()
         self._sweep_leftovers(interrupted)
@@ -159,6 +172,7 @@ class Engine:
         """Validate and queue a job; returns its id. Raises MeshsmithError with one sentence.
         ``pipeline`` marks it as a step of a pipeline run (engine.pipelines.recipes); ``user``
         tags a job the HTTP API submitted for someone (Job.user)."""
+        self._check_alive()
         spec = self.registry.find(feature, adapter)
         _check_inputs(spec, inputs)
         parsed = spec.parse_params(params or {})
@@ -166,9 +180,9 @@ class Engine:
                            params=parsed.model_dump(mode="json"))
         job_id = new_job_id()
         self._futures[job_id] = Future()
-        job = self._store.add(job_id, job_spec, pipeline=pipeline, user=user)
-        self._emit(JobEvent("updated", job_id, job=job))  # on the caller's thread: "queued"
-        self._commands.put(("submit", job_id))
+        self._store.add(job_id, job_spec, pipeline=pipeline, user=user)
+        self._sizes[job_id] = input_size(inputs)
+        self._commands.put(("submit", job_id))  # "queued" is emitted on the engine thread
         self._wake()
         return job_id
 
@@ -217,20 +231,57 @@ class Engine:
             pass
 
     def _loop(self) -> None:
+        failures = 0
         try:
             while not self._stopping:
-                ready = wait([self._wake_r, *self._pool.waitables()], self._timeout())
-                if self._wake_r in ready:
-                    self._wake_r.recv(4096)
-                self._run_commands()
-                for item in self._pool.collect(ready):
-                    self._on_worker(item)
-                self._run_timers()
-        except Exception:
-            log.critical("the engine thread failed", exc_info=True)
-            raise
+                try:
+                    self._iteration()
+                    failures = 0
+                except Exception:
+                    # One bad event must not end the engine: log it and go on. Only an error
+                    # that repeats at once, iteration after iteration, stops the thread.
+                    failures += 1
+                    log.error("an engine iteration failed", exc_info=True)
+                    if failures >= MAX_FAILED_ITERATIONS:
+                        raise
+        except BaseException:
+            self.failure = "the engine thread failed"
+            log.critical("the engine thread failed; new jobs are refused", exc_info=True)
         finally:
+            if self.failure is not None:
+                self._fail_everything()
             self._pool.shutdown()
+
+    def _iteration(self) -> None:
+        ready = wait([self._wake_r, *self._pool.waitables()], self._timeout())
+        if self._wake_r in ready:
+            self._wake_r.recv(4096)
+        self._run_commands()
+        for item in self._pool.collect(ready):
+            self._on_worker(item)
+        self._run_timers()
+
+    @property
+    def alive(self) -> bool:
+        """False once the engine thread has died: the studio and the CLI say so."""
+        return self.failure is None and (self._thread is None or self._thread.is_alive()
+                                         or self._stopping)
+
+    def _check_alive(self) -> None:
+        if not self.alive:
+            raise EngineStopped()
+
+    def _fail_everything(self) -> None:
+        """The thread is ending for good: no future may hang, no job stays queued."""
+        error = stopped_error()
+        for job_id in list(self._futures):
+            try:
+                self._finish(job_id, JobState.FAILED, error)
+            except Exception:
+                log.error("could not fail job %s", job_id, exc_info=True)
+            future = self._futures.pop(job_id, None)
+            if future is not None and not future.done():
+                future.set_exception(EngineStopped())
 
     def _timeout(self) -> float | None:
         deadlines = [t.when for t in self._timers]
@@ -273,9 +324,17 @@ class Engine:
                 self._feed(CancelRequested(job_id, time.monotonic()))
             elif kind == "exited":  # a worker the scheduler evicted had already gone
                 self._feed(WorkerExited(int(job_id), time.monotonic()))
+            elif kind == "start_failed":
+                worker_id = int(job_id)
+                error = self._start_errors.pop(worker_id, None)
+                self._feed(WorkerExited(worker_id, time.monotonic(), error))
 
     def _submit_to_scheduler(self, job_id: str) -> None:
         job = self._store.get(job_id)
+        if job is None:
+            return
+        if job.state is JobState.QUEUED:
+            self._emit(JobEvent("updated", job_id, job=job))
         try:
             spec = self.registry.find(job.spec.feature, job.spec.adapter)
         except MeshsmithError as exc:
@@ -286,7 +345,8 @@ class Engine:
                       default=0)
         peak = spec.request_vram_mb(largest)
         request = JobRequest(job_id, spec.feature, spec.id, peak,
-                             min(spec.resident_vram_mb or peak, peak), spec.devices)
+                             min(spec.resident_vram_mb or peak, peak), spec.devices,
+                             self._sizes.pop(job_id, 0.0))
         self._feed(Submitted(request, time.monotonic()))
 
     def _on_worker(self, item: WorkerMessage | WorkerExit) -> None:
@@ -332,7 +392,12 @@ class Engine:
     def _execute(self, ins: Instruction) -> None:
         now = time.monotonic()
         if isinstance(ins, StartJob):
-            self._start(ins, now)
+            try:
+                self._start(ins, now)
+            except Exception as exc:  # spawn or mkdir failed: the job must not stay RUNNING
+                log.error("could not start job %s", ins.job_id, exc_info=True,
+                          extra={"job_id": ins.job_id})
+                self._start_failed(ins, exc)
         elif isinstance(ins, CancelJob):
             running = self._running[ins.job_id]
             self._pool.cancel(running.worker_id, ins.job_id)
@@ -356,6 +421,18 @@ class Engine:
                 self._emit(JobEvent("updated", ins.job_id, job=job))
             else:
                 self._finish(ins.job_id, ins.state, ins.error)
+
+    def _start_failed(self, ins: StartJob, exc: Exception) -> None:
+        """Told to the scheduler as the worker's exit, on the next iteration (not from inside
+        the instruction being executed), so the worker id is freed and the job fails."""
+        handle = self._pool.workers.get(ins.worker_id)
+        if handle is not None:
+            self._pool.kill(ins.worker_id)
+        running = self._running.get(ins.job_id)
+        label = running.adapter.label if running is not None else ins.adapter
+        self._start_errors[ins.worker_id] = start_failed_error(label, exc)
+        self._commands.put(("start_failed", str(ins.worker_id)))
+        self._wake()
 
     def _retrying(self, ins: RetryingJob) -> None:
         """Out of memory: start over clean once the scheduler has made room."""
@@ -409,6 +486,8 @@ class Engine:
         self._emit(JobEvent("updated", job_id, job=job))
 
     def _emit(self, event: JobEvent) -> None:
+        if event.eta_s is None and event.job_id in self.scheduler.jobs:
+            event = replace(event, eta_s=self.scheduler.eta(event.job_id, time.monotonic()))
         for callback in list(self._subscribers):
             try:
                 callback(event)

@@ -1,0 +1,58 @@
+"""Small pieces of the engine shell: what the history teaches the estimates, how big an input
+is, and what a job is told when the engine thread has stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from engine.errors import ErrorCode, MeshsmithError
+from engine.jobs import ErrorInfo, JobState
+from engine.scheduling.estimates import Observation
+
+if TYPE_CHECKING:
+    from engine.meshio.staging import StagedInput
+    from engine.storage.jobstore import JobStore
+
+HISTORY_JOBS = 500  # the most recent successes seed the run-time estimates
+ENGINE_STOPPED_MESSAGE = ("The engine stopped after an internal error, so no job can run; "
+                          "restart Meshsmith (the log has the details).")
+
+
+class EngineStopped(MeshsmithError):
+    """Raised by ``submit`` once the engine thread has died: the job is refused, not lost."""
+
+    def __init__(self) -> None:
+        super().__init__(ErrorCode.ENGINE_STOPPED, ENGINE_STOPPED_MESSAGE)
+
+
+def stopped_error() -> ErrorInfo:
+    return ErrorInfo(code=ErrorCode.ENGINE_STOPPED, message=ENGINE_STOPPED_MESSAGE)
+
+
+def start_failed_error(adapter_label: str, exc: BaseException) -> ErrorInfo:
+    return ErrorInfo(code=ErrorCode.WORKER_CRASHED,
+                     message=f"The worker for {adapter_label} could not be started ({exc}).")
+
+
+def history_observations(store: JobStore, limit: int = HISTORY_JOBS) -> Iterator[Observation]:
+    """Succeeded jobs, oldest first, as the estimates learn them. A job whose worker was
+    fresh reports its load time; its input size is not kept, so it counts as unsized."""
+    jobs = store.list(states=[JobState.SUCCEEDED], limit=limit, newest_first=True)
+    for job in reversed(jobs):
+        timings = job.result.timings if job.result is not None else None
+        if timings is None or timings.run_s <= 0:
+            continue
+        load = timings.load_s if timings.load_s > 0 else None
+        yield Observation(job.spec.adapter, timings.run_s, 0.0, load)
+
+
+def input_size(inputs: Iterable[StagedInput]) -> float:
+    """Faces of the mesh inputs plus pixels of the image inputs: what run time scales with."""
+    total = 0.0
+    for staged in inputs:
+        if staged.faces:
+            total += staged.faces
+        elif staged.width and staged.height:
+            total += staged.width * staged.height
+    return total

@@ -1,0 +1,89 @@
+"""The engine shell's robustness (issue 13, item 7) with real worker processes: a failed start
+becomes a worker exit, a dead engine thread refuses jobs and leaves no future hanging, events
+are emitted on the engine thread and carry the ETA."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from engine.errors import ErrorCode
+from engine.jobs import JobState
+from engine.runtime.engine import Engine
+from engine.runtime.events import JobEvent
+from engine.runtime.shell import EngineStopped
+
+pytestmark = pytest.mark.slow
+
+
+def submit(engine: Engine, mesh: Path, **params) -> str:
+    return engine.submit("mesh_segmentation", [engine.stage(mesh)], adapter="sleepy",
+                         params=params)
+
+
+def test_a_failed_start_fails_the_job_and_the_adapter_still_runs_the_next(engine, box_obj,
+                                                                         monkeypatch):
+    real_run = engine._pool.run
+    calls = []
+
+    def spawn_fails_once(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise OSError("Resource temporarily unavailable")
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(engine._pool, "run", spawn_fails_once)
+    first = submit(engine, box_obj, steps=1)
+    result = engine.wait(first, 30)
+    assert result.status == "failed" and result.error.code == ErrorCode.WORKER_CRASHED
+    assert "could not be started" in result.error.message
+    second = submit(engine, box_obj, steps=1)
+    assert engine.wait(second, 60).status == "succeeded"  # the adapter is not wedged
+
+
+def test_a_dead_engine_thread_fails_waiting_jobs_and_refuses_new_ones(engine, box_obj,
+                                                                     monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("injected fault in the loop")
+
+    job_id = submit(engine, box_obj, steps=200, step_s=0.05)
+    monkeypatch.setattr(engine, "_run_timers", broken)  # every iteration fails from now on
+    engine._wake()
+    result = engine.wait(job_id, 30)  # never hangs
+    assert result.status == "failed" and result.error.code == ErrorCode.ENGINE_STOPPED
+    assert not engine.alive
+    with pytest.raises(EngineStopped):
+        submit(engine, box_obj, steps=1)
+
+
+def test_one_failing_iteration_does_not_stop_the_engine(engine, box_obj, monkeypatch):
+    real = engine._run_timers
+    failed = []
+
+    def fails_once():
+        if not failed:
+            failed.append(True)
+            raise RuntimeError("injected fault, once")
+        real()
+
+    monkeypatch.setattr(engine, "_run_timers", fails_once)
+    job_id = submit(engine, box_obj, steps=1)
+    assert engine.wait(job_id, 60).status == "succeeded"
+    assert failed and engine.alive
+
+
+def test_events_come_from_the_engine_thread_and_carry_an_eta_once_timed(engine, box_obj):
+    events: list[tuple[str, JobEvent]] = []
+    engine.subscribe(lambda e: events.append((threading.current_thread().name, e)))
+    assert engine.wait(submit(engine, box_obj, steps=2), 60).status == "succeeded"
+    second = submit(engine, box_obj, steps=2)
+    assert engine.wait(second, 60).status == "succeeded"
+    assert {name for name, _ in events} == {"meshsmith-engine"}
+    mine = [e for _, e in events if e.job_id == second]
+    states = [e.job.state for e in mine if e.kind == "updated"]
+    assert states == [JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED]
+    # The first job taught the estimates: the second one's events carry an ETA.
+    assert any(e.eta_s is not None and e.eta_s >= 0 for e in mine if e.kind != "updated"
+               or e.job.state is not JobState.SUCCEEDED)
