@@ -180,9 +180,10 @@ class Engine:
                            params=parsed.model_dump(mode="json"))
         job_id = new_job_id()
         self._futures[job_id] = Future()
-        self._store.add(job_id, job_spec, pipeline=pipeline, user=user)
+        job = self._store.add(job_id, job_spec, pipeline=pipeline, user=user)
         self._sizes[job_id] = input_size(inputs)
-        self._commands.put(("submit", job_id))  # "queued" is emitted on the engine thread
+        self._emit(JobEvent("updated", job_id, job=job))  # on the caller's thread: "queued"
+        self._commands.put(("submit", job_id))
         self._wake()
         return job_id
 
@@ -333,8 +334,6 @@ class Engine:
         job = self._store.get(job_id)
         if job is None:
             return
-        if job.state is JobState.QUEUED:
-            self._emit(JobEvent("updated", job_id, job=job))
         try:
             spec = self.registry.find(job.spec.feature, job.spec.adapter)
         except MeshsmithError as exc:

@@ -1,6 +1,6 @@
 """The engine shell's robustness (issue 13, item 7) with real worker processes: a failed start
 becomes a worker exit, a dead engine thread refuses jobs and leaves no future hanging, events
-are emitted on the engine thread and carry the ETA."""
+carry the ETA."""
 
 from __future__ import annotations
 
@@ -74,13 +74,16 @@ def test_one_failing_iteration_does_not_stop_the_engine(engine, box_obj, monkeyp
     assert failed and engine.alive
 
 
-def test_events_come_from_the_engine_thread_and_carry_an_eta_once_timed(engine, box_obj):
+def test_events_after_queued_come_from_the_engine_thread_and_carry_an_eta(engine, box_obj):
     events: list[tuple[str, JobEvent]] = []
     engine.subscribe(lambda e: events.append((threading.current_thread().name, e)))
     assert engine.wait(submit(engine, box_obj, steps=2), 60).status == "succeeded"
     second = submit(engine, box_obj, steps=2)
     assert engine.wait(second, 60).status == "succeeded"
-    assert {name for name, _ in events} == {"meshsmith-engine"}
+    # "queued" is still emitted by submit, on the caller's thread: the studio lists the job
+    # at once (tests/app/test_create_and_jobs.py); everything after it on the engine thread.
+    later = [name for name, e in events if e.kind != "updated" or e.job.state is not JobState.QUEUED]
+    assert set(later) == {"meshsmith-engine"}
     mine = [e for _, e in events if e.job_id == second]
     states = [e.job.state for e in mine if e.kind == "updated"]
     assert states == [JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED]
