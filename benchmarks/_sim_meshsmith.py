@@ -26,6 +26,7 @@ from engine.scheduling.vocabulary import (
     StartJob,
     Submitted,
     Tick,
+    WorkerExited,
 )
 
 # The scheduler's own default, read from its signature so the sim never drifts from it.
@@ -115,6 +116,9 @@ class MeshsmithShell:
                 raise AssertionError(f"evicted busy worker {instruction.worker_id}")
             del self._workers[instruction.worker_id]
             self.result.evictions += 1
+            # The process exits at once here (its shutdown seconds are left out, as in the
+            # reviewed policy's copy); the scheduler starts what waited for the room then.
+            self._push(WorkerExited(instruction.worker_id, now))
 
     def _start(self, ins: StartJob, now: float) -> None:
         job = self._jobs[ins.job_id]

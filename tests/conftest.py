@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def meshsmith_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv("MESHSMITH_HOME", str(home))
-    monkeypatch.delenv("MESHSMITH_FAKE_GPUS", raising=False)
     return home
 
 

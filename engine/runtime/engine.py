@@ -27,9 +27,11 @@ from engine.jobs import ErrorInfo, Job, JobResult, JobSpec, JobState, PipelineTa
 from engine.meshio import staging
 from engine.runtime.events import JobEvent, RunningJob, build_result
 from engine.runtime.lock import EngineLock
+from engine.runtime.memory import MemoryWatch
 from engine.runtime.shell import (
     EngineStopped,
     history_observations,
+    idle_timeout_setting,
     input_size,
     start_failed_error,
     stopped_error,
@@ -38,12 +40,12 @@ from engine.scheduling.scheduler import CANCELLED_BY_ARTIST, Scheduler
 from engine.scheduling.vocabulary import (
     CancelJob,
     CancelRequested,
-    DevicesMeasured,
     EvictWorker,
     Instruction,
     JobFinished,
     JobRequest,
     JobStateChanged,
+    MeasureDevices,
     RetryingJob,
     StartJob,
     Submitted,
@@ -75,16 +77,23 @@ class Engine:
         self, data: DataDir | None = None, *, registry: Registry,
         devices: Devices | None = None, cpu_slots: int | None = None,
         starvation_s: float = 1800.0, cancel_grace_s: float = 5.0, backend: str | None = None,
+        idle_timeout_s: float | str | None = "setting",
     ) -> None:
-        """``backend``: "local" worker processes or "ray" actors; MESHSMITH_BACKEND when None."""
+        """``backend``: "local" worker processes or "ray" actors; MESHSMITH_BACKEND when None.
+        ``devices``: the GPUs (tests pass simulated ones); NVML when None. ``idle_timeout_s``:
+        stop a warm worker idle that long (None: never); MESHSMITH_IDLE_TIMEOUT_S, else 300 s,
+        when left out."""
         self.data = (data or DataDir.default()).ensure()
         self.registry = registry
         # With Ray the devices are the cluster's GPUs and the CPU slots its CPUs.
         chosen = open_backend(backend, str(self.data.logs), devices)
         self.backend, self.devices, self._pool = chosen.name, chosen.devices, chosen.pool
         self.cancel_grace_s = cancel_grace_s
-        self.scheduler = Scheduler(self.devices.specs(), starvation_s=starvation_s,
-                                   cpu_slots=cpu_slots or chosen.cpu_slots)
+        self.scheduler = Scheduler(
+            self.devices.specs(), starvation_s=starvation_s,
+            cpu_slots=cpu_slots or chosen.cpu_slots,
+            idle_timeout_s=idle_timeout_setting() if idle_timeout_s == "setting" else idle_timeout_s)
+        self.memory = MemoryWatch(self.devices, self._pool, self.data.root)
         self.store: JobStore | None = None
         self._lock = EngineLock(self.data.lock)
         self._commands: queue.SimpleQueue[tuple] = queue.SimpleQueue()
@@ -123,6 +132,7 @@ class Engine:
             self._commands.put(("submit", job.job_id))
         self._thread = threading.Thread(target=self._loop, name="meshsmith-engine", daemon=True)
         self._thread.start()
+        self._commands.put(("measure", ""))  # what NVML sees before the first job
         self._wake()  # the recovered jobs are waiting in the command queue
         log.info("engine started", extra={"devices": self.devices.describe(),
                                           "recovered": len(recovered)})
@@ -325,6 +335,8 @@ class Engine:
                 self._feed(CancelRequested(job_id, time.monotonic()))
             elif kind == "exited":  # a worker the scheduler evicted had already gone
                 self._feed(WorkerExited(int(job_id), time.monotonic()))
+            elif kind == "measure":
+                self._measure(time.monotonic())
             elif kind == "start_failed":
                 worker_id = int(job_id)
                 error = self._start_errors.pop(worker_id, None)
@@ -342,7 +354,7 @@ class Engine:
         self._running[job_id] = RunningJob(job=job, adapter=spec)
         largest = max((d.total_mb for d in self.scheduler.devices.values() if d.is_gpu),
                       default=0)
-        peak = spec.request_vram_mb(largest)
+        peak = self.memory.peak_mb(spec, largest)
         request = JobRequest(job_id, spec.feature, spec.id, peak,
                              min(spec.resident_vram_mb or peak, peak), spec.devices,
                              self._sizes.pop(job_id, 0.0))
@@ -375,11 +387,20 @@ class Engine:
         error = ErrorInfo(**payload["error"]) if payload.get("error") else None
         if status is JobState.CANCELLED:
             error = CANCELLED_BY_ARTIST
+        if payload.get("peak_vram_mb"):
+            self.memory.remember({running.adapter.id: int(payload["peak_vram_mb"])})
         events: list = [JobFinished(job_id, status, now, error)]
-        if self.devices.backend == "nvml":
-            used = {m.device: m.used_mb for m in self.devices.measure()}
-            events.append(DevicesMeasured(used, now))
+        measured = self.memory.measure(now)
+        if measured is not None:
+            events.append(measured)
         self._feed(*events)
+        self.memory.remember(self.scheduler.observed_peak_mb)
+
+    def _measure(self, now: float) -> None:
+        measured = self.memory.measure(now)
+        if measured is not None:
+            self._feed(measured)
+            self.memory.remember(self.scheduler.observed_peak_mb)
 
     def _feed(self, *events: Any) -> None:
         for instruction in self.scheduler.handle(*events):
@@ -411,6 +432,10 @@ class Engine:
             self._timers.append(_Timer(now + self.cancel_grace_s, "stop", "", ins.worker_id))
         elif isinstance(ins, RetryingJob):
             self._retrying(ins)
+        elif isinstance(ins, MeasureDevices):  # measured on the next pass, not re-entrantly
+            if self.memory.enabled:
+                self._commands.put(("measure", ""))
+                self._wake()
         elif isinstance(ins, WaitCauseChanged):
             self.causes[ins.job_id] = ins.cause
             self._emit(JobEvent("waiting", ins.job_id, cause=ins.cause))

@@ -3,6 +3,7 @@ is, and what a job is told when the engine thread has stopped."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     from engine.meshio.staging import StagedInput
     from engine.storage.jobstore import JobStore
 
+IDLE_TIMEOUT_ENV = "MESHSMITH_IDLE_TIMEOUT_S"
+DEFAULT_IDLE_TIMEOUT_S = 300.0
 HISTORY_JOBS = 500  # the most recent successes seed the run-time estimates
 ENGINE_STOPPED_MESSAGE = ("The engine stopped after an internal error, so no job can run; "
                           "restart Meshsmith (the log has the details).")
@@ -24,6 +27,23 @@ class EngineStopped(MeshsmithError):
 
     def __init__(self) -> None:
         super().__init__(ErrorCode.ENGINE_STOPPED, ENGINE_STOPPED_MESSAGE)
+
+
+def idle_timeout_setting(value: str | None = None) -> float | None:
+    """Seconds a warm worker may sit idle before it is stopped: MESHSMITH_IDLE_TIMEOUT_S
+    ("never" or "0" keeps workers until evicted), 300 s when unset."""
+    raw = (os.environ.get(IDLE_TIMEOUT_ENV, "") if value is None else value).strip().lower()
+    if not raw:
+        return DEFAULT_IDLE_TIMEOUT_S
+    if raw in ("never", "off", "0"):
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ValueError(f"{IDLE_TIMEOUT_ENV} must be seconds or 'never', not {raw!r}.") from None
+    if seconds < 0 or seconds != seconds:
+        raise ValueError(f"{IDLE_TIMEOUT_ENV} must be seconds or 'never', not {raw!r}.")
+    return seconds
 
 
 def stopped_error() -> ErrorInfo:

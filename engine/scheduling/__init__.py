@@ -15,6 +15,7 @@ from engine.scheduling.vocabulary import (
     JobFinished,
     JobRequest,
     JobStateChanged,
+    MeasureDevices,
     RetryingJob,
     SchedJob,
     SchedWorker,
@@ -29,6 +30,7 @@ from engine.scheduling.vocabulary import (
 __all__ = [
     "CANCELLED_BY_ARTIST", "WORKER_CRASHED", "CancelJob", "CancelRequested", "DeviceSpec",
     "DevicesMeasured", "EvictWorker", "JobFinished", "JobRequest", "JobStateChanged",
+    "MeasureDevices",
     "RetryingJob", "SchedJob", "SchedWorker", "Scheduler", "StartJob", "Submitted", "Tick",
     "WaitCauseChanged", "WorkerExited", "format_gb",
 ]

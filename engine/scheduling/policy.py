@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.jobs import JobState
-from engine.scheduling.vocabulary import Instruction, format_gb
+from engine.scheduling.vocabulary import Instruction, MeasureDevices, format_gb
 from engine.scheduling.vocabulary import SchedJob as _Job
 from engine.scheduling.vocabulary import SchedWorker as _Worker
 
 if TYPE_CHECKING:
     from engine.scheduling.scheduler import Scheduler
 
-CAPACITY, OTHER = "capacity", "other"
+CAPACITY, MEMORY, OTHER = "capacity", "memory", "other"  # GPU memory is capacity too
 
 
 @dataclass
@@ -109,7 +109,10 @@ def dispatch(s: Scheduler, now: float, out: list[Instruction]) -> None:
                 _start(s, job, fit, now, out)
                 started = True
                 break
+            newly = job.cause != cause[1]
             s.set_cause(job, cause[1], out)
+            if newly and cause[2] == MEMORY:
+                out.append(MeasureDevices())  # newly blocked on GPU memory: ask NVML
         if not started:
             break
     for job in class_heads(s):
@@ -125,7 +128,7 @@ def _place_holds(s: Scheduler, now: float) -> None:
         if s.holds and not starving(s, job, now):
             continue
         fit, cause = evaluate(s, job, now)
-        if fit is None and cause[2] == CAPACITY:
+        if fit is None and cause[2] in (CAPACITY, MEMORY):
             hold(s, job, now)
 
 
@@ -147,8 +150,8 @@ def evaluate(
         elif best is None or fit.rank < best.rank:
             best = fit
     cause = max(causes) if causes else (0, "waiting for a device", OTHER)
-    if any(k == CAPACITY for _, _, k in causes):
-        cause = (cause[0], cause[1], CAPACITY)
+    if cause[2] == OTHER and any(k != OTHER for _, _, k in causes):
+        cause = (cause[0], cause[1], CAPACITY)  # capacity is the cause on some device
     return best, cause
 
 
@@ -180,7 +183,7 @@ def placement(
         if free < need:
             found = s.lru_victims(device, job, need - free)
             if found is None:
-                return (2, f"waiting for {format_gb(need)} on {s.label(device)}", CAPACITY)
+                return (2, f"waiting for {format_gb(need)} on {s.label(device)}", MEMORY)
             victims = found
         # Affinity first, then best fit: keep big holes for big jobs.
         rank = (0 if warm else 1, 1 if victims else 0,

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from engine.errors import ErrorCode
 from engine.jobs import ErrorInfo, JobState, check_transition
-from engine.scheduling import policy
+from engine.scheduling import evictions, measured, policy
 from engine.scheduling.estimates import Estimates
 from engine.scheduling.vocabulary import (
     CancelJob,
@@ -21,13 +21,10 @@ from engine.scheduling.vocabulary import (
     DevicesMeasured,
     DeviceSpec,
     Event,
-    EvictWorker,
     Instruction,
     JobFinished,
     JobRequest,
     JobStateChanged,
-    RetryingJob,
-    StartJob,
     Submitted,
     Tick,
     WaitCauseChanged,
@@ -51,9 +48,11 @@ class Scheduler:
     def __init__(
         self, devices: Iterable[DeviceSpec], *, cpu_slots: int = 1, starvation_s: float = 1800.0,
         estimates: Estimates | None = None, ageing: float = AGEING,
+        idle_timeout_s: float | None = None,
     ) -> None:
         """``estimates``: run-time estimates seeded from the history (empty when None);
-        ``ageing``: seconds of expected run time a queued job gains per second it waits."""
+        ``ageing``: seconds of expected run time a queued job gains per second it waits;
+        ``idle_timeout_s``: stop a warm worker idle that long (None: keep it until evicted)."""
         self.devices = {d.id: d for d in devices}
         if "cpu" not in self.devices:
             self.devices["cpu"] = DeviceSpec("cpu", 0)
@@ -67,13 +66,21 @@ class Scheduler:
         self.ageing = ageing
         self.holds: list[policy.Hold] = []  # recomputed on every dispatch
         self._now = 0.0
+        self.idle_timeout_s = idle_timeout_s
+        self.evicting: dict[int, _Worker] = {}  # told to stop, not yet exited
+        self.observed_peak_mb: dict[str, int] = {}  # adapter -> most NVML saw a worker use
         self._seq = itertools.count()
         self._worker_ids = itertools.count(1)
 
     # ---- public queries -------------------------------------------------------------------
+    @property
+    def now(self) -> float:
+        return self._now
+
     def free_mb(self, device: str) -> int:
         spec = self.devices[device]
-        used = sum(w.resident_mb for w in self.workers.values() if w.device == device)
+        used = sum(w.resident_mb for w in (*self.workers.values(), *self.evicting.values())
+                   if w.device == device)
         used += sum(
             j.request.peak_vram_mb - self.workers[j.worker_id].resident_mb
             for j in self.jobs.values()
@@ -92,8 +99,9 @@ class Scheduler:
     def next_deadline(self) -> float | None:
         """When a blocked head crosses the starvation bound (the shell feeds a Tick then)."""
         times = [j.blocked_since + self.starvation_s for j in policy.class_heads(self)
-                 if j.blocked_since is not None
-                 and j.blocked_since + self.starvation_s > self._now]
+                 if j.blocked_since is not None]
+        times.append(evictions.idle_deadline(self))
+        times = [t for t in times if t is not None and t > self._now]
         return min(times) if times else None
 
     def eta(self, job_id: str, now: float) -> float | None:
@@ -151,8 +159,11 @@ class Scheduler:
         if job.state is JobState.QUEUED:
             self.queues[job.request.feature].remove(job.job_id)
             self._finish(job, JobState.CANCELLED, CANCELLED_BY_ARTIST, out)
-        elif job.retry_after is not None:  # between an out-of-memory failure and its retry
-            self._free_worker(job, ev.now)
+        elif job.retry_after is not None:  # waiting for evicted workers to exit
+            if job.cold and not job.launched:
+                self.workers.pop(job.worker_id, None)  # never spawned
+            else:
+                self._free_worker(job, ev.now)
             self._finish(job, JobState.CANCELLED, CANCELLED_BY_ARTIST, out)
         elif job.state is JobState.RUNNING and not job.cancel_requested:
             job.cancel_requested = True
@@ -162,8 +173,8 @@ class Scheduler:
         job = self.jobs.get(ev.job_id)
         if job is None or job.state is not JobState.RUNNING or job.retry_after is not None:
             return
-        if self._retries_out_of_memory(job, ev):
-            self._retry_after_evicting(job, ev.now, out)
+        if self._retries_out_of_memory(job, ev.error) and job.worker_id in self.workers:
+            evictions.retry_after_evicting(self, job, out, fresh=False)
             return
         if ev.status is JobState.SUCCEEDED and job.started_at is not None:
             self.estimates.observe_span(job.request.adapter, ev.now - job.started_at,
@@ -172,57 +183,27 @@ class Scheduler:
         self._finish(job, ev.status, ev.error, out)
 
     def _on_WorkerExited(self, ev: WorkerExited, out: list[Instruction]) -> None:
-        for waiting in [j for j in self.jobs.values() if j.retry_after]:
-            waiting.retry_after.discard(ev.worker_id)
-            if not waiting.retry_after:
-                self._restart(waiting, out)
+        evictions.worker_exited(self, ev.worker_id, out)
         worker = self.workers.pop(ev.worker_id, None)
         if worker is None or worker.busy_job is None:
             return
         job = self.jobs[worker.busy_job]
-        if job.cancel_requested:
+        if self._retries_out_of_memory(job, ev.error):  # the model's load ran out of memory
+            evictions.retry_after_evicting(self, job, out, fresh=True)
+        elif job.cancel_requested:
             self._finish(job, JobState.CANCELLED, CANCELLED_BY_ARTIST, out)
         else:
             self._finish(job, JobState.FAILED, ev.error or WORKER_CRASHED, out)
 
     def _on_DevicesMeasured(self, ev: DevicesMeasured, out: list[Instruction]) -> None:
-        # NVML sees everything on the card; what is not ours belongs to other programs.
-        for device, used in ev.used_mb.items():
-            if device in self.devices:
-                ours = self.devices[device].total_mb - self.external_mb[device] - self.free_mb(device)
-                self.external_mb[device] = max(0, used - ours)
+        measured.apply(self, ev)
 
     def _on_Tick(self, ev: Tick, out: list[Instruction]) -> None:
         pass  # dispatch below re-checks starvation bounds at ev.now
 
-    # ---- out of memory: evict the other idle models, retry once ----------------------------
-    def _retries_out_of_memory(self, job: _Job, ev: JobFinished) -> bool:
-        return (ev.status is JobState.FAILED and ev.error is not None
-                and ev.error.code == ErrorCode.OUT_OF_MEMORY and not job.oom_retried
-                and not job.cancel_requested and job.worker_id in self.workers)
-
-    def _retry_after_evicting(self, job: _Job, now: float, out: list[Instruction]) -> None:
-        """The job keeps its worker (its model stays loaded) and its place: every other idle
-        worker on its device is stopped, and once they have exited the job runs again."""
-        job.oom_retried = True
-        self.workers[job.worker_id].last_used = now
-        victims = sorted(
-            (w for w in self.workers.values()
-             if w.device == job.device and w.busy_job is None and w.worker_id != job.worker_id),
-            key=lambda w: w.last_used,
-        )
-        for victim in victims:
-            del self.workers[victim.worker_id]
-            out.append(EvictWorker(victim.worker_id, victim.adapter, victim.device))
-        job.retry_after = {v.worker_id for v in victims}
-        out.append(RetryingJob(job.job_id, job.device or "cpu",
-                               tuple(v.worker_id for v in victims)))
-        if not job.retry_after:
-            self._restart(job, out)
-
-    def _restart(self, job: _Job, out: list[Instruction]) -> None:
-        job.retry_after, job.started_at, job.cold = None, self._now, False
-        out.append(StartJob(job.job_id, job.request.adapter, job.device or "cpu", job.worker_id))
+    def _retries_out_of_memory(self, job: _Job, error: ErrorInfo | None) -> bool:
+        return (evictions.is_out_of_memory(error) and not job.oom_retried
+                and not job.cancel_requested)
 
     def _free_worker(self, job: _Job, now: float) -> None:
         worker = self.workers.get(job.worker_id)
@@ -232,6 +213,7 @@ class Scheduler:
 
     # ---- dispatch (engine.scheduling.policy decides) ------------------------------------
     def _dispatch(self, now: float, out: list[Instruction]) -> None:
+        evictions.expire_idle(self, now, out)
         policy.dispatch(self, now, out)
 
     def lru_victims(self, device: str, job: _Job, shortfall: int) -> list[_Worker] | None:
@@ -251,15 +233,10 @@ class Scheduler:
     def start(
         self, job: _Job, device: str, evict: list[_Worker], now: float, out: list[Instruction]
     ) -> None:
-        for victim in evict:
-            del self.workers[victim.worker_id]
-            out.append(EvictWorker(victim.worker_id, victim.adapter, victim.device))
         worker = self.warm_idle(job, device)
         job.cold = worker is None
         if worker is None:
-            resident = 0 if device == "cpu" else job.request.resident_vram_mb
-            worker = _Worker(next(self._worker_ids), job.request.adapter, device, resident)
-            self.workers[worker.worker_id] = worker
+            worker = self.new_worker(job, device)
         worker.busy_job = job.job_id
         self.queues[job.request.feature].remove(job.job_id)
         job.state = check_transition(job.state, JobState.RUNNING)
@@ -267,7 +244,13 @@ class Scheduler:
         job.started_at = now
         self.set_cause(job, None, out)
         out.append(JobStateChanged(job.job_id, JobState.RUNNING))
-        out.append(StartJob(job.job_id, job.request.adapter, device, worker.worker_id))
+        evictions.launch_after(self, job, evict, out)
+
+    def new_worker(self, job: _Job, device: str) -> _Worker:
+        resident = 0 if device == "cpu" else job.request.resident_vram_mb
+        worker = _Worker(next(self._worker_ids), job.request.adapter, device, resident)
+        self.workers[worker.worker_id] = worker
+        return worker
 
     # ---- helpers --------------------------------------------------------------------------
     def _finish(

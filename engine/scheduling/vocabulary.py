@@ -65,8 +65,9 @@ class WorkerExited:
 
 @dataclass(frozen=True)
 class DevicesMeasured:
-    used_mb: dict[str, int]
+    used_mb: dict[str, int]  # device -> what NVML sees used on the card
     now: float
+    worker_mb: dict[int, int] = field(default_factory=dict)  # worker id -> NVML, by its PID
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,14 @@ class RetryingJob:
     evicted: tuple[int, ...]  # the idle workers stopped to make room
 
 
+@dataclass(frozen=True)
+class MeasureDevices:
+    """A head waits for GPU memory: the shell measures (NVML) and feeds DevicesMeasured."""
+
+
 Instruction = (
     StartJob | CancelJob | EvictWorker | JobStateChanged | WaitCauseChanged | RetryingJob
+    | MeasureDevices
 )
 
 
@@ -139,7 +146,8 @@ class SchedJob:
     cancel_requested: bool = False
     cause: str | None = None
     oom_retried: bool = False  # an out-of-memory failure is retried once, after evictions
-    retry_after: set[int] | None = None  # evicted workers to wait for before the retry
+    retry_after: set[int] | None = None  # evicted workers to wait for before (re)starting
+    launched: bool = False  # a StartJob was given for it
     started_at: float | None = None
     cold: bool = False  # started on a freshly spawned worker: its span includes the load
 

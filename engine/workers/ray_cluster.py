@@ -61,10 +61,10 @@ def connect(settings: RaySettings) -> bool:
     return True
 
 
-def local_init_kwargs() -> dict[str, Any]:
-    """A one-machine Ray sized like this machine: its GPUs (or MESHSMITH_FAKE_GPUS, which
-    simulates them) and their memory as the ``vram_mb`` resource."""
-    gpus = Devices().measure()
+def local_init_kwargs(devices: Devices | None = None) -> dict[str, Any]:
+    """A one-machine Ray sized like this machine: its GPUs (or the simulated ones ``devices``
+    holds) and their memory as the ``vram_mb`` resource."""
+    gpus = (devices or Devices()).measure()
     kwargs: dict[str, Any] = {
         "address": "local",  # never attach to some other cluster RAY_ADDRESS points at
         "num_cpus": os.cpu_count() or 1,

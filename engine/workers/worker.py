@@ -54,6 +54,9 @@ class _Channel:
 
 
 def worker_main(spec_json: str, device: str, conn: Connection, parent_pid: int, logs: str) -> None:
+    # Before CUDA starts: number GPUs in PCI bus order, as NVML and the engine do
+    # (engine.workers.devices); CUDA_VISIBLE_DEVICES is inherited as the engine saw it.
+    os.environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
     die_with_parent(parent_pid)
     setup_json_logging(Path(logs) / "workers.jsonl")
     spec = AdapterSpec.model_validate_json(spec_json)
@@ -133,10 +136,11 @@ def run_job(
         log.error("job %s failed", job_id, extra={"job_id": job_id},
                   exc_info=not isinstance(exc, MeshsmithError))
         payload = {"status": "failed", "error": error_payload(spec, exc)}
-        if payload["error"]["code"] == ErrorCode.OUT_OF_MEMORY:
-            _release_cached_vram(device)  # the engine may retry the job on this worker
     payload["run_s"] = time.monotonic() - started
     payload["peak_vram_mb"] = _vram_peak_mb(device)
+    # After every job: what PyTorch caches would otherwise look, to NVML and to the engine,
+    # like memory this idle worker holds (and an out-of-memory retry needs it back).
+    _release_cached_vram(device)
     send(("done", job_id, payload))
 
 

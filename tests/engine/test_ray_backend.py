@@ -52,9 +52,11 @@ def test_cluster_nodes_become_devices_with_their_vram_split_per_gpu():
     assert "10.0.0.6" in devices.describe() and devices.measure() == []
 
 
-def test_a_local_ray_is_sized_from_the_gpus_it_simulates(monkeypatch):
-    monkeypatch.setenv("MESHSMITH_FAKE_GPUS", "24000,24000")
-    kwargs = local_init_kwargs()
+def test_a_local_ray_is_sized_from_the_gpus_it_simulates():
+    from engine.workers.devices import Devices
+    from engine.workers.nvml import StaticGpus
+
+    kwargs = local_init_kwargs(Devices(StaticGpus([24000, 24000])))
     assert kwargs["num_gpus"] == 2 and kwargs["resources"] == {"vram_mb": 48000}
     assert kwargs["address"] == "local" and kwargs["include_dashboard"] is False
 

@@ -44,7 +44,13 @@ def states(instructions) -> dict[str, JobState]:
 
 
 def finish(s: Scheduler, job_id: str, now: float, status=JobState.SUCCEEDED):
-    return s.handle(JobFinished(job_id, status, now))
+    return exits(s, s.handle(JobFinished(job_id, status, now)), now)
+
+
+def exits(s: Scheduler, out: list, now: float) -> list:
+    """``out`` plus what follows once every worker it evicted has exited (as the shell says)."""
+    evicted = [i.worker_id for i in out if isinstance(i, EvictWorker)]
+    return out + (s.handle(*(WorkerExited(w, now) for w in evicted)) if evicted else [])
 
 
 def test_blocked_heavy_head_does_not_hold_back_light_jobs_of_other_features():
@@ -92,7 +98,8 @@ def test_idle_models_are_evicted_least_recently_used_first_only_when_needed():
     out = s.handle(Submitted(gpu_job("d", "fd", "d", 11000), 20))
     evicted = [i.adapter for i in out if isinstance(i, EvictWorker)]
     assert evicted == ["b", "a"]
-    assert "d" in starts(out)
+    assert "d" not in starts(out) and states(out)["d"] is JobState.RUNNING
+    assert "d" in starts(exits(s, out, 21))  # started once the evicted workers have exited
     assert s.free_mb("cuda:0") == 24000 - 6000 - 11000
 
 
@@ -209,7 +216,7 @@ def test_reservation_is_released_when_its_job_starts_on_another_device():
     assert starts(finish(s, "B", 70))["C"].device == "cuda:1"
     assert s.reserved == {}
     out = s.handle(JobFinished("A", JobState.SUCCEEDED, 80), Submitted(gpu_job("D", "f_D", "a_D", 10000), 80))
-    assert starts(out)["D"].device == "cuda:0"
+    assert starts(exits(s, out, 80))["D"].device == "cuda:0"
 
 
 def test_next_deadline_never_lies_in_the_past_when_every_device_is_reserved():
@@ -248,8 +255,10 @@ def test_out_of_memory_evicts_the_other_idle_models_then_retries_on_the_same_wor
     assert [i.worker_id for i in out if isinstance(i, EvictWorker)] == [wa, wb]
     assert RetryingJob("c", "cuda:0", (wa, wb)) in out
     assert states(out) == {} and starts(out) == {}  # still running: nothing is lost or re-queued
-    assert s.free_mb("cuda:0") == 24000 - 8000  # the evicted models no longer count
+    # The evicted models count until their processes have exited (pending eviction).
+    assert s.free_mb("cuda:0") == 24000 - 8000 - 4000 - 4000
     assert s.handle(WorkerExited(wa, 11)) == []
+    assert s.free_mb("cuda:0") == 24000 - 8000 - 4000
     retry = starts(s.handle(WorkerExited(wb, 12)))["c"]
     assert (retry.worker_id, retry.device) == (wc, "cuda:0")  # its model is still loaded
     assert states(finish(s, "c", 20)) == {"c": JobState.SUCCEEDED}

@@ -9,13 +9,18 @@ from engine.jobs import JobState
 from engine.scheduling.estimates import DEFAULT_RUN_S, Estimates, Observation
 from engine.scheduling.scheduler import Scheduler
 from engine.scheduling.vocabulary import (
+    CancelRequested,
     DeviceSpec,
+    EvictWorker,
     JobFinished,
     JobRequest,
+    JobStateChanged,
+    RetryingJob,
     StartJob,
     Submitted,
     Tick,
     WaitCauseChanged,
+    WorkerExited,
 )
 
 GPU = DeviceSpec("cuda:0", 24000)
@@ -31,6 +36,12 @@ def cpu_job(job_id: str, feature: str = "uv_unwrapping", adapter: str = "xatlas"
 
 def starts(instructions) -> dict[str, StartJob]:
     return {i.job_id: i for i in instructions if isinstance(i, StartJob)}
+
+
+def running(instructions) -> list[str]:
+    """Jobs the scheduler set running (a start that waits for an eviction included)."""
+    return [i.job_id for i in instructions
+            if isinstance(i, JobStateChanged) and i.state is JobState.RUNNING]
 
 
 def causes(instructions) -> dict[str, str | None]:
@@ -124,7 +135,7 @@ def test_shortest_expected_job_goes_first_when_capacity_frees():
     s.handle(Submitted(gpu_job("h1", "gen", "heavy", 22000), 1),
              Submitted(gpu_job("l1", "seg", "light", 4000), 2))
     out = s.handle(JobFinished("a", JobState.SUCCEEDED, 50))
-    assert list(starts(out)) == ["l1"]
+    assert running(out) == ["l1"]
 
 
 def test_ageing_lets_a_long_job_overtake_fresh_short_ones():
@@ -134,7 +145,7 @@ def test_ageing_lets_a_long_job_overtake_fresh_short_ones():
     s.handle(Submitted(gpu_job("h1", "gen", "heavy", 24000), 1))
     out = s.handle(Submitted(gpu_job("l1", "seg", "light", 4000), 400),
                    JobFinished("a", JobState.SUCCEEDED, 400))
-    assert list(starts(out)) == ["h1"]
+    assert running(out) == ["h1"]
 
 
 def test_estimates_are_learned_from_events_and_scaled_by_input_size():
@@ -166,3 +177,52 @@ def test_eta_for_running_and_queued_jobs_from_seeded_history():
     fresh = Scheduler([])
     fresh.handle(Submitted(cpu_job("v"), 0))
     assert fresh.eta("v", 1) is None  # never timed: no estimate rather than a made-up one
+
+
+# ---- evictions finish before a load; load-time out of memory; idle timeout ---------------
+def oom_exit(worker_id: int, now: float):
+    from engine.errors import ErrorCode
+    from engine.jobs import ErrorInfo
+
+    return WorkerExited(worker_id, now, ErrorInfo(code=ErrorCode.OUT_OF_MEMORY,
+                                                  message="Fake ran out of memory loading."))
+
+
+def test_a_load_out_of_memory_is_retried_once_on_a_fresh_worker_after_evicting():
+    s = Scheduler([GPU])
+    idle = starts(s.handle(Submitted(gpu_job("a", "fa", "a", 6000), 0)))["a"].worker_id
+    s.handle(JobFinished("a", JobState.SUCCEEDED, 1))
+    first = starts(s.handle(Submitted(gpu_job("j", "fj", "big", 12000), 2)))["j"].worker_id
+    out = s.handle(oom_exit(first, 3))  # the worker died loading its model
+    assert [i.worker_id for i in out if isinstance(i, EvictWorker)] == [idle]
+    assert any(isinstance(i, RetryingJob) for i in out) and starts(out) == {}
+    retry = starts(s.handle(WorkerExited(idle, 4)))["j"]
+    assert retry.worker_id not in (first, idle)  # a new process under a new id
+    out = s.handle(oom_exit(retry.worker_id, 5))  # twice: the job fails with the reason
+    assert [(i.job_id, i.state, i.error.code) for i in out if isinstance(i, JobStateChanged)] \
+        == [("j", JobState.FAILED, "OUT_OF_MEMORY")]
+
+
+def test_cancel_while_waiting_for_an_eviction_forgets_the_worker_never_spawned():
+    s = Scheduler([GPU])
+    s.handle(Submitted(gpu_job("a", "fa", "a", 20000), 0))
+    s.handle(JobFinished("a", JobState.SUCCEEDED, 1))
+    out = s.handle(Submitted(gpu_job("b", "fb", "b", 20000), 2))
+    assert any(isinstance(i, EvictWorker) for i in out) and starts(out) == {}
+    s.handle(CancelRequested("b", 3))
+    assert [w.adapter for w in s.workers.values()] == []
+    assert s.free_mb("cuda:0") == 4000  # a's process has not exited yet
+    assert starts(s.handle(WorkerExited(1, 4))) == {}
+    assert s.free_mb("cuda:0") == 24000
+
+
+def test_idle_workers_are_stopped_after_the_idle_timeout():
+    s = Scheduler([GPU], idle_timeout_s=120)
+    s.handle(Submitted(gpu_job("a", "fa", "a", 6000), 0))
+    s.handle(JobFinished("a", JobState.SUCCEEDED, 10))
+    assert s.next_deadline() == 130
+    assert s.handle(Tick(129)) == []
+    out = s.handle(Tick(130))
+    assert [(i.adapter, i.device) for i in out if isinstance(i, EvictWorker)] == [("a", "cuda:0")]
+    assert s.next_deadline() is None
+    assert Scheduler([GPU]).idle_timeout_s is None  # the pure default keeps workers warm
