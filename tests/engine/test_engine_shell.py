@@ -90,3 +90,48 @@ def test_events_after_queued_come_from_the_engine_thread_and_carry_an_eta(engine
     # The first job taught the estimates: the second one's events carry an ETA.
     assert any(e.eta_s is not None and e.eta_s >= 0 for e in mine if e.kind != "updated"
                or e.job.state is not JobState.SUCCEEDED)
+
+
+def test_an_idle_worker_process_exits_after_the_idle_timeout(data_dir, test_registry, box_obj):
+    with Engine(data_dir, registry=test_registry, idle_timeout_s=0.5) as engine:
+        assert engine.wait(submit(engine, box_obj, steps=1), 60).status == "succeeded"
+        wait_until(lambda: engine.worker_pids() == [], 20)
+
+
+def test_two_jobs_of_one_cpu_adapter_run_side_by_side_on_free_cpu_slots(data_dir, test_registry,
+                                                                        box_obj):
+    with Engine(data_dir, registry=test_registry, cpu_slots=2) as engine:
+        running: set[str] = set()
+        both = threading.Event()
+
+        def watch(event: JobEvent) -> None:
+            if event.kind == "updated" and event.job.state is JobState.RUNNING:
+                running.add(event.job_id)
+                if len(running) == 2:
+                    both.set()
+
+        engine.subscribe(watch)
+        ids = [submit(engine, box_obj, steps=20, step_s=0.1) for _ in range(2)]
+        assert both.wait(30)  # the second did not wait for the first
+        assert len(set(engine.worker_pids())) == 2
+        assert all(engine.wait(j, 60).status == "succeeded" for j in ids)
+
+
+def test_simulated_gpus_reach_the_engine_only_through_a_devices_object(data_dir, test_registry):
+    from engine.workers.devices import Devices
+    from engine.workers.nvml import StaticGpus
+
+    with Engine(data_dir, registry=test_registry,
+                devices=Devices(StaticGpus([24000, 8000]), visible_devices=None)) as engine:
+        assert [d for d in engine.scheduler.devices] == ["cuda:0", "cuda:1", "cpu"]
+        assert engine.scheduler.devices["cuda:0"].uuid == "GPU-sim-0"
+
+
+def wait_until(predicate, timeout: float) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
