@@ -40,5 +40,29 @@ def test_without_a_gpu_the_check_says_it_has_not_run():
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert report == {"models": {"ran": False, "reason": "torch sees no CUDA GPU: not yet run "
-                                                         "on a GPU"}, "ok": True}
+    not_run = {"ran": False, "reason": "torch sees no CUDA GPU: not yet run on a GPU"}
+    assert report == {"models": not_run, "pool": not_run, "ok": True}
+
+
+def test_the_pool_checks_workload_runs_in_a_real_worker(data_dir, tmp_path, monkeypatch):
+    """The pool part's adapter (blocks of known size) through the real engine, on the CPU:
+    the code path the GPU check drives on cuda:0."""
+    from benchmarks._gpu_pool_adapter import SIZES_ENV
+    from engine.contract.spec import AdapterSpec, Registry
+    from engine.runtime.engine import Engine
+
+    monkeypatch.setenv(SIZES_ENV, json.dumps({"probe": 8}))
+    spec = AdapterSpec(id="probe", feature="mesh_segmentation", label="probe", description="d",
+                       entry="benchmarks._gpu_pool_adapter:Probe",
+                       params="benchmarks._gpu_pool_adapter:BlockParams", inputs=("mesh",),
+                       devices=("cpu",))
+    import trimesh
+
+    mesh = tmp_path / "box.obj"
+    trimesh.creation.box().export(mesh)
+    with Engine(data_dir, registry=Registry([spec])) as engine:
+        job = engine.submit("mesh_segmentation", [engine.stage(mesh)], adapter="probe",
+                            params={"alloc_mb": 4, "hold_s": 0.2})
+        result = engine.wait(job, 60)
+    assert result.status == "succeeded", result.error
+    assert result.stats["pid"] > 0 and result.stats["torch_reserved_mb"] == 0
