@@ -31,6 +31,7 @@ class AdapterSpec(BaseModel):
     devices: tuple[Literal["cuda", "cpu"], ...]
     peak_vram_mb: int = Field(0, ge=0)
     resident_vram_mb: int = Field(0, ge=0)  # kept on the GPU by an idle, warm worker
+    resident_ram_mb: int = Field(0, ge=0)  # host RAM a warm CPU worker keeps (its model)
     timeout_s: float = Field(600.0, gt=0)
     # Runs on a GPU smaller than its peak by offloading to the CPU, down to this much memory
     # (0: it needs its whole peak).

@@ -33,6 +33,7 @@ from engine.runtime.shell import (
     history_observations,
     idle_timeout_setting,
     input_size,
+    model_ram_budget_mb,
     start_failed_error,
     stopped_error,
 )
@@ -92,7 +93,8 @@ class Engine:
         self.scheduler = Scheduler(
             self.devices.specs(), starvation_s=starvation_s,
             cpu_slots=cpu_slots or chosen.cpu_slots,
-            idle_timeout_s=idle_timeout_setting() if idle_timeout_s == "setting" else idle_timeout_s)
+            idle_timeout_s=idle_timeout_setting() if idle_timeout_s == "setting" else idle_timeout_s,
+            host_ram_mb=model_ram_budget_mb())
         self.memory = MemoryWatch(self.devices, self._pool, self.data.root)
         self.store: JobStore | None = None
         self._lock = EngineLock(self.data.lock)
@@ -357,7 +359,7 @@ class Engine:
         peak = self.memory.peak_mb(spec, largest)
         request = JobRequest(job_id, spec.feature, spec.id, peak,
                              min(spec.resident_vram_mb or peak, peak), spec.devices,
-                             self._sizes.pop(job_id, 0.0))
+                             self._sizes.pop(job_id, 0.0), spec.resident_ram_mb)
         self._feed(Submitted(request, time.monotonic()))
 
     def _on_worker(self, item: WorkerMessage | WorkerExit) -> None:

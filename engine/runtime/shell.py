@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 IDLE_TIMEOUT_ENV = "MESHSMITH_IDLE_TIMEOUT_S"
 DEFAULT_IDLE_TIMEOUT_S = 300.0
+MODEL_RAM_SHARE = 0.75
 HISTORY_JOBS = 500  # the most recent successes seed the run-time estimates
 ENGINE_STOPPED_MESSAGE = ("The engine stopped after an internal error, so no job can run; "
                           "restart Meshsmith (the log has the details).")
@@ -44,6 +45,16 @@ def idle_timeout_setting(value: str | None = None) -> float | None:
     if seconds < 0 or seconds != seconds:
         raise ValueError(f"{IDLE_TIMEOUT_ENV} must be seconds or 'never', not {raw!r}.")
     return seconds
+
+
+def model_ram_budget_mb(share: float = MODEL_RAM_SHARE) -> int:
+    """Host RAM the CPU workers' models may hold together: a share of the physical memory,
+    the rest left to the studio, the system and the jobs' own peaks (0: unknown, not counted)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # Windows has no sysconf
+        return 0
+    return int(total * share) // 2**20
 
 
 def stopped_error() -> ErrorInfo:

@@ -177,7 +177,13 @@ def placement(
     if device == "cpu":
         if s.cpu_running() >= s.cpu_slots:
             return (2, "waiting for a free CPU slot", CAPACITY)
-        rank: tuple[float, ...] = (0 if warm else 1, 0.0)
+        ram = 0 if warm else job.request.resident_ram_mb
+        if s.host_ram_mb and ram > s.free_ram_mb():
+            found = _ram_victims(s, job, ram - s.free_ram_mb())
+            if found is None:
+                return (2, f"waiting for {format_gb(ram)} of memory", CAPACITY)
+            victims = found
+        rank: tuple[float, ...] = (0 if warm else 1, len(victims))
     else:
         free = s.free_mb(device)
         if free < need:
@@ -193,6 +199,20 @@ def placement(
                 and now + expected_s(s, job) > h.shadow:
             return (0, f"waiting: {s.label(device)} is held for an older job", CAPACITY)
     return _Fit(rank, device, victims)
+
+
+def _ram_victims(s: Scheduler, job: _Job, shortfall: int) -> list[_Worker] | None:
+    """Idle CPU workers of other adapters, least recently used first, freeing ``shortfall``."""
+    idle = sorted((w for w in s.workers.values() if w.device == "cpu" and w.busy_job is None
+                   and w.ram_mb and w.adapter != job.request.adapter),
+                  key=lambda w: w.last_used)
+    victims, freed = [], 0
+    for worker in idle:
+        if freed >= shortfall:
+            break
+        victims.append(worker)
+        freed += worker.ram_mb
+    return victims if freed >= shortfall else None
 
 
 def hold(s: Scheduler, job: _Job, now: float) -> None:

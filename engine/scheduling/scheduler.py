@@ -48,11 +48,12 @@ class Scheduler:
     def __init__(
         self, devices: Iterable[DeviceSpec], *, cpu_slots: int = 1, starvation_s: float = 1800.0,
         estimates: Estimates | None = None, ageing: float = AGEING,
-        idle_timeout_s: float | None = None,
+        idle_timeout_s: float | None = None, host_ram_mb: int = 0,
     ) -> None:
         """``estimates``: run-time estimates seeded from the history (empty when None);
         ``ageing``: seconds of expected run time a queued job gains per second it waits;
-        ``idle_timeout_s``: stop a warm worker idle that long (None: keep it until evicted)."""
+        ``idle_timeout_s``: stop a warm worker idle that long (None: keep it until evicted);
+        ``host_ram_mb``: host RAM the CPU workers' models may hold together (0: not counted)."""
         self.devices = {d.id: d for d in devices}
         if "cpu" not in self.devices:
             self.devices["cpu"] = DeviceSpec("cpu", 0)
@@ -67,6 +68,7 @@ class Scheduler:
         self.holds: list[policy.Hold] = []  # recomputed on every dispatch
         self._now = 0.0
         self.idle_timeout_s = idle_timeout_s
+        self.host_ram_mb = host_ram_mb
         self.evicting: dict[int, _Worker] = {}  # told to stop, not yet exited
         self.observed_peak_mb: dict[str, int] = {}  # adapter -> most NVML saw a worker use
         self._seq = itertools.count()
@@ -95,6 +97,10 @@ class Scheduler:
         for h in self.holds:
             out.setdefault(h.device, h.job_id)
         return out
+
+    def free_ram_mb(self) -> int:
+        held = sum(w.ram_mb for w in (*self.workers.values(), *self.evicting.values()))
+        return self.host_ram_mb - held
 
     def next_deadline(self) -> float | None:
         """When a blocked head crosses the starvation bound (the shell feeds a Tick then)."""
@@ -248,7 +254,8 @@ class Scheduler:
 
     def new_worker(self, job: _Job, device: str) -> _Worker:
         resident = 0 if device == "cpu" else job.request.resident_vram_mb
-        worker = _Worker(next(self._worker_ids), job.request.adapter, device, resident)
+        worker = _Worker(next(self._worker_ids), job.request.adapter, device, resident,
+                         ram_mb=job.request.resident_ram_mb if device == "cpu" else 0)
         self.workers[worker.worker_id] = worker
         return worker
 

@@ -33,6 +33,7 @@ class JobRequest:
     resident_vram_mb: int = 0  # what a warm, idle worker of this adapter keeps on its GPU
     device_kinds: tuple[str, ...] = ("cpu",)
     size: float = 0.0  # input faces (meshes) or pixels (images): scales the run-time estimate
+    resident_ram_mb: int = 0  # host RAM a warm CPU worker of this adapter keeps (its model)
 
 
 # ---- events: what happened ---------------------------------------------------------------
@@ -163,4 +164,5 @@ class SchedWorker:
     device: str
     resident_mb: int
     busy_job: str | None = None
+    ram_mb: int = 0  # host RAM it keeps while warm (CPU workers holding a model)
     last_used: float = field(default=0.0)

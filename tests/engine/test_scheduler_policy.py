@@ -226,3 +226,27 @@ def test_idle_workers_are_stopped_after_the_idle_timeout():
     assert [(i.adapter, i.device) for i in out if isinstance(i, EvictWorker)] == [("a", "cuda:0")]
     assert s.next_deadline() is None
     assert Scheduler([GPU]).idle_timeout_s is None  # the pure default keeps workers warm
+
+
+def cpu_model_job(job_id: str, adapter: str, ram_mb: int) -> JobRequest:
+    return JobRequest(job_id, f"f_{adapter}", adapter, 0, 0, ("cpu",), 0.0, ram_mb)
+
+
+def test_host_ram_is_a_resource_for_cpu_workers_that_hold_models():
+    s = Scheduler([], cpu_slots=4, host_ram_mb=10000)
+    out = s.handle(Submitted(cpu_model_job("a", "seg_cpu", 6000), 0),
+                   Submitted(cpu_model_job("b", "rig_cpu", 6000), 1),
+                   Submitted(cpu_job("light"), 2))
+    assert set(starts(out)) == {"a", "light"}  # a model-less job does not count
+    assert causes(out)["b"] == "waiting for 6 GB of memory"
+    out = s.handle(JobFinished("a", JobState.SUCCEEDED, 10))
+    evicted = [i.adapter for i in out if isinstance(i, EvictWorker)]
+    assert evicted == ["seg_cpu"] and running(out) == ["b"] and starts(out) == {}
+    assert "b" in starts(s.handle(WorkerExited(1, 11)))  # once a's model has left the RAM
+    assert s.free_ram_mb() == 4000
+
+
+def test_without_a_ram_budget_cpu_models_are_not_counted():
+    s = Scheduler([], cpu_slots=4)
+    out = s.handle(*(Submitted(cpu_model_job(j, j, 60000), 0) for j in ("a", "b")))
+    assert set(starts(out)) == {"a", "b"}
