@@ -18,24 +18,22 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from multiprocessing.connection import wait
 from typing import Any
 
-from engine.contract.spec import AdapterSpec, Registry
+from engine.contract.spec import Registry
 from engine.errors import ErrorCode, MeshsmithError
 from engine.jobs import ErrorInfo, Job, JobResult, JobSpec, JobState, PipelineTag, new_job_id
 from engine.meshio import staging
 from engine.runtime.events import JobEvent, RunningJob, build_result
 from engine.runtime.lock import EngineLock
+from engine.runtime.loop import EngineLoop
 from engine.runtime.memory import MemoryWatch
 from engine.runtime.shell import (
-    EngineStopped,
+    check_inputs,
     history_observations,
     idle_timeout_setting,
     input_size,
     model_ram_budget_mb,
-    start_failed_error,
-    stopped_error,
 )
 from engine.scheduling.scheduler import CANCELLED_BY_ARTIST, Scheduler
 from engine.scheduling.vocabulary import (
@@ -62,7 +60,6 @@ from engine.workers.devices import Devices
 from engine.workers.pool import WorkerExit, WorkerMessage
 
 log = logging.getLogger(__name__)
-MAX_FAILED_ITERATIONS = 20  # in a row, with no good iteration between them
 
 
 @dataclass(order=True)
@@ -73,7 +70,7 @@ class _Timer:
     worker_id: int = 0
 
 
-class Engine:
+class Engine(EngineLoop):
     def __init__(
         self, data: DataDir | None = None, *, registry: Registry,
         devices: Devices | None = None, cpu_slots: int | None = None,
@@ -186,7 +183,7 @@ class Engine:
         tags a job the HTTP API submitted for someone (Job.user)."""
         self._check_alive()
         spec = self.registry.find(feature, adapter)
-        _check_inputs(spec, inputs)
+        check_inputs(spec, inputs)
         parsed = spec.parse_params(params or {})
         job_spec = JobSpec(feature=feature, adapter=spec.id, inputs=[str(i.path) for i in inputs],
                            params=parsed.model_dump(mode="json"))
@@ -242,59 +239,6 @@ class Engine:
             self._wake_w.send(b"\0")
         except OSError:
             pass
-
-    def _loop(self) -> None:
-        failures = 0
-        try:
-            while not self._stopping:
-                try:
-                    self._iteration()
-                    failures = 0
-                except Exception:
-                    # One bad event must not end the engine: log it and go on. Only an error
-                    # that repeats at once, iteration after iteration, stops the thread.
-                    failures += 1
-                    log.error("an engine iteration failed", exc_info=True)
-                    if failures >= MAX_FAILED_ITERATIONS:
-                        raise
-        except BaseException:
-            self.failure = "the engine thread failed"
-            log.critical("the engine thread failed; new jobs are refused", exc_info=True)
-        finally:
-            if self.failure is not None:
-                self._fail_everything()
-            self._pool.shutdown()
-
-    def _iteration(self) -> None:
-        ready = wait([self._wake_r, *self._pool.waitables()], self._timeout())
-        if self._wake_r in ready:
-            self._wake_r.recv(4096)
-        self._run_commands()
-        for item in self._pool.collect(ready):
-            self._on_worker(item)
-        self._run_timers()
-
-    @property
-    def alive(self) -> bool:
-        """False once the engine thread has died: the studio and the CLI say so."""
-        return self.failure is None and (self._thread is None or self._thread.is_alive()
-                                         or self._stopping)
-
-    def _check_alive(self) -> None:
-        if not self.alive:
-            raise EngineStopped()
-
-    def _fail_everything(self) -> None:
-        """The thread is ending for good: no future may hang, no job stays queued."""
-        error = stopped_error()
-        for job_id in list(self._futures):
-            try:
-                self._finish(job_id, JobState.FAILED, error)
-            except Exception:
-                log.error("could not fail job %s", job_id, exc_info=True)
-            future = self._futures.pop(job_id, None)
-            if future is not None and not future.done():
-                future.set_exception(EngineStopped())
 
     def _timeout(self) -> float | None:
         deadlines = [t.when for t in self._timers]
@@ -398,12 +342,6 @@ class Engine:
         self._feed(*events)
         self.memory.remember(self.scheduler.observed_peak_mb)
 
-    def _measure(self, now: float) -> None:
-        measured = self.memory.measure(now)
-        if measured is not None:
-            self._feed(measured)
-            self.memory.remember(self.scheduler.observed_peak_mb)
-
     def _feed(self, *events: Any) -> None:
         for instruction in self.scheduler.handle(*events):
             try:
@@ -447,18 +385,6 @@ class Engine:
                 self._emit(JobEvent("updated", ins.job_id, job=job))
             else:
                 self._finish(ins.job_id, ins.state, ins.error)
-
-    def _start_failed(self, ins: StartJob, exc: Exception) -> None:
-        """Told to the scheduler as the worker's exit, on the next iteration (not from inside
-        the instruction being executed), so the worker id is freed and the job fails."""
-        handle = self._pool.workers.get(ins.worker_id)
-        if handle is not None:
-            self._pool.kill(ins.worker_id)
-        running = self._running.get(ins.job_id)
-        label = running.adapter.label if running is not None else ins.adapter
-        self._start_errors[ins.worker_id] = start_failed_error(label, exc)
-        self._commands.put(("start_failed", str(ins.worker_id)))
-        self._wake()
 
     def _retrying(self, ins: RetryingJob) -> None:
         """Out of memory: start over clean once the scheduler has made room."""
@@ -519,25 +445,3 @@ class Engine:
                 callback(event)
             except Exception:
                 log.error("a subscriber failed", exc_info=True)
-
-
-def _check_inputs(spec: AdapterSpec, inputs: list[staging.StagedInput]) -> None:
-    wanted = list(spec.inputs)
-    if not wanted and inputs:
-        raise MeshsmithError(ErrorCode.INVALID_INPUT,
-                             f"{spec.feature} takes no input file, only parameters such as "
-                             "the prompt.")
-    extra = min(spec.more_inputs, max(0, len(inputs) - len(wanted)))
-    wanted += wanted[-1:] * extra  # more views of the same kind, when the adapter takes them
-    if len(inputs) != len(wanted):
-        most = len(spec.inputs) + spec.more_inputs
-        count = f"{len(spec.inputs)} to {most}" if spec.more_inputs else str(len(wanted))
-        raise MeshsmithError(ErrorCode.INVALID_INPUT,
-                             f"{spec.feature} takes {count} input(s), not {len(inputs)}.")
-    for staged, kind in zip(inputs, wanted, strict=True):
-        if staged.kind != kind:
-            raise MeshsmithError(
-                ErrorCode.INVALID_INPUT,
-                f"{spec.feature} needs {staging.KIND_PHRASE[kind]}, but {staged.original_name} "
-                f"is {staging.KIND_PHRASE[staged.kind]}.",
-            )

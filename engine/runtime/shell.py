@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 
 from engine.errors import ErrorCode, MeshsmithError
 from engine.jobs import ErrorInfo, JobState
+from engine.meshio import staging
 from engine.scheduling.estimates import Observation
 
 if TYPE_CHECKING:
+    from engine.contract.spec import AdapterSpec
     from engine.meshio.staging import StagedInput
     from engine.storage.jobstore import JobStore
 
@@ -87,3 +89,25 @@ def input_size(inputs: Iterable[StagedInput]) -> float:
         elif staged.width and staged.height:
             total += staged.width * staged.height
     return total
+
+
+def check_inputs(spec: AdapterSpec, inputs: list[staging.StagedInput]) -> None:
+    wanted = list(spec.inputs)
+    if not wanted and inputs:
+        raise MeshsmithError(ErrorCode.INVALID_INPUT,
+                             f"{spec.feature} takes no input file, only parameters such as "
+                             "the prompt.")
+    extra = min(spec.more_inputs, max(0, len(inputs) - len(wanted)))
+    wanted += wanted[-1:] * extra  # more views of the same kind, when the adapter takes them
+    if len(inputs) != len(wanted):
+        most = len(spec.inputs) + spec.more_inputs
+        count = f"{len(spec.inputs)} to {most}" if spec.more_inputs else str(len(wanted))
+        raise MeshsmithError(ErrorCode.INVALID_INPUT,
+                             f"{spec.feature} takes {count} input(s), not {len(inputs)}.")
+    for staged, kind in zip(inputs, wanted, strict=True):
+        if staged.kind != kind:
+            raise MeshsmithError(
+                ErrorCode.INVALID_INPUT,
+                f"{spec.feature} needs {staging.KIND_PHRASE[kind]}, but {staged.original_name} "
+                f"is {staging.KIND_PHRASE[staged.kind]}.",
+            )

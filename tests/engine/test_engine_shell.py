@@ -101,19 +101,19 @@ def test_an_idle_worker_process_exits_after_the_idle_timeout(data_dir, test_regi
 def test_two_jobs_of_one_cpu_adapter_run_side_by_side_on_free_cpu_slots(data_dir, test_registry,
                                                                         box_obj):
     with Engine(data_dir, registry=test_registry, cpu_slots=2) as engine:
-        running: set[str] = set()
         both = threading.Event()
+        pids: set[int] = set()
 
         def watch(event: JobEvent) -> None:
-            if event.kind == "updated" and event.job.state is JobState.RUNNING:
-                running.add(event.job_id)
-                if len(running) == 2:
-                    both.set()
+            if event.kind == "progress" and len(ids) == 2 and all(j in engine.progress for j in ids):
+                pids.update(engine.worker_pids())
+                both.set()  # both report progress at once: two workers compute
 
+        ids: list[str] = []
         engine.subscribe(watch)
-        ids = [submit(engine, box_obj, steps=20, step_s=0.1) for _ in range(2)]
+        ids += [submit(engine, box_obj, steps=20, step_s=0.1) for _ in range(2)]
         assert both.wait(30)  # the second did not wait for the first
-        assert len(set(engine.worker_pids())) == 2
+        assert len(pids) == 2
         assert all(engine.wait(j, 60).status == "succeeded" for j in ids)
 
 
