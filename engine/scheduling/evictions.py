@@ -9,6 +9,7 @@ workers on the device. Idle workers are stopped after ``idle_timeout_s``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from engine.errors import ErrorCode
@@ -19,6 +20,20 @@ from engine.scheduling.vocabulary import SchedWorker as _Worker
 
 if TYPE_CHECKING:
     from engine.scheduling.scheduler import Scheduler
+
+
+def least_recent(
+    idle: list[_Worker], shortfall: int, size: Callable[[_Worker], int]
+) -> list[_Worker] | None:
+    """Idle workers, least recently used first, until they free ``shortfall``; None if all of
+    them are not enough."""
+    victims, freed = [], 0
+    for worker in sorted(idle, key=lambda w: w.last_used):
+        if freed >= shortfall:
+            break
+        victims.append(worker)
+        freed += size(worker)
+    return victims if freed >= shortfall else None
 
 
 def evict(s: Scheduler, worker: _Worker, out: list[Instruction]) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.jobs import JobState
+from engine.scheduling import evictions
 from engine.scheduling.vocabulary import Instruction, MeasureDevices, format_gb
 from engine.scheduling.vocabulary import SchedJob as _Job
 from engine.scheduling.vocabulary import SchedWorker as _Worker
@@ -203,16 +204,9 @@ def placement(
 
 def _ram_victims(s: Scheduler, job: _Job, shortfall: int) -> list[_Worker] | None:
     """Idle CPU workers of other adapters, least recently used first, freeing ``shortfall``."""
-    idle = sorted((w for w in s.workers.values() if w.device == "cpu" and w.busy_job is None
-                   and w.ram_mb and w.adapter != job.request.adapter),
-                  key=lambda w: w.last_used)
-    victims, freed = [], 0
-    for worker in idle:
-        if freed >= shortfall:
-            break
-        victims.append(worker)
-        freed += worker.ram_mb
-    return victims if freed >= shortfall else None
+    idle = [w for w in s.workers.values() if w.device == "cpu" and w.busy_job is None
+            and w.ram_mb and w.adapter != job.request.adapter]
+    return evictions.least_recent(idle, shortfall, lambda w: w.ram_mb)
 
 
 def hold(s: Scheduler, job: _Job, now: float) -> None:

@@ -223,18 +223,9 @@ class Scheduler:
         policy.dispatch(self, now, out)
 
     def lru_victims(self, device: str, job: _Job, shortfall: int) -> list[_Worker] | None:
-        idle = sorted(
-            (w for w in self.workers.values()
-             if w.device == device and w.busy_job is None and w.adapter != job.request.adapter),
-            key=lambda w: w.last_used,
-        )
-        victims, freed = [], 0
-        for worker in idle:
-            if freed >= shortfall:
-                break
-            victims.append(worker)
-            freed += worker.resident_mb
-        return victims if freed >= shortfall else None
+        idle = [w for w in self.workers.values()
+                if w.device == device and w.busy_job is None and w.adapter != job.request.adapter]
+        return evictions.least_recent(idle, shortfall, lambda w: w.resident_mb)
 
     def start(
         self, job: _Job, device: str, evict: list[_Worker], now: float, out: list[Instruction]
