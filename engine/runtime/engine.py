@@ -438,7 +438,9 @@ class Engine(EngineLoop):
         self._emit(JobEvent("updated", job_id, job=job))
 
     def _emit(self, event: JobEvent) -> None:
-        if event.eta_s is None and event.job_id in self.scheduler.jobs:
+        # Only the engine thread reads the scheduler ("queued" is emitted on submit's thread).
+        if event.eta_s is None and threading.current_thread() is self._thread \
+                and event.job_id in self.scheduler.jobs:
             event = replace(event, eta_s=self.scheduler.eta(event.job_id, time.monotonic()))
         for callback in list(self._subscribers):
             try:
