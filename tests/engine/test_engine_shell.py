@@ -135,3 +135,12 @@ def wait_until(predicate, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.05)
+
+
+def test_estimates_are_seeded_from_the_history_at_start_up(data_dir, test_registry, box_obj):
+    with Engine(data_dir, registry=test_registry) as engine:
+        assert not engine.scheduler.estimates.known("sleepy")
+        assert engine.wait(submit(engine, box_obj, steps=2), 60).status == "succeeded"
+    with Engine(data_dir, registry=test_registry) as engine:  # a new session, same history
+        assert engine.scheduler.estimates.known("sleepy")
+        assert 0 < engine.scheduler.estimates.run_s("sleepy") < 30
