@@ -133,18 +133,21 @@ def test_slow_file_work_does_not_hold_up_other_requests(api, box_obj, monkeypatc
 
 
 @pytest.mark.slow
-def test_a_queued_job_says_why_it_waits(api, box_obj):
+def test_a_queued_job_says_why_it_waits(api, engine, box_obj):
     body = {"mesh_base64": b64(box_obj), **SLOW}
-    first = api.post("/api/v1/mesh-segmentation/segment-mesh", json=body).json()["job_id"]
-    second = api.post("/api/v1/mesh-segmentation/segment-mesh", json=body).json()["job_id"]
+    # One more job than CPU slots: the last one waits (an adapter runs one job per slot).
+    ids = [api.post("/api/v1/mesh-segmentation/segment-mesh", json=body).json()["job_id"]
+           for _ in range(engine.scheduler.cpu_slots + 1)]
+    last = ids[-1]
     deadline = time.monotonic() + 120
-    while (status := api.get(f"/api/v1/system/jobs/{second}").json())["wait_cause"] is None:
+    while (status := api.get(f"/api/v1/system/jobs/{last}").json())["wait_cause"] is None:
         assert status["status"] == "queued" and time.monotonic() < deadline, status
         time.sleep(0.1)
-    assert status["status"] == "queued" and status["wait_cause"].startswith("waiting")
-    for job_id in (second, first):
+    assert status["status"] == "queued"
+    assert status["wait_cause"] == "waiting for a free CPU slot"
+    for job_id in reversed(ids):
         api.post(f"/api/v1/system/jobs/{job_id}/cancel")
-    assert api.wait(first)["status"] == api.wait(second)["status"] == "cancelled"
+    assert {api.wait(j)["status"] for j in ids} == {"cancelled"}
 
 
 def test_the_engines_eta_reaches_the_job_status(box_obj):
