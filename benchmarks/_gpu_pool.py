@@ -42,6 +42,7 @@ def run() -> dict[str, Any]:
     gpus = devices.measure()
     if devices.backend != "nvml" or not gpus:
         return {"ran": False, "reason": "NVML lists no GPU: not yet run on a GPU"}
+    torch.cuda.empty_cache()  # what the models part cached in this process (it counts as external)
     total = gpus[0].total_mb
     sizes = {"probe": 2000, "hog": int(0.55 * total), "big": int(0.60 * total),
              "left": int(0.20 * total), "right": int(0.20 * total), "burst": 500}
