@@ -144,3 +144,21 @@ def test_estimates_are_seeded_from_the_history_at_start_up(data_dir, test_regist
     with Engine(data_dir, registry=test_registry) as engine:  # a new session, same history
         assert engine.scheduler.estimates.known("sleepy")
         assert 0 < engine.scheduler.estimates.run_s("sleepy") < 30
+
+
+def test_a_load_that_runs_out_of_memory_is_retried_once_on_a_fresh_worker(
+        data_dir, box_obj, tmp_path, monkeypatch):
+    from engine.contract.spec import Registry
+    from tests.engine.pool_adapters import MARKER_ENV, oom_once_spec
+
+    marker = tmp_path / "loaded-once"
+    monkeypatch.setenv(MARKER_ENV, str(marker))  # the workers inherit it
+    stages: list[str] = []
+    with Engine(data_dir, registry=Registry([oom_once_spec()])) as engine:
+        engine.subscribe(lambda e: stages.append(e.stage) if e.kind == "progress" else None)
+        job = engine.submit("mesh_segmentation", [engine.stage(box_obj)], adapter="oom_once",
+                            params={"steps": 1})
+        result = engine.wait(job, 60)
+    assert result.status == "succeeded", result.error
+    assert marker.exists()  # the first load did run out of memory
+    assert any("out of memory" in s for s in stages)
