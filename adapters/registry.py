@@ -100,7 +100,8 @@ SPECS: tuple[AdapterSpec, ...] = (
     # Neural adapters: weights from the Models page (engine.storage.models). Peak VRAM comes
     # from the model catalog (the publisher's figure where there is one), for the default
     # model in fp16; the memory plan offloads to the CPU on a smaller GPU, down to min_vram_mb
-    # (Meshsmith's estimate until the GPU check measures it).
+    # (Meshsmith's estimate until the GPU check measures it). On the CPU a warm worker keeps
+    # at least the weights as stored in RAM (resident_ram_mb: the catalog's download size).
     AdapterSpec(
         id="shap_e", feature="text_to_raw_mesh", label="Shap-E",
         description="OpenAI's Shap-E makes a 3D shape from a sentence (needs the Shap-E "
@@ -108,6 +109,7 @@ SPECS: tuple[AdapterSpec, ...] = (
         entry="adapters.shap_e:ShapETextAdapter", params="adapters.shap_e:ShapEParams",
         inputs=(), devices=("cuda", "cpu"), peak_vram_mb=_SHAP_E.peak_vram_mb,
         resident_vram_mb=2600, min_vram_mb=_OFFLOADED_MB, timeout_s=3600,
+        resident_ram_mb=_SHAP_E.approx_size_mb,
     ),
     AdapterSpec(
         id="shap_e", feature="text_to_textured_mesh", label="Shap-E, coloured",
@@ -116,6 +118,7 @@ SPECS: tuple[AdapterSpec, ...] = (
         entry="adapters.shap_e:ShapETextAdapter", params="adapters.shap_e:ShapETexturedParams",
         inputs=(), devices=("cuda", "cpu"), peak_vram_mb=_SHAP_E.peak_vram_mb,
         resident_vram_mb=2600, min_vram_mb=_OFFLOADED_MB, timeout_s=3600,
+        resident_ram_mb=_SHAP_E.approx_size_mb,
     ),
     AdapterSpec(
         id="shap_e_img2img", feature="image_to_raw_mesh", label="Shap-E image-to-3D",
@@ -125,6 +128,7 @@ SPECS: tuple[AdapterSpec, ...] = (
         inputs=("image",), devices=("cuda", "cpu"),
         peak_vram_mb=model_info("shap-e-img2img").peak_vram_mb, resident_vram_mb=3300,
         min_vram_mb=_OFFLOADED_MB, timeout_s=3600,
+        resident_ram_mb=model_info("shap-e-img2img").approx_size_mb,
     ),
     AdapterSpec(
         id="depth_relief", feature="image_to_raw_mesh", label="Depth relief",
@@ -135,7 +139,7 @@ SPECS: tuple[AdapterSpec, ...] = (
         params="adapters.depth_relief:DepthReliefParams",
         inputs=("image",), devices=("cuda", "cpu"),
         peak_vram_mb=model_info("depth-anything-v2-small").peak_vram_mb, resident_vram_mb=200,
-        timeout_s=900,
+        timeout_s=900, resident_ram_mb=model_info("depth-anything-v2-small").approx_size_mb,
     ),
     AdapterSpec(
         id="hunyuan3d", feature="image_to_raw_mesh", label="Hunyuan3D-2",
@@ -146,7 +150,7 @@ SPECS: tuple[AdapterSpec, ...] = (
         entry="adapters.hunyuan3d:HunyuanAdapter", params="adapters.hunyuan3d:HunyuanParams",
         inputs=("image",), more_inputs=3, devices=("cuda", "cpu"),
         peak_vram_mb=HUNYUAN_SHAPE_VRAM_MB, resident_vram_mb=_HUNYUAN_RESIDENT_MB,
-        min_vram_mb=_OFFLOADED_MB, timeout_s=7200,
+        min_vram_mb=_OFFLOADED_MB, timeout_s=7200, resident_ram_mb=_HUNYUAN_RESIDENT_MB,
     ),
     AdapterSpec(
         id="hunyuan3d", feature="image_to_textured_mesh", label="Hunyuan3D-2, painted",
@@ -156,7 +160,7 @@ SPECS: tuple[AdapterSpec, ...] = (
         params="adapters.hunyuan3d:HunyuanTexturedParams",
         inputs=("image",), more_inputs=3, devices=("cuda", "cpu"),
         peak_vram_mb=HUNYUAN_SHAPE_VRAM_MB, resident_vram_mb=_HUNYUAN_RESIDENT_MB,
-        min_vram_mb=_OFFLOADED_MB, timeout_s=7200,
+        min_vram_mb=_OFFLOADED_MB, timeout_s=7200, resident_ram_mb=_HUNYUAN_RESIDENT_MB,
     ),
 )
 

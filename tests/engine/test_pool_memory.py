@@ -147,3 +147,11 @@ def test_a_damaged_observed_file_is_ignored(tmp_path: Path):
     (tmp_path / OBSERVED_FILE).write_text("{not json")
     watch = MemoryWatch(Devices(None), _Pool({}), tmp_path)
     assert watch.observed == {} and watch.measure(0.0) is None
+
+
+def test_built_in_adapters_that_keep_a_model_on_the_cpu_declare_its_ram():
+    from adapters.registry import default_registry
+
+    neural_cpu = [s for s in default_registry().specs if "cpu" in s.devices and s.peak_vram_mb]
+    assert neural_cpu and all(s.resident_ram_mb > 0 for s in neural_cpu)
+    assert all(s.resident_ram_mb == 0 for s in default_registry().specs if not s.peak_vram_mb)
