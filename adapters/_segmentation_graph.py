@@ -28,6 +28,12 @@ REGION_SCALE = 0.05
 REGION_RADIUS = 0.03
 REGION_SAMPLES = 40_000
 REGION_NEIGHBOURS = 32
+# Thickness (log of the inscribed radius, per unit of the unit diagonal) changing faster than
+# THICKNESS_FLOOR marks a smooth joint; each THICKNESS_SCALE beyond it counts as much as a
+# concave crease of CONCAVE_SCALE. Chosen by measurement (docs/benchmarks.md, segmentation).
+THICKNESS_FLOOR = 8.0
+THICKNESS_SCALE = 5.0
+THICKNESS_STEP = 0.005
 # Bridges between loose pieces are cheap to cut: touching pieces are usually separate parts.
 BRIDGE_COST = 1e-3
 # Spectral clustering runs on at most this many nodes; bigger meshes are grouped into patches.
@@ -75,10 +81,29 @@ def build_face_graph(mesh: trimesh.Trimesh, edges: HalfEdges | None = None) -> F
     dist = np.linalg.norm(centroids[pairs[:, 0]] - centroids[pairs[:, 1]], axis=1)
     # a floor keeps slivers and zero-length edges in the graph, just weakly
     scale = max(float(np.median(length)) if len(length) else 0.0, 1e-12)
+    # a smooth joint has no crease, but the solid's thickness changes fast across it
+    concavity = concavity + CONCAVE_SCALE * thickness_change(
+        vertices, faces, centroids, normals, pairs)
     cost = (length + 1e-3 * scale) * np.exp(-concavity / CONCAVE_SCALE)
     snap = (length + 1e-3 * scale) * np.exp(-local / CONCAVE_SCALE)
     graph = FaceGraph(len(faces), pairs, cost, snap, concavity, dist, double_area / 2.0)
     return _bridge_pieces(graph, centroids, scale)
+
+
+def thickness_change(vertices: np.ndarray, faces: np.ndarray, centroids: np.ndarray,
+                     normals: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Per face pair, how fast the log of the solid's thickness changes between them, above
+    THICKNESS_FLOOR and in units of THICKNESS_SCALE (0 where it changes slowly). Distances
+    below THICKNESS_STEP count as THICKNESS_STEP: thickness is read from voxels, so sliver
+    faces must not turn a voxel step into a steep change."""
+    from adapters._segmentation_thickness import face_thickness
+
+    if len(pairs) == 0:
+        return np.zeros(0)
+    log_thick = np.log(face_thickness(vertices, faces, centroids, normals, pairs))
+    dist = np.linalg.norm(centroids[pairs[:, 0]] - centroids[pairs[:, 1]], axis=1)
+    rate = np.abs(log_thick[pairs[:, 0]] - log_thick[pairs[:, 1]]) / np.maximum(dist, THICKNESS_STEP)
+    return np.maximum(rate - THICKNESS_FLOOR, 0.0) / THICKNESS_SCALE
 
 
 def region_concavity(corners: np.ndarray, centroids: np.ndarray, normals: np.ndarray,
