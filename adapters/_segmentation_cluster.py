@@ -195,3 +195,42 @@ def flood(weights: sparse.csr_matrix, seg: np.ndarray) -> np.ndarray:
             raise ValueError("the graph is not connected")
         seg[todo[reached]] = np.asarray(ties[reached].argmax(axis=1)).ravel()
     return seg
+
+
+def bisection_discounts(weights: sparse.csr_matrix, lengths: sparse.csr_matrix,
+                        area: np.ndarray, max_parts: int) -> list[float]:
+    """For each cut that recursive bisection makes in turn (cheapest conductance first, up
+    to ``max_parts`` parts): its cost over its length. About 1 for a cut across plain surface,
+    far less for one along creases or joints, whose edges are cheap to cut."""
+    seg = np.zeros(len(area), dtype=np.int64)
+    cache: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}
+    out: list[float] = []
+    while seg.max() + 1 < min(max_parts, len(area)):
+        try:
+            after = split_best(weights, seg, area, cache)
+        except ValueError:
+            break
+        moved = after != seg
+        old = after == seg[moved][0] if moved.any() else np.zeros(len(seg), dtype=bool)
+        cost = float(weights[moved][:, old].sum())
+        length = float(lengths[moved][:, old].sum())
+        out.append(cost / max(length, 1e-300))
+        seg = after
+    return out
+
+
+
+# A cut costing more than this share of its plain length runs across surface with no crease
+# or joint under it: automatic part counts stop before it. Chosen by measurement.
+AUTO_DISCOUNT = 0.5
+AUTO_MAX_PARTS = 12
+
+
+def auto_part_count(weights: sparse.csr_matrix, lengths: sparse.csr_matrix,
+                    area: np.ndarray) -> int:
+    """How many parts recursive bisection finds before its next cut would cross plain
+    surface (cost over length above AUTO_DISCOUNT): at least 2, at most AUTO_MAX_PARTS."""
+    discounts = bisection_discounts(weights, lengths, area, AUTO_MAX_PARTS)
+    above = [i for i, d in enumerate(discounts) if d > AUTO_DISCOUNT]
+    cuts = above[0] if above else len(discounts)
+    return max(2, cuts + 1)

@@ -51,6 +51,7 @@ class FaceGraph:
     concavity: np.ndarray  # (m,) 0 for flat, up to 2 for a fold; convex creases scaled down
     dist: np.ndarray  # (m,) centroid-to-centroid distance
     area: np.ndarray  # (n,) face areas
+    length: np.ndarray  # (m,) what the cost would be with no cue at all: the edge's length
 
     def matrix(self, values: np.ndarray | None = None) -> sparse.csr_matrix:
         """The symmetric n x n matrix with ``values`` (default: cut costs) on the edges."""
@@ -86,7 +87,8 @@ def build_face_graph(mesh: trimesh.Trimesh, edges: HalfEdges | None = None) -> F
         vertices, faces, centroids, normals, pairs)
     cost = (length + 1e-3 * scale) * np.exp(-concavity / CONCAVE_SCALE)
     snap = (length + 1e-3 * scale) * np.exp(-local / CONCAVE_SCALE)
-    graph = FaceGraph(len(faces), pairs, cost, snap, concavity, dist, double_area / 2.0)
+    graph = FaceGraph(len(faces), pairs, cost, snap, concavity, dist, double_area / 2.0,
+                      length + 1e-3 * scale)
     return _bridge_pieces(graph, centroids, scale)
 
 
@@ -192,6 +194,7 @@ def _bridge_pieces(graph: FaceGraph, centroids: np.ndarray, scale: float) -> Fac
         np.r_[graph.cost, np.full(len(new), BRIDGE_COST * scale)],
         np.r_[graph.snap_cost, np.full(len(new), BRIDGE_COST * scale)],
         np.r_[graph.concavity, np.zeros(len(new))], np.r_[graph.dist, d], graph.area,
+        np.r_[graph.length, np.full(len(new), BRIDGE_COST * scale)],
     )
 
 
@@ -242,6 +245,7 @@ class Coarse:
     patch_of: np.ndarray
     weights: sparse.csr_matrix
     area: np.ndarray
+    lengths: sparse.csr_matrix  # the same sums of the edges' plain lengths
 
 
 def coarsen(graph: FaceGraph, max_nodes: int = MAX_NODES, seed: int = 0) -> Coarse:
@@ -262,11 +266,18 @@ def coarsen(graph: FaceGraph, max_nodes: int = MAX_NODES, seed: int = 0) -> Coar
 
 def _patch_graph(graph: FaceGraph, patch_of: np.ndarray) -> Coarse:
     n = int(patch_of.max()) + 1
+    area = np.bincount(patch_of, weights=graph.area, minlength=n)
+    return Coarse(patch_of, _patch_sums(graph, patch_of, graph.cost), area,
+                  _patch_sums(graph, patch_of, graph.length))
+
+
+def _patch_sums(graph: FaceGraph, patch_of: np.ndarray, values: np.ndarray) -> sparse.csr_matrix:
+    """Per pair of patches, the sum of ``values`` over the face edges between them."""
+    n = int(patch_of.max()) + 1
     a, b = patch_of[graph.edges[:, 0]], patch_of[graph.edges[:, 1]]
     between = a != b
     w = sparse.coo_matrix(
-        (np.r_[graph.cost[between], graph.cost[between]],
+        (np.r_[values[between], values[between]],
          (np.r_[a[between], b[between]], np.r_[b[between], a[between]])), shape=(n, n)).tocsr()
     w.sum_duplicates()
-    area = np.bincount(patch_of, weights=graph.area, minlength=n)
-    return Coarse(patch_of, w, area)
+    return w

@@ -31,7 +31,9 @@ REPORT_NAME = "segmentation.json"
 class SegmentationParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    num_parts: int = Field(4, ge=2, le=32, description="How many parts to cut the mesh into.")
+    num_parts: int | None = Field(
+        None, ge=2, le=32, description="How many parts to cut the mesh into; empty: as many as "
+        "the mesh's creases and joints mark (2 to 12).")
     refine_boundaries: bool = Field(
         True, description="Move part boundaries onto nearby creases with a minimum cut.")
 
@@ -50,17 +52,18 @@ class SpectralSegmentationAdapter:
         ctx.step("reading mesh", 0.02)
         mesh = load_mesh(inputs[0])
         k = params.num_parts
-        if len(mesh.faces) < k:
+        if len(mesh.faces) < (k or 2):
             n = len(mesh.faces)
             raise AdapterError(f"{inputs[0].name} has {n} triangle{'s' if n != 1 else ''}, "
-                               f"too few to cut into {k} parts.", ErrorCode.INVALID_INPUT)
+                               f"too few to cut into {k or 2} parts.", ErrorCode.INVALID_INPUT)
         cut = segment_mesh(mesh, k, params.refine_boundaries,
                            lambda stage, f: ctx.step(stage, 0.05 + 0.8 * f))
         ctx.step("writing parts", 0.88)
         scene = parts_scene(cut.mesh, cut.labels)
         report = _write_report(ctx.out_dir / REPORT_NAME, cut.mesh, cut.labels)
         return AdapterOutput(
-            mesh=scene, stats={"parts": k, "input_faces": len(mesh.faces)},
+            mesh=scene, stats={"parts": int(cut.labels.max()) + 1, "input_faces": len(mesh.faces),
+                               "parts_chosen": k is None},
             extra_outputs=[ExtraOutput("report", report, "application/json")])
 
 
@@ -70,9 +73,10 @@ class Segmentation:
     labels: np.ndarray  # per face, its part: 0..k-1, largest part first
 
 
-def segment_mesh(mesh: trimesh.Trimesh, k: int, refine: bool = True,
+def segment_mesh(mesh: trimesh.Trimesh, k: int | None, refine: bool = True,
                  step: Callable[[str, float], None] | None = None) -> Segmentation:
-    """Cut ``mesh`` into ``k`` connected parts along its concave creases.
+    """Cut ``mesh`` into ``k`` connected parts along its concave creases and smooth joints
+    (``k`` None: as many as they mark).
 
     The mesh is first scaled to unit diagonal (every threshold is then independent of the
     model's units), welded (seams must not split the face graph) and wound consistently
@@ -97,13 +101,13 @@ def segment_mesh(mesh: trimesh.Trimesh, k: int, refine: bool = True,
     return Segmentation(trimesh.Trimesh(vertices * size + centre, faces, process=False), labels)
 
 
-def segment_faces(mesh: trimesh.Trimesh, k: int, refine: bool = True,
+def segment_faces(mesh: trimesh.Trimesh, k: int | None, refine: bool = True,
                   step: Callable[[str, float], None] | None = None,
                   edges: HalfEdges | None = None) -> np.ndarray:
-    """A part label (0..k-1, largest part first) for every face of ``mesh``, which must be
-    welded, consistently wound and of unit size (``segment_mesh`` makes it so). ``edges``:
-    its faces' half-edges, when the caller has grouped them already."""
-    from adapters._segmentation_cluster import cluster_exact
+    """A part label (0..k-1, largest part first; ``k`` None: chosen) for every face of
+    ``mesh``, which must be welded, consistently wound and of unit size (``segment_mesh``
+    makes it so). ``edges``: its faces' half-edges, when the caller has grouped them."""
+    from adapters._segmentation_cluster import auto_part_count, cluster_exact
     from adapters._segmentation_graph import build_face_graph, coarsen
     from adapters._segmentation_refine import refine_boundaries
 
@@ -112,6 +116,9 @@ def segment_faces(mesh: trimesh.Trimesh, k: int, refine: bool = True,
     graph = build_face_graph(mesh, edges)
     step("grouping faces into patches", 0.15)
     coarse = coarsen(graph)
+    if k is None:
+        step("choosing the part count", 0.2)
+        k = auto_part_count(coarse.weights, coarse.lengths, coarse.area)
     step("spectral clustering", 0.3)
     labels = cluster_exact(coarse.weights, coarse.area, k)[coarse.patch_of]
     if refine:
@@ -156,7 +163,8 @@ def _write_report(path: Path, mesh: trimesh.Trimesh, labels: np.ndarray) -> Path
     area = np.bincount(labels, weights=mesh.area_faces, minlength=int(labels.max()) + 1)
     count = np.bincount(labels, minlength=len(area))
     report = {
-        "method": "spectral clustering of the concavity-weighted face graph, min-cut refined",
+        "method": "spectral clustering of the face graph weighted by concavity and thickness "
+                  "change, min-cut refined",
         "faces": len(labels),
         "parts": [{"name": f"part_{i:02d}", "faces": int(count[i]), "area": float(area[i])}
                   for i in range(len(area))],
