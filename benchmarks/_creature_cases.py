@@ -200,3 +200,19 @@ CREATURES: dict[str, Callable[[int], tuple[list[Primitive], float]]] = {
 def creature(name: str, seed: int, cells: int = 96) -> Creature:
     prims, blend = CREATURES[name](seed)
     return mesh_creature(f"{name}-{seed}", prims, blend, cells)
+
+
+def iou_matching(pred: np.ndarray, true: np.ndarray,
+                 area: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per true part: its IoU (by area) with the predicted part the Hungarian algorithm pairs
+    it with, and which predicted part that is."""
+    from scipy.optimize import linear_sum_assignment
+
+    k = int(max(pred.max(), true.max())) + 1
+    inter = np.zeros((k, k))
+    np.add.at(inter, (true, pred), area)
+    union = inter.sum(axis=1)[:, None] + inter.sum(axis=0)[None, :] - inter
+    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    rows, cols = linear_sum_assignment(-iou)
+    real = rows <= int(true.max())  # padding rows stand for no true part
+    return iou[rows[real], cols[real]], cols[real]

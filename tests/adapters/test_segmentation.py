@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
-from scipy.optimize import linear_sum_assignment
 
+from benchmarks._creature_cases import creature, iou_matching
 from benchmarks._part_cases import MORE_SHAPES, SHAPES, fused, snowman, true_labels
 from engine.errors import ErrorCode, MeshsmithError
 from engine.meshio.reader import load_parts
@@ -20,24 +20,13 @@ from tests.support.gltf_validator import assert_valid_glb
 
 pytestmark = pytest.mark.slow
 
-def iou_matching(pred: np.ndarray, true: np.ndarray,
-                 area: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per true part: its IoU (by area) with the predicted part the Hungarian algorithm pairs
-    it with, and which predicted part that is."""
-    k = int(max(pred.max(), true.max())) + 1
-    inter = np.zeros((k, k))
-    np.add.at(inter, (true, pred), area)
-    union = inter.sum(axis=1)[:, None] + inter.sum(axis=0)[None, :] - inter
-    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-    rows, cols = linear_sum_assignment(-iou)
-    return iou[rows, cols], cols
-
-
-def segment(engine, mesh: trimesh.Trimesh, folder: Path, k: int, name: str = "shape.ply"):
+def segment(engine, mesh: trimesh.Trimesh, folder: Path, k: int | None,
+            name: str = "shape.ply"):
     path = folder / name
     mesh.export(path)
+    params = {} if k is None else {"num_parts": k}
     job = engine.submit("mesh_segmentation", [engine.stage(path)], adapter="spectral",
-                        params={"num_parts": k})
+                        params=params)
     return engine.wait(job, 300)
 
 
@@ -170,3 +159,48 @@ def test_more_shapes_including_rounded_creases(shape, max_edge, smoothing):
     ious, _ = iou_matching(labels, truth, mesh.area_faces)
     print(f"{shape} ({len(mesh.faces)} faces, smoothed {smoothing}): mean IoU {ious.mean():.3f}")
     assert len(np.unique(labels)) == len(primitives) and ious.mean() >= 0.9
+
+
+# ----------------------------------------------------------------------------- creatures
+# Soft joints (smooth-min fillets, no crease). Seeds 0 and 1 chose the thickness constants;
+# these seeds are held out.
+
+
+@pytest.mark.parametrize(("name", "seed"), [("quadruped", 2), ("humanoid", 3), ("spider", 4)])
+def test_soft_jointed_creatures_are_cut_at_their_joints(name, seed):
+    from adapters.segmentation import segment_mesh
+
+    case = creature(name, seed)
+    labels = segment_mesh(case.mesh, case.parts).labels
+    ious, _ = iou_matching(labels, case.labels, case.mesh.area_faces)
+    print(f"{case.name} ({len(case.mesh.faces)} faces): mean IoU {ious.mean():.3f}")
+    assert len(np.unique(labels)) == case.parts and ious.mean() >= 0.85
+
+
+def test_thickness_cue_finds_joints_the_creases_alone_miss():
+    """The same creature without the thickness cue: the limbs' fillets are too soft."""
+    from unittest import mock
+
+    from adapters import _segmentation_graph
+    from adapters.segmentation import segment_mesh
+
+    case = creature("humanoid", 1)
+    with_cue = segment_mesh(case.mesh, case.parts).labels
+    with mock.patch.object(_segmentation_graph, "thickness_change",
+                           lambda v, f, c, n, pairs: np.zeros(len(pairs))):
+        without = segment_mesh(case.mesh, case.parts).labels
+    area = case.mesh.area_faces
+    assert iou_matching(with_cue, case.labels, area)[0].mean() > \
+        iou_matching(without, case.labels, area)[0].mean() + 0.03
+
+
+@pytest.mark.parametrize(("shape", "parts"), [("snowman", 3), ("table", 5), ("l_pipe", 2)])
+def test_part_count_is_chosen_when_none_is_given(engine, tmp_path, shape, parts):
+    primitives = SHAPES[shape]()
+    mesh = fused(primitives)
+    result = segment(engine, mesh, tmp_path, None)
+    assert_exact_connected_parts(result, parts, len(mesh.faces))
+    assert result.stats["parts_chosen"] is True
+    labels = np.asarray(report_of(result)["labels"])
+    ious, _ = iou_matching(labels, true_labels(mesh, primitives), mesh.area_faces)
+    assert ious.mean() >= 0.9
