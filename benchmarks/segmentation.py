@@ -20,8 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._creature_cases import CREATURES, creature, iou_matching  # noqa: E402
-from benchmarks._part_cases import MORE_SHAPES, SHAPES, fused, true_labels  # noqa: E402
+from benchmarks._creature_cases import CREATURES, creature, iou_matching
+from benchmarks._part_cases import MORE_SHAPES, SHAPES, fused, true_labels
 
 CREASE_CASES = [("chair", None, 0), ("chair", 0.05, 0), ("figure", None, 0),
                 ("figure", 0.05, 20), ("mug", None, 0), ("t_bar", None, 0),
