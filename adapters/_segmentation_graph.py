@@ -31,7 +31,7 @@ REGION_NEIGHBOURS = 32
 # Thickness (log of the inscribed radius, per unit of the unit diagonal) changing faster than
 # THICKNESS_FLOOR marks a smooth joint; each THICKNESS_SCALE beyond it counts as much as a
 # concave crease of CONCAVE_SCALE. Chosen by measurement (docs/benchmarks.md, segmentation).
-THICKNESS_FLOOR = 8.0
+THICKNESS_FLOOR = 6.0
 THICKNESS_SCALE = 5.0
 THICKNESS_STEP = 0.005
 # Bridges between loose pieces are cheap to cut: touching pieces are usually separate parts.
