@@ -19,7 +19,9 @@ from adapters._rig_voxels import depth, voxelize
 RESOLUTION = 64  # voxels along the longest side of the model
 _STEPS = 24  # samples along each inward walk
 _REACH = 0.25  # how far inward to walk, as a share of the (unit) diagonal
-_SMOOTHING = 4  # rounds of averaging over the face graph: voxel steps must not read as joints
+# rounds of averaging over the face graph: voxel steps and a limb's own taper (an elbow, a
+# knee) must not read as joints, a limb meeting a body must
+_SMOOTHING = 12
 
 
 def face_thickness(vertices: np.ndarray, faces: np.ndarray, centroids: np.ndarray,
