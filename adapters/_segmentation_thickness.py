@@ -18,6 +18,7 @@ from adapters._rig_voxels import depth, voxelize
 
 RESOLUTION = 64  # voxels along the longest side of the model
 _STEPS = 24  # samples along each inward walk
+_CHUNK = 50_000  # faces walked at once: bounds the memory of the walk on big meshes
 _REACH = 0.25  # how far inward to walk, as a share of the (unit) diagonal
 # rounds of averaging over the face graph: voxel steps and a limb's own taper (an elbow, a
 # knee) must not read as joints, a limb meeting a body must
@@ -30,18 +31,26 @@ def face_thickness(vertices: np.ndarray, faces: np.ndarray, centroids: np.ndarra
     over the face adjacency ``pairs``. Never below half a voxel: thinner parts are flat."""
     grid = voxelize(vertices, faces, vertices, faces, RESOLUTION)
     inner = depth(grid.solid, grid.pitch)
-    steps = np.linspace(0.0, _REACH, _STEPS)
-    points = centroids[:, None, :] - steps[None, :, None] * normals[:, None, :]
-    coords = (points - grid.origin) / grid.pitch
-    values = ndimage.map_coordinates(inner, coords.reshape(-1, 3).T, order=1, mode="constant",
-                                     cval=0.0).reshape(len(centroids), _STEPS)
-    # the walk ends where it leaves the solid after entering it (not in a neighbouring part)
-    inside = values > 0.25 * grid.pitch
-    entered = np.maximum.accumulate(inside, axis=1)
-    left = np.maximum.accumulate(entered & ~inside, axis=1)
-    radius = np.where(left, 0.0, values).max(axis=1)
+    radius = np.concatenate([
+        _walk(inner, grid.origin, grid.pitch, centroids[i:i + _CHUNK], normals[i:i + _CHUNK])
+        for i in range(0, len(centroids), _CHUNK)]) if len(centroids) else np.zeros(0)
     radius = np.maximum(radius, 0.5 * grid.pitch)
     return _smooth(np.log(radius), pairs, len(centroids))
+
+
+def _walk(inner: np.ndarray, origin: np.ndarray, pitch: float, centroids: np.ndarray,
+          normals: np.ndarray) -> np.ndarray:
+    """The largest depth met walking inward from each centroid until the walk leaves the
+    solid after entering it (so it never reads a neighbouring part)."""
+    steps = np.linspace(0.0, _REACH, _STEPS)
+    points = centroids[:, None, :] - steps[None, :, None] * normals[:, None, :]
+    coords = (points - origin) / pitch
+    values = ndimage.map_coordinates(inner, coords.reshape(-1, 3).T, order=1, mode="constant",
+                                     cval=0.0).reshape(len(centroids), _STEPS)
+    inside = values > 0.25 * pitch
+    entered = np.maximum.accumulate(inside, axis=1)
+    left = np.maximum.accumulate(entered & ~inside, axis=1)
+    return np.where(left, 0.0, values).max(axis=1)
 
 
 def _smooth(values: np.ndarray, pairs: np.ndarray, n: int) -> np.ndarray:
