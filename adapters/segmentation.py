@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.contract.protocol import AdapterError, AdapterOutput, ExtraOutput, RunContext
 from engine.errors import ErrorCode
@@ -36,6 +36,12 @@ class SegmentationParams(BaseModel):
         "the mesh's creases and joints mark (2 to 12).")
     refine_boundaries: bool = Field(
         True, description="Move part boundaries onto nearby creases with a minimum cut.")
+
+    @field_validator("num_parts", mode="before")
+    @classmethod
+    def _blank_is_automatic(cls, value: object) -> object:
+        """A form's emptied text field means "choose for me", as leaving it out does."""
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 class SpectralSegmentationAdapter:

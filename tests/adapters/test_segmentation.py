@@ -204,3 +204,17 @@ def test_part_count_is_chosen_when_none_is_given(engine, tmp_path, shape, parts)
     labels = np.asarray(report_of(result)["labels"])
     ious, _ = iou_matching(labels, true_labels(mesh, primitives), mesh.area_faces)
     assert ious.mean() >= 0.9
+
+
+def test_part_count_left_blank_means_automatic_and_bad_text_is_refused():
+    """The studio's form edits an optional count as text: blank is automatic, digits a count."""
+    import pydantic
+
+    from adapters.segmentation import SegmentationParams
+
+    assert SegmentationParams().num_parts is None
+    assert SegmentationParams(num_parts="  ").num_parts is None
+    assert SegmentationParams(num_parts="5").num_parts == 5
+    for bad in ("many", "1", 33):
+        with pytest.raises(pydantic.ValidationError):
+            SegmentationParams(num_parts=bad)

@@ -45,3 +45,4 @@ def test_an_open_surface_and_a_single_triangle_give_finite_thickness():
     assert np.isfinite(_thickness(one)).all()
     assert len(thickness_change(one.vertices, one.faces, one.triangles_center,
                                 one.face_normals, np.zeros((0, 2), dtype=np.int64))) == 0
+
