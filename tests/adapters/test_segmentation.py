@@ -166,7 +166,8 @@ def test_more_shapes_including_rounded_creases(shape, max_edge, smoothing):
 # these seeds are held out.
 
 
-@pytest.mark.parametrize(("name", "seed"), [("quadruped", 2), ("humanoid", 3), ("spider", 4)])
+@pytest.mark.parametrize(("name", "seed"), [("quadruped", 2), ("humanoid", 3), ("spider", 4),
+                                          ("teddy", 6)])
 def test_soft_jointed_creatures_are_cut_at_their_joints(name, seed):
     from adapters.segmentation import segment_mesh
 
