@@ -14,8 +14,8 @@ import trimesh
 from PIL import Image, ImageDraw
 
 from adapters._inflate_mask import BUSY
-from engine.runtime.engine import Engine
 from engine.errors import ErrorCode
+from engine.runtime.engine import Engine
 from tests.support.gltf_validator import assert_valid_glb
 
 pytestmark = pytest.mark.slow
