@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-CLI_COMMANDS = {"run", "adapters", "history", "models", "export", "pipeline", "recipes", "serve",
+CLI_COMMANDS = {"run", "resume", "adapters", "history", "models", "export", "pipeline", "recipes", "serve",
                 "-h", "--help"}
 
 

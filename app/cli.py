@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from adapters.registry import default_registry
 from app import cli_models, cli_tools
+from app.cli_checks import check_out_folder, check_params, parse_params, stop_on_sigterm
 from app.server.config import add_command as add_serve_command
 from engine.errors import ErrorCode, MeshsmithError
 from engine.jobs import FEATURES, JobResult, JobState
@@ -27,6 +28,8 @@ from engine.storage.paths import DataDir
 log = logging.getLogger("app.cli")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 INPUT_ERRORS = {ErrorCode.INVALID_INPUT, ErrorCode.INVALID_PARAMS, ErrorCode.UNKNOWN_ADAPTER}
+# a data folder Meshsmith cannot use is a setup mistake, told before any job: exit 2 as well
+SETUP_ERRORS = {ErrorCode.ENGINE_LOCKED, ErrorCode.STORAGE, ErrorCode.HISTORY_UNAVAILABLE}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,8 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "text features: --param prompt=...)")
     run.add_argument("--adapter")
     run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
-    run.add_argument("--out", type=Path, help="also copy the outputs into this folder")
+    run.add_argument("--out", help="also copy the outputs into this folder")
     run.add_argument("--json", action="store_true", help="print the job result as JSON")
+    resume = sub.add_parser("resume", help="run an interrupted job again, to the end")
+    resume.add_argument("job_id", metavar="JOB_ID")
+    resume.add_argument("--out", help="also copy the outputs into this folder")
+    resume.add_argument("--json", action="store_true", help="print the job result as JSON")
     adapters = sub.add_parser("adapters", help="list adapters")
     adapters.add_argument("--json", action="store_true")
     history = sub.add_parser("history", help="list past jobs")
@@ -60,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "run":
-            return run_job(args)
+        if args.command in ("run", "resume"):
+            stop_on_sigterm()
+            return run_job(args) if args.command == "run" else resume_job(args)
         if args.command == "adapters":
             return list_adapters(args)
         if args.command == "history":
@@ -76,38 +84,44 @@ def main(argv: list[str]) -> int:
             return serve_command(args, default_registry())
     except MeshsmithError as exc:
         print(f"meshsmith: {exc.message}", file=sys.stderr)
-        return EXIT_USAGE if exc.code in INPUT_ERRORS | {ErrorCode.ENGINE_LOCKED} else EXIT_FAILED
+        return EXIT_USAGE if exc.code in INPUT_ERRORS | SETUP_ERRORS else EXIT_FAILED
     except KeyboardInterrupt:
-        print("meshsmith: stopped.", file=sys.stderr)
+        print("meshsmith: stopped; the job was recorded as interrupted.", file=sys.stderr)
         return 130
     build_parser().print_help(sys.stderr)
     return EXIT_USAGE
 
 
-def parse_params(pairs: list[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise MeshsmithError(ErrorCode.INVALID_PARAMS,
-                                 f"--param needs KEY=VALUE, but got {pair!r}.")
-        try:
-            params[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key.strip()] = raw  # a bare word is a string
-    return params
-
-
 def run_job(args: argparse.Namespace) -> int:
     from app.cli_tools import run_in_studio
 
+    # everything is checked before a job is recorded: a mistake is one sentence, exit 2
     params = parse_params(args.param)
+    check_out_folder(args.out)
+    check_params(default_registry(), args.feature, args.adapter, params)
     bar = ProgressBar(sys.stderr)
     # a running studio owns the engine (and the GPUs): hand it the job; else run one here
     result = run_in_studio(args, params, bar) or _run_here(args, params, bar)
     bar.close()
-    if args.out is not None and result.status == JobState.SUCCEEDED.value:
-        copy_outputs([o.path for o in result.outputs], args.out)
+    return report(args, result)
+
+
+def resume_job(args: argparse.Namespace) -> int:
+    check_out_folder(args.out)
+    bar = ProgressBar(sys.stderr)
+    engine = _start_engine()
+    try:
+        engine.resume(args.job_id)
+        engine.subscribe(bar.on_event)
+        result = _wait(engine, args.job_id)
+    finally:
+        engine.shutdown()
+    bar.close()
+    return report(args, result)
+
+
+def report(args: argparse.Namespace, result: JobResult) -> int:
+    """Print a finished job as `run` and `resume` do; copy it into --out; the exit code."""
     if args.json:
         print(result.model_dump_json())
     elif result.status == JobState.SUCCEEDED.value:
@@ -117,24 +131,42 @@ def run_job(args: argparse.Namespace) -> int:
     if result.error is not None:
         print(f"meshsmith: {result.error.message}", file=sys.stderr)
         return EXIT_USAGE if result.error.code in INPUT_ERRORS else EXIT_FAILED
+    if args.out is not None:
+        copy_outputs([o.path for o in result.outputs], Path(args.out))
     return EXIT_OK
 
 
-def _run_here(args: argparse.Namespace, params: dict[str, Any], bar: ProgressBar) -> JobResult:
+def _start_engine() -> Engine:
+    """The CLI's own engine: it never resumes another engine's jobs (engine.storage.ownership)."""
     engine = Engine(registry=default_registry()).start()
     if engine.store is not None and engine.store.warning:
         print(f"meshsmith: {engine.store.warning}", file=sys.stderr)
+    return engine
+
+
+def _run_here(args: argparse.Namespace, params: dict[str, Any], bar: ProgressBar) -> JobResult:
+    engine = _start_engine()
     try:
         staged = [engine.stage(source) for source in args.inputs]
         engine.subscribe(bar.on_event)
         job_id = engine.submit(args.feature, staged, adapter=args.adapter, params=params)
-        try:
-            return engine.wait(job_id)
-        except KeyboardInterrupt:
-            engine.cancel(job_id)
-            return engine.wait(job_id, timeout=engine.cancel_grace_s + 10)
+        return _wait(engine, job_id)
     finally:
         engine.shutdown()
+
+
+def _wait(engine: Engine, job_id: str) -> JobResult:
+    """Wait for the job; Ctrl+C or SIGTERM cancels it and waits for the cancel to be recorded.
+    A second signal, or a cancel that does not end in time, stops at once: the engine's
+    shutdown then records the job as interrupted (never running)."""
+    try:
+        return engine.wait(job_id)
+    except KeyboardInterrupt:
+        engine.cancel(job_id)
+        try:
+            return engine.wait(job_id, timeout=engine.cancel_grace_s + 10)
+        except TimeoutError:
+            raise KeyboardInterrupt from None
 
 
 def copy_outputs(paths: list[str], folder: Path) -> None:
@@ -142,9 +174,10 @@ def copy_outputs(paths: list[str], folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         for path in paths:
             shutil.copy2(path, folder / Path(path).name)
-    except OSError as exc:
-        raise MeshsmithError(ErrorCode.INVALID_INPUT,
-                             f"Could not copy the outputs into {folder}: {exc.strerror}.") from None
+    except OSError as exc:  # checked before the job ran, so the disk changed meanwhile
+        raise MeshsmithError(ErrorCode.STORAGE,
+                             f"The job succeeded, but its outputs could not be copied into "
+                             f"{folder} ({exc.strerror or exc}).") from None
 
 
 def list_adapters(args: argparse.Namespace) -> int:

@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     apply_theme(app)
     try:
-        engine = Engine(registry=default_registry()).start()
+        engine = Engine(registry=default_registry(), resume_interrupted=True).start()
     except MeshsmithError as exc:
         if (exc.code is ErrorCode.ENGINE_LOCKED and args.screenshot is None
                 and hand_to_running_studio(handed, wait_s=STARTING_STUDIO_WAIT_S)):

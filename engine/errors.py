@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     DISK_FULL = "DISK_FULL"
     HISTORY_UNAVAILABLE = "HISTORY_UNAVAILABLE"
     ENGINE_STOPPED = "ENGINE_STOPPED"
+    STORAGE = "STORAGE"  # a write the disk refused for another reason than space (read-only)
 
 
 class MeshsmithError(Exception):

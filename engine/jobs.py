@@ -38,9 +38,12 @@ class JobState(StrEnum):
 
 TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
 
-# Interrupted means "the engine died while this job ran"; recovery re-queues it once or fails it.
+# Interrupted means "the engine that owned this job stopped before it ended" (while it ran or
+# waited); only the studio re-queues it by itself (once, else it fails); `main.py resume ID` too.
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
-    JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED, JobState.FAILED}),
+    JobState.QUEUED: frozenset(
+        {JobState.RUNNING, JobState.CANCELLED, JobState.FAILED, JobState.INTERRUPTED}
+    ),
     JobState.RUNNING: frozenset(
         {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED}
     ),

@@ -11,8 +11,9 @@ import importlib
 from functools import cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from engine.contract import param_checks
 from engine.contract.protocol import Adapter, missing_members
 from engine.errors import ErrorCode, MeshsmithError
 from engine.jobs import FEATURES
@@ -56,14 +57,8 @@ class AdapterSpec(BaseModel):
         return _import(self.params)
 
     def parse_params(self, raw: dict[str, Any]) -> BaseModel:
-        try:
-            return self.params_model().model_validate(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "parameters"
-            raise MeshsmithError(
-                ErrorCode.INVALID_PARAMS, f"Parameter {where} for {self.id}: {first['msg']}."
-            ) from None
+        """The one parameter check (engine.contract.param_checks): CLI, engine and worker."""
+        return param_checks.parse(self.params_model(), raw, self.id)
 
     def create(self) -> Adapter:
         adapter = _import(self.entry)()

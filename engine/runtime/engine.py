@@ -10,11 +10,13 @@ grace period, a job timeout, a starvation bound): nothing polls.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import shutil
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
@@ -52,6 +54,8 @@ from engine.scheduling.vocabulary import (
     WaitCauseChanged,
     WorkerExited,
 )
+from engine.storage import ownership
+from engine.storage.history_writes import RETRY_S, FinalWrites, failed_result
 from engine.storage.jobstore import JobStore
 from engine.storage.logs import log_path, remove_handler, setup_json_logging
 from engine.storage.paths import DataDir
@@ -75,13 +79,17 @@ class Engine(EngineLoop):
         self, data: DataDir | None = None, *, registry: Registry,
         devices: Devices | None = None, cpu_slots: int | None = None,
         starvation_s: float = 1800.0, cancel_grace_s: float = 5.0, backend: str | None = None,
-        idle_timeout_s: float | str | None = "setting",
+        idle_timeout_s: float | str | None = "setting", resume_interrupted: bool = False,
     ) -> None:
         """``backend``: "local" worker processes or "ray" actors; MESHSMITH_BACKEND when None.
         ``devices``: the GPUs (tests pass simulated ones); NVML when None. ``idle_timeout_s``:
         stop a warm worker idle that long (None: never); MESHSMITH_IDLE_TIMEOUT_S, else 300 s,
-        when left out."""
-        self.data = (data or DataDir.default()).ensure()
+        when left out. ``resume_interrupted``: queue the jobs a stopped engine left again (the
+        studio only; engine.storage.ownership)."""
+        self.data = (data or DataDir.default()).ensure().check_writable()
+        self.engine_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.resumes = resume_interrupted
+        self._final_writes = FinalWrites()
         self.registry = registry
         # With Ray the devices are the cluster's GPUs and the CPU slots its CPUs.
         chosen = open_backend(backend, str(self.data.logs), devices)
@@ -115,17 +123,21 @@ class Engine(EngineLoop):
         self._lock.acquire()
         self._log_handler = setup_json_logging(log_path(self.data.logs))
         try:
-            self.store = JobStore(self.data.db)
+            self.store = JobStore(self.data.db, owner=self.engine_id)
+            # before anything else: no row may say running for an engine that is gone
+            interrupted = ownership.interrupt_foreign(self.store)
+            recovered = ownership.resume_interrupted(self.store) if self.resumes else []
         except BaseException:
+            if self.store is not None:
+                self.store.close()
+                self.store = None
             self._close_logs_and_lock()
             raise
         if self.store.warning:
             log.warning(self.store.warning, extra={"backup": str(self.store.recovered_from)})
         for obs in history_observations(self.store):
             self.scheduler.estimates.observe(obs)
-        interrupted = [j.job_id for j in self.store.list(states=[JobState.RUNNING])]
-        recovered = self.store.recover()
-        self._sweep_leftovers(interrupted)
+        self._sweep_leftovers([j.job_id for j in interrupted if j.state is JobState.RUNNING])
         for job in recovered:
             self._futures[job.job_id] = Future()
             self._commands.put(("submit", job.job_id))
@@ -144,11 +156,24 @@ class Engine(EngineLoop):
             self._thread.join(30)
             self._thread = None
         if self.store is not None:
+            self._release_jobs()
             self.store.close()
             self.store = None
         self._close_logs_and_lock()
         for sock in (self._wake_r, self._wake_w):
             sock.close()
+
+    def _release_jobs(self) -> None:
+        """Shutdown hook: no row of ours stays queued or running, no caller waits for ever."""
+        self._final_writes.retry(self._store)
+        ownership.release_at_shutdown(self._store, self._futures)
+
+    def resume(self, job_id: str) -> None:
+        """Queue an interrupted job again (`main.py resume ID`); raises MeshsmithError."""
+        ownership.resume_one(self._store, job_id)
+        self._futures[job_id] = Future()
+        self._commands.put(("submit", job_id))
+        self._wake()
 
     def _close_logs_and_lock(self) -> None:
         if self._log_handler is not None:
@@ -255,6 +280,9 @@ class Engine(EngineLoop):
         due = sorted(t for t in self._timers if t.when <= now)
         self._timers = [t for t in self._timers if t.when > now]
         for timer in due:
+            if timer.kind == "history":
+                self._retry_history()
+                continue
             handle = self._pool.workers.get(timer.worker_id)
             if timer.kind == "stop" and handle is not None:
                 self._pool.kill(timer.worker_id)
@@ -429,13 +457,22 @@ class Engine(EngineLoop):
         if state is not JobState.SUCCEEDED:
             # Nothing half-written is ever presented as a result.
             shutil.rmtree(self.data.job_output(job_id), ignore_errors=True)
-        job = self._store.transition(job_id, state, result=result, error=error)
+        job, refused = self._final_writes.record(self._store, job_id, state, result, error)
         log.info("job %s %s", job_id, state.value,
                  extra={"job_id": job_id, "error": error.code if error else None})
         future = self._futures.pop(job_id, None)
         if future is not None:
-            future.set_result(result)
+            future.set_result(result if refused is None else failed_result(result, refused))
+        if refused is not None:
+            self._timers.append(_Timer(time.monotonic() + RETRY_S, "history"))
+            return
         self._emit(JobEvent("updated", job_id, job=job))
+
+    def _retry_history(self) -> None:
+        for job in self._final_writes.retry(self._store):
+            self._emit(JobEvent("updated", job.job_id, job=job))
+        if self._final_writes.waiting:
+            self._timers.append(_Timer(time.monotonic() + RETRY_S, "history"))
 
     def _emit(self, event: JobEvent) -> None:
         # Only the engine thread reads the scheduler ("queued" is emitted on submit's thread).

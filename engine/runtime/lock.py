@@ -15,8 +15,15 @@ class EngineLock:
         self._fd: int | None = None
 
     def acquire(self) -> EngineLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise MeshsmithError(
+                ErrorCode.STORAGE,
+                f"Meshsmith cannot write its lock file in {self.path.parent} "
+                f"({exc.strerror or exc}); set MESHSMITH_HOME to a folder you can write to.",
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from engine.errors import ErrorCode, MeshsmithError
@@ -38,7 +41,6 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 """
-MAX_ATTEMPTS = 2  # the first run plus one retry after an interruption
 log = logging.getLogger(__name__)
 
 # Primary SQLite result codes (sqlite3.Error.sqlite_errorcode & 0xFF).
@@ -60,14 +62,21 @@ class JobStore:
     own the data directory (``recover=False``) never move the file: they get the sentence.
     """
 
-    def __init__(self, path: Path, *, busy_timeout_s: float = 5.0, recover: bool = True) -> None:
+    def __init__(self, path: Path, *, busy_timeout_s: float = 5.0, recover: bool = True,
+                 owner: str = "") -> None:
+        """``owner``: the engine id stamped on the rows this store adds or starts (ownership)."""
         self.path = path
+        self.owner = owner
         self._lock = threading.Lock()
         self.recovered_from: Path | None = None
         self.warning: str | None = None
         try:
             self._db = self._open(busy_timeout_s)
         except sqlite3.DatabaseError as exc:
+            if not recover and not _is_damage(exc) and path.is_file():
+                # a reader of a read-only folder or file: read what is there, change nothing
+                self._db = _open_read_only(path, exc)
+                return
             if not (recover and _is_damage(exc)):
                 raise _unavailable(path, exc) from exc
             log.error("the job history %s is damaged (%s)", path, exc)
@@ -107,15 +116,15 @@ class JobStore:
             pipeline: PipelineTag | None = None, user: str = "") -> Job:
         job = Job(job_id=job_id, spec=spec, created_at=created_at or time.time(),
                   pipeline=pipeline, user=user)
-        with self._lock:
+        with self._lock, self._writing():
             self._db.execute(
                 "INSERT INTO jobs (job_id, feature, adapter, spec, state, created_at,"
-                " pipeline_id, pipeline_step, pipeline_name, user_tag)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " pipeline_id, pipeline_step, pipeline_name, user_tag, engine_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (job_id, spec.feature, spec.adapter, spec.model_dump_json(), job.state.value,
                  job.created_at, pipeline.id if pipeline else None,
                  pipeline.step if pipeline else None, pipeline.name if pipeline else None,
-                 user),
+                 user, self.owner),
             )
         return job
 
@@ -125,45 +134,56 @@ class JobStore:
     ) -> Job:
         """Move a job to ``new`` (checked against the transition table) and persist it."""
         now = now or time.time()
-        with self._lock:
+        with self._lock, self._writing():
             self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._row(job_id)
-                check_transition(JobState(row["state"]), new)
-                sets = {"state": new.value}
-                if new is JobState.RUNNING:
-                    sets.update(started_at=now, attempts=row["attempts"] + 1)
-                if new.terminal:
-                    sets.update(finished_at=now,
-                                result=result.model_dump_json() if result else None,
-                                error=error.model_dump_json() if error else None)
-                assignments = ", ".join(f"{k} = ?" for k in sets)
-                self._db.execute(f"UPDATE jobs SET {assignments} WHERE job_id = ?",
-                                 (*sets.values(), job_id))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            row = self._row(job_id)
+            check_transition(JobState(row["state"]), new)
+            sets: dict[str, object] = {"state": new.value}
+            if new is JobState.RUNNING:  # the engine that starts a job owns it
+                sets.update(started_at=now, attempts=row["attempts"] + 1, engine_id=self.owner)
+            if new.terminal:
+                sets.update(finished_at=now,
+                            result=result.model_dump_json() if result else None,
+                            error=error.model_dump_json() if error else None)
+            elif new is JobState.INTERRUPTED:  # the sentence that says how to resume it
+                sets.update(error=error.model_dump_json() if error else None)
+            elif new is JobState.QUEUED:
+                sets.update(error=None, engine_id=self.owner)
+            assignments = ", ".join(f"{k} = ?" for k in sets)
+            self._db.execute(f"UPDATE jobs SET {assignments} WHERE job_id = ?",
+                             (*sets.values(), job_id))
+            self._db.execute("COMMIT")
             return _to_job(self._row(job_id))
 
-    def recover(self) -> list[Job]:
-        """After a crash: running jobs become interrupted, then queued once more or failed.
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write: on any failure roll back only an open transaction (a failed COMMIT may
+        already have ended it), and turn SQLite's and the disk's errors into one sentence."""
+        try:
+            yield
+        except BaseException as exc:
+            if self._db.in_transaction:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    log.error("could not roll back a failed write to %s", self.path)
+            if isinstance(exc, sqlite3.Error | OSError):
+                raise storage_error(self.path, exc) from None
+            raise
 
-        Returns every job that should be queued again, oldest first.
-        """
-        for job in self.list(states=[JobState.RUNNING]):
-            self.transition(job.job_id, JobState.INTERRUPTED)
-            if job.attempts >= MAX_ATTEMPTS:
-                self.transition(job.job_id, JobState.FAILED, error=ErrorInfo(
-                    code=ErrorCode.INTERRUPTED,
-                    message="The studio stopped twice while this job ran, so it was not retried.",
-                ))
-            else:
-                self.transition(job.job_id, JobState.QUEUED)
-        return self.list(states=[JobState.QUEUED], newest_first=False)
+    def owned(self, states: list[JobState], *, mine: bool) -> list[Job]:
+        """Jobs in ``states`` this store's owner started (``mine``) or another engine did."""
+        test = "=" if mine else "IS NOT"
+        marks = ", ".join("?" * len(states))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM jobs WHERE state IN ({marks}) AND engine_id {test} ?"
+                " ORDER BY created_at, rowid", (*(s.value for s in states), self.owner),
+            ).fetchall()
+        return [_to_job(r) for r in rows]
 
     def delete(self, job_id: str) -> None:
-        with self._lock:
+        with self._lock, self._writing():
             self._db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
 
     # ---- reads ----------------------------------------------------------------------------
@@ -232,6 +252,19 @@ def _where(states: list[JobState] | None, feature: str | None, pipeline_id: str 
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
+def _open_read_only(path: Path, first: sqlite3.DatabaseError) -> sqlite3.Connection:
+    try:
+        db = sqlite3.connect(f"{path.as_uri()}?immutable=1", uri=True, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("SELECT 1 FROM jobs LIMIT 1")
+    except sqlite3.DatabaseError:
+        raise _unavailable(path, first) from first
+    if {r[1] for r in db.execute("PRAGMA table_info(jobs)")} >= {c for c, _ in _ADDED_COLUMNS}:
+        return db
+    db.close()
+    raise _unavailable(path, first)
+
+
 def _is_damage(exc: sqlite3.DatabaseError) -> bool:
     if isinstance(exc, _Damaged):
         return True
@@ -254,11 +287,29 @@ def _unavailable(path: Path, exc: sqlite3.DatabaseError) -> MeshsmithError:
         return MeshsmithError(ErrorCode.HISTORY_UNAVAILABLE,
                               f"The job history {path} is damaged; start the studio to set it "
                               "aside and begin a new one.")
-    if code & 0xFF == 13:  # SQLITE_FULL
-        return MeshsmithError(ErrorCode.DISK_FULL, f"The disk holding {path.parent} is full; "
-                              "free some space and start Meshsmith again.")
+    if code & 0xFF in (8, 13) or "readonly" in str(exc) or "disk is full" in str(exc):
+        return storage_error(path, exc)
     return MeshsmithError(ErrorCode.HISTORY_UNAVAILABLE,
                           f"The job history {path} cannot be opened ({exc}).")
+
+
+def storage_error(path: Path, exc: BaseException) -> MeshsmithError:
+    """One sentence for a history write (or open) the disk refused: full, read-only, gone."""
+    code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+    text = str(exc)
+    errno_ = getattr(exc, "errno", None)
+    if code == 13 or errno_ in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text:
+        return MeshsmithError(ErrorCode.DISK_FULL,
+                              f"The disk holding {path.parent} is full, so the job history "
+                              "could not be written; free some space and try again.")
+    if code == 8 or errno_ in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text:
+        return MeshsmithError(ErrorCode.STORAGE,
+                              f"The job history {path} cannot be written (the file or its "
+                              "folder is read-only); make it writable or set MESHSMITH_HOME "
+                              "to another folder.")
+    reason = getattr(exc, "strerror", None) or text
+    return MeshsmithError(ErrorCode.STORAGE,
+                          f"The job history {path} could not be written ({reason}).")
 
 
 def _set_aside(path: Path) -> Path:
@@ -279,7 +330,7 @@ def _set_aside(path: Path) -> Path:
 
 # Columns added after the first release: (name, SQL type). Older files gain them on open.
 _ADDED_COLUMNS = (("pipeline_id", "TEXT"), ("pipeline_step", "INTEGER"), ("pipeline_name", "TEXT"),
-                  ("user_tag", "TEXT NOT NULL DEFAULT ''"))
+                  ("user_tag", "TEXT NOT NULL DEFAULT ''"), ("engine_id", "TEXT"))
 
 
 def _migrate(db: sqlite3.Connection) -> None:

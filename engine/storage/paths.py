@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
+
+from engine.errors import ErrorCode, MeshsmithError
 
 # Output folders are named by job id only (new_job_id gives 12 hex digits): never a path.
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -59,8 +62,22 @@ class DataDir:
         return self.outputs / job_id
 
     def ensure(self) -> DataDir:
+        """Create the folders; a root that is a file, lies in /proc or cannot be written is
+        a MeshsmithError with one sentence (STORAGE, or DISK_FULL)."""
+        if self.root.exists() and not self.root.is_dir():
+            raise _unusable(self.root, "is a file, not a folder")
+        try:
+            for path in (self.root, self.inputs, self.outputs, self.logs):
+                path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _unusable(self.root, _why(exc)) from None
+        return self
+
+    def check_writable(self) -> DataDir:
+        """An engine writes here (lock, history, outputs): refuse a read-only folder up front."""
         for path in (self.root, self.inputs, self.outputs, self.logs):
-            path.mkdir(parents=True, exist_ok=True)
+            if not os.access(path, os.W_OK):
+                raise _unusable(self.root, "is read-only")
         return self
 
     def contains(self, path: Path) -> bool:
@@ -70,3 +87,17 @@ class DataDir:
         except ValueError:
             return False
         return True
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "is on a full disk"
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return "is read-only"
+    return f"cannot be created ({exc.strerror or exc})"
+
+
+def _unusable(root: Path, why: str) -> MeshsmithError:
+    code = ErrorCode.DISK_FULL if "full disk" in why else ErrorCode.STORAGE
+    return MeshsmithError(code, f"The Meshsmith data folder {root} {why}; set MESHSMITH_HOME "
+                                "to a folder you can write to.")

@@ -15,6 +15,7 @@ from engine.contract.spec import Registry
 from engine.errors import ErrorCode
 from engine.jobs import JobSpec, JobState
 from engine.runtime.engine import Engine
+from engine.storage import ownership
 from engine.storage.jobstore import JobStore
 from tests.conftest import ROOT
 from tests.engine.fake_adapters import sleepy_spec
@@ -44,7 +45,7 @@ def test_sigkill_of_the_engine_mid_queue_loses_nothing_and_leaves_no_worker(data
     assert not any(alive(pid) for pid in report["workers"]), "a worker outlived the engine"
 
     registry = Registry([sleepy_spec()])
-    with Engine(data_dir, registry=registry) as engine:
+    with Engine(data_dir, registry=registry, resume_interrupted=True) as engine:  # the studio
         running_before = engine.get(report["jobs"][0])
         assert running_before.attempts == 1  # it ran once before the crash
         results = [engine.wait(job_id, 120) for job_id in report["jobs"]]
@@ -55,22 +56,28 @@ def test_sigkill_of_the_engine_mid_queue_loses_nothing_and_leaves_no_worker(data
     store.close()
 
 
-def test_recovery_requeues_an_interrupted_job_once_then_fails_it(data_dir):
-    store = JobStore(data_dir.db)
+def test_the_studio_requeues_an_interrupted_job_once_then_fails_it(data_dir):
+    dead = JobStore(data_dir.db, owner="dead-engine")
     spec = JobSpec(feature="uv_unwrapping", adapter="xatlas", inputs=["/x.obj"])
-    store.add("once", spec)
-    store.add("twice", spec)
-    store.add("waiting", spec)
+    dead.add("once", spec)
+    dead.add("twice", spec)
+    dead.add("waiting", spec)
     for job_id, runs in (("once", 1), ("twice", 2)):
         for _ in range(runs):
-            store.transition(job_id, JobState.RUNNING)
-            if runs == 2 and store.get(job_id).attempts == 1:
-                store.transition(job_id, JobState.INTERRUPTED)
-                store.transition(job_id, JobState.QUEUED)
-    requeued = store.recover()
+            dead.transition(job_id, JobState.RUNNING)
+            if runs == 2 and dead.get(job_id).attempts == 1:
+                dead.transition(job_id, JobState.INTERRUPTED)
+                dead.transition(job_id, JobState.QUEUED)
+    dead.close()
+    store = JobStore(data_dir.db, owner="studio")
+    interrupted = ownership.interrupt_foreign(store)
+    assert {j.job_id for j in interrupted} == {"once", "twice", "waiting"}
+    requeued = ownership.resume_interrupted(store)
     assert [j.job_id for j in requeued] == ["once", "waiting"]
     failed = store.get("twice")
     assert failed.state is JobState.FAILED and failed.error.code == ErrorCode.INTERRUPTED
+    assert failed.error.message == (
+        "Meshsmith stopped twice while this job ran, so it was not retried.")
     store.close()
 
 

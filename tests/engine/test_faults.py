@@ -348,7 +348,7 @@ def test_engine_killed_repeatedly_mid_write_stays_consistent(data_dir, box_obj):
         assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         check.close()
 
-    with Engine(data_dir, registry=churn_registry()) as engine:
+    with Engine(data_dir, registry=churn_registry(), resume_interrupted=True) as engine:
         pending = engine.store.list(states=[JobState.QUEUED])
         for job in pending:
             engine.wait(job.job_id, 120)

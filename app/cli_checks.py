@@ -1,0 +1,78 @@
+"""What the command line checks before a job is recorded, and how it stops on a signal.
+
+Every check here runs before the engine starts: a failure is one sentence, exit 2, and no
+job in the history. Parameters go through the adapter's own check (AdapterSpec.parse_params,
+engine.contract.param_checks), the same one the engine and the worker use.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from engine.contract.spec import Registry
+from engine.errors import ErrorCode, MeshsmithError
+
+_SYSTEM_FOLDERS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; a VALUE that is not JSON is a string."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise MeshsmithError(ErrorCode.INVALID_PARAMS,
+                                 f"--param needs KEY=VALUE, but got {pair!r}.")
+        try:
+            params[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key.strip()] = raw  # a bare word is a string
+        except RecursionError:
+            raise MeshsmithError(ErrorCode.INVALID_PARAMS,
+                                 f"--param {key.strip()} nests too deeply.") from None
+    return params
+
+
+def check_params(registry: Registry, feature: str, adapter: str | None,
+                 params: dict[str, Any]) -> None:
+    registry.find(feature, adapter).parse_params(params)
+
+
+def check_out_folder(folder: Path | None) -> None:
+    """``--out``: a folder that exists or can be made, and that takes a file."""
+    if folder is None:
+        return
+    if not str(folder).strip():
+        raise MeshsmithError(ErrorCode.INVALID_INPUT, "--out needs a folder name; it was empty.")
+    target = folder.expanduser().absolute()
+    if any(target == s or s in target.parents for s in _SYSTEM_FOLDERS):
+        raise MeshsmithError(ErrorCode.INVALID_INPUT,
+                             f"--out {folder} is a system folder, not a place for outputs.")
+    if target.exists() and not target.is_dir():
+        raise MeshsmithError(ErrorCode.INVALID_INPUT,
+                             f"--out {folder} is a file, not a folder.")
+    existing = target
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise MeshsmithError(ErrorCode.INVALID_INPUT,
+                             f"--out {folder} cannot be made: {existing} is a file.")
+    try:  # the real test: can a file be written there (read-only mounts, permissions)
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".meshsmith-out-"):
+            pass
+    except OSError as exc:
+        raise MeshsmithError(ErrorCode.INVALID_INPUT,
+                             f"--out {folder} cannot be written ({exc.strerror or exc}).") from None
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM stops a run the way Ctrl+C does: the job is cancelled and recorded so."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, interrupt)
