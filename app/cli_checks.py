@@ -42,13 +42,13 @@ def check_params(registry: Registry, feature: str, adapter: str | None,
     registry.find(feature, adapter).parse_params(params)
 
 
-def check_out_folder(folder: Path | None) -> None:
+def check_out_folder(folder: str | None) -> None:
     """``--out``: a folder that exists or can be made, and that takes a file."""
     if folder is None:
         return
-    if not str(folder).strip():
+    if not folder.strip():
         raise MeshsmithError(ErrorCode.INVALID_INPUT, "--out needs a folder name; it was empty.")
-    target = folder.expanduser().absolute()
+    target = Path(folder).expanduser().absolute()
     if any(target == s or s in target.parents for s in _SYSTEM_FOLDERS):
         raise MeshsmithError(ErrorCode.INVALID_INPUT,
                              f"--out {folder} is a system folder, not a place for outputs.")
