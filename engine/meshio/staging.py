@@ -10,6 +10,7 @@ file changed while we stage it cannot slip through.
 from __future__ import annotations
 
 import base64
+import errno
 import binascii
 import hashlib
 import os
@@ -24,7 +25,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from engine.errors import InvalidInput
+from engine.errors import ErrorCode, InvalidInput, MeshsmithError
 from engine.meshio import reader as meshio
 from engine.storage.paths import DataDir
 
@@ -80,8 +81,27 @@ def stage_input(
     resolve_job: Callable[[str], str | None] | None = None,
     limits: StagingLimits = StagingLimits(),  # frozen, so one shared default is safe
 ) -> StagedInput:
-    """Copy, identify and validate ``source``; every refusal is ``InvalidInput``."""
+    """Copy, identify and validate ``source``; every refusal is ``InvalidInput``, and a copy
+    the data folder's disk refuses is a MeshsmithError (DISK_FULL or STORAGE) that says so."""
     given = _classify(source, resolve_job, limits)
+    try:
+        return _stage(given, data_dir, limits)
+    except _WriteFailed as exc:
+        raise _write_failure(data_dir.inputs, exc.args[0]) from None
+    except OSError as exc:  # reading the source is InvalidInput: this is the data folder
+        raise _write_failure(data_dir.inputs, exc) from None
+
+
+def _write_failure(inputs: Path, exc: OSError) -> MeshsmithError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return MeshsmithError(ErrorCode.DISK_FULL,
+                              f"The disk holding {inputs} is full, so the input could not be "
+                              "copied there; free some space and try again.")
+    return MeshsmithError(ErrorCode.STORAGE, f"The input could not be copied into {inputs} "
+                                             f"({exc.strerror or exc}).")
+
+
+def _stage(given: _Given, data_dir: DataDir, limits: StagingLimits) -> StagedInput:
     inputs = data_dir.inputs
     inputs.mkdir(parents=True, exist_ok=True)
     side = _side_files(given, limits)
@@ -225,7 +245,7 @@ def _copy(given: _Given, out: BinaryIO, limits: StagingLimits) -> tuple[int, str
     digest = hashlib.sha256()
     if given.data is not None:
         digest.update(given.data)
-        out.write(given.data)
+        _write(out, given.data)
         return len(given.data), digest.hexdigest()
     assert given.path is not None
     try:
@@ -237,13 +257,24 @@ def _copy(given: _Given, out: BinaryIO, limits: StagingLimits) -> tuple[int, str
                 if size > limits.max_bytes:  # the file grew while we copied it
                     _check_size(size, given.label, limits)
                 digest.update(chunk)
-                out.write(chunk)
+                _write(out, chunk)
     except PermissionError as exc:
         raise InvalidInput(f"{given.label} cannot be read: permission denied.") from exc
     except OSError as exc:
         raise InvalidInput(f"{given.label} cannot be read ({exc.strerror or exc}).") from exc
     _check_size(size, given.label, limits)  # it may have shrunk to nothing meanwhile
     return size, digest.hexdigest()
+
+
+class _WriteFailed(Exception):
+    """The copy's disk refused a write: not the source's fault (stage_input says so)."""
+
+
+def _write(out: BinaryIO, chunk: bytes) -> None:
+    try:
+        out.write(chunk)
+    except OSError as exc:
+        raise _WriteFailed(exc) from exc
 
 
 def _validate(tmp: Path, given: _Given, limits: StagingLimits) -> tuple[dict[str, Any], str]:

@@ -29,10 +29,28 @@ class JsonLineFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class _LogFile(logging.FileHandler):
+    """A log line the disk refuses (full, read-only) is dropped and counted, never a
+    traceback on the artist's terminal: the log is the one write that must not shout."""
+
+    dropped = 0
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        self.dropped += 1
+        if self.stream is not None:
+            # what the full disk refused stays buffered: drop it (closing still frees the
+            # file even when its last flush fails), and the next record reopens the file
+            try:
+                self.stream.close()
+            except OSError:
+                pass
+            self.stream = None
+
+
 def setup_json_logging(path: Path, level: int = logging.INFO) -> logging.Handler:
     """Send the ``meshsmith`` loggers (and our modules') to ``path`` as JSON lines."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = _LogFile(path, encoding="utf-8")
     handler.setFormatter(JsonLineFormatter())
     handler.setLevel(level)
     for name in ("meshsmith", "engine", "adapters", "app"):

@@ -63,12 +63,32 @@ class DiskFullAdapter(FaultAdapter):
         resource.setrlimit(resource.RLIMIT_FSIZE, (DISK_LIMIT_BYTES, hard))
 
 
+class FillParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    leave_bytes: int = Field(0, ge=0)  # free space left on the output's disk after filling
+
+
+class FillingAdapter(FaultAdapter):
+    """Fills the disk its output folder is on (a small tmpfs in the tests), leaving
+    ``leave_bytes`` free, then returns an icosphere: the worker's writes meet a full disk."""
+
+    def run(self, inputs: list[Path], ctx: RunContext) -> AdapterOutput:
+        import trimesh
+
+        from tests.support.small_disks import fill
+
+        ctx.step("filling the disk", 0.5)
+        fill(ctx.out_dir.parent.parent, getattr(ctx.params, "leave_bytes", 0))
+        return AdapterOutput(mesh=trimesh.creation.icosphere(subdivisions=3))
+
+
 def fault_spec(adapter_id: str = "faulty", feature: str = "text_to_textured_mesh",
-               entry: str = "FaultAdapter") -> AdapterSpec:
+               entry: str = "FaultAdapter", params: str = "FaultParams") -> AdapterSpec:
     return AdapterSpec(
         id=adapter_id, feature=feature, label=f"Fake {adapter_id}",
         description="A test adapter that fails on purpose.",
         entry=f"tests.engine.fault_adapters:{entry}",
-        params="tests.engine.fault_adapters:FaultParams",
+        params=f"tests.engine.fault_adapters:{params}",
         inputs=("mesh",), devices=("cpu",), timeout_s=60,
     )

@@ -1,0 +1,143 @@
+"""A full (or read-only) disk at every write Meshsmith makes: one sentence, never a hang,
+and the history catches up once space returns.
+
+The data folder lives on a real small tmpfs (tests.support.small_disks: root only, else the
+test is skipped). The one simulated case is a COMMIT that fails after the row's UPDATE, the
+exact order the probe hit: a full tmpfs cannot be made to fail at that statement on demand,
+so a connection wrapper raises SQLite's own error there; it is named so below.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.contract.spec import Registry
+from engine.errors import ErrorCode, MeshsmithError
+from engine.jobs import JobState
+from engine.meshio import staging
+from engine.runtime.engine import Engine
+from engine.storage.logs import remove_handler, setup_json_logging
+from engine.storage.paths import DataDir
+from tests.engine.fake_adapters import sleepy_spec
+from tests.engine.fault_adapters import fault_spec
+from tests.support.small_disks import fill, small_disk
+
+FULL = ("The disk holding {where} is full, so the job history could not be written; free "
+        "some space and try again.")
+
+
+def filling_registry() -> Registry:
+    return Registry([sleepy_spec(),
+                     fault_spec("filling", "mesh_segmentation", entry="FillingAdapter",
+                                params="FillParams")])
+
+
+@pytest.fixture
+def small_home(tmp_path: Path):
+    with small_disk(tmp_path / "home", size="6m") as root:
+        yield DataDir(root).ensure()
+
+
+def wait_for(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "it never happened"
+        time.sleep(0.1)
+
+
+def test_staging_onto_a_full_disk_blames_the_disk_not_the_input(small_home, box_obj):
+    fill(small_home.root)
+    with pytest.raises(MeshsmithError) as caught:
+        staging.stage_input(box_obj, small_home)
+    assert caught.value.code is ErrorCode.DISK_FULL
+    assert caught.value.message == (
+        f"The disk holding {small_home.inputs} is full, so the input could not be copied "
+        "there; free some space and try again.")
+    assert not list(small_home.inputs.glob(".staging-*"))
+
+
+def test_a_disk_that_fills_during_a_job_answers_at_once_and_the_history_catches_up(
+        small_home, box_obj, capfd):
+    with Engine(small_home, registry=filling_registry()) as engine:
+        staged = engine.stage(box_obj)
+        job_id = engine.submit("mesh_segmentation", [staged], adapter="filling",
+                               params={"leave_bytes": 0})
+        result = engine.wait(job_id, 60)  # answered: no hang on the refused writes
+        assert result.status == "failed" and result.error.code == ErrorCode.DISK_FULL
+        assert result.error.message in (
+            "The disk is full, so the result could not be written; free some space and run "
+            "the job again.",  # the GLB write, when the history row still fit
+            FULL.format(where=small_home.root))  # the history row too
+        (small_home.root / "filler.bin").unlink()  # space returns
+        wait_for(lambda: engine.get(job_id).state.terminal)
+        job = engine.get(job_id)
+        assert job.state is JobState.FAILED and job.error.code == ErrorCode.DISK_FULL
+    assert "Traceback" not in capfd.readouterr().err
+
+
+class _CommitFails:
+    """SIMULATED: a connection whose COMMIT raises SQLITE_FULL while ``full`` is set."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db, self.full = db, False
+
+    def execute(self, sql: str, *args):
+        if sql == "COMMIT" and self.full:
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self.db, name)
+
+
+def test_a_refused_final_history_write_resolves_the_job_and_is_retried(data_dir, box_obj):
+    with Engine(data_dir, registry=filling_registry()) as engine:
+        wrapper = _CommitFails(engine.store._db)
+        engine.store._db = wrapper
+        staged = engine.stage(box_obj)
+        job_id = engine.submit("mesh_segmentation", [staged], adapter="sleepy",
+                               params={"steps": 3, "step_s": 0.05})
+        wait_for(lambda: engine.get(job_id).state is JobState.RUNNING)
+        wrapper.full = True
+        result = engine.wait(job_id, 60)
+        assert result.status == "failed" and result.error.model_dump() == {
+            "code": "DISK_FULL", "message": FULL.format(where=data_dir.root)}
+        assert not wrapper.db.in_transaction  # rolled back, the connection still usable
+        assert engine.get(job_id).state is JobState.RUNNING  # not yet written...
+        wrapper.full = False
+        wait_for(lambda: engine.get(job_id).state is JobState.SUCCEEDED)  # ...then written
+
+
+def test_a_history_on_a_full_disk_refuses_a_new_job_with_one_sentence(small_home, box_obj):
+    with Engine(small_home, registry=filling_registry()) as engine:
+        staged = engine.stage(box_obj)
+        fill(small_home.root)
+        with pytest.raises(MeshsmithError) as caught:
+            for _ in range(200):  # the WAL may hold a few rows in pages it already has
+                engine.submit("mesh_segmentation", [staged], adapter="sleepy",
+                              params={"steps": 1, "step_s": 0.0})
+        assert caught.value.to_dict() == {"code": "DISK_FULL",
+                                          "message": FULL.format(where=small_home.root)}
+        (small_home.root / "filler.bin").unlink()
+
+
+def test_log_lines_a_full_disk_refuses_are_dropped_silently_and_logging_recovers(
+        small_home, capfd):
+    path = small_home.logs / "engine-test.jsonl"
+    handler = setup_json_logging(path)
+    try:
+        filler = fill(small_home.root)
+        for n in range(50):
+            logging.getLogger("engine.test").warning("line %d %s", n, "x" * 2000)
+        assert handler.dropped > 0
+        filler.unlink()
+        logging.getLogger("engine.test").warning("after the disk was freed")
+    finally:
+        remove_handler(handler)
+    assert "Logging error" not in capfd.readouterr().err
+    assert path.read_text(encoding="utf-8").rstrip().endswith('"after the disk was freed"}')
