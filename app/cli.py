@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -37,6 +38,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="meshsmith", description="Meshsmith: 3D generative AI studio.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -49,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--out", help="also copy the outputs into this folder")
     run.add_argument("--json", action="store_true", help="print the job result as JSON")
+    run.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                     help="stop the job after this long (default: the adapter's own limit, "
+                          "longer for large inputs)")
     resume = sub.add_parser("resume", help="run an interrupted job again, to the end")
     resume.add_argument("job_id", metavar="JOB_ID")
     resume.add_argument("--out", help="also copy the outputs into this folder")
@@ -149,7 +163,8 @@ def _run_here(args: argparse.Namespace, params: dict[str, Any], bar: ProgressBar
     try:
         staged = [engine.stage(source) for source in args.inputs]
         engine.subscribe(bar.on_event)
-        job_id = engine.submit(args.feature, staged, adapter=args.adapter, params=params)
+        job_id = engine.submit(args.feature, staged, adapter=args.adapter, params=params,
+                               timeout_s=args.timeout)
         return _wait(engine, job_id)
     finally:
         engine.shutdown()

@@ -80,6 +80,8 @@ class JobSpec(_Strict):
     adapter: str
     inputs: list[str] = Field(default_factory=list)  # empty for text features
     params: dict[str, Any] = Field(default_factory=dict)
+    # the artist's time limit for this job (seconds); None: the adapter's, scaled by input size
+    timeout_s: float | None = Field(None, gt=0, allow_inf_nan=False)
 
 
 class OutputFile(_Strict):

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.errors import InvalidInput
+from engine.meshio.budget import check_memory, check_node_count
 from engine.meshio.sidefiles import SideFiles
 
 HEAD = 64 * 1024
@@ -23,11 +24,14 @@ _MAX_BUFFERLESS = 64 * 1024 * 1024  # zero-filled accessors are legal glTF but c
 
 
 def check_face_limit(faces: int, label: str, max_faces: int) -> None:
+    """Every count a precheck finds (instances included) passes here: the face limit, then
+    the memory those faces would take (engine.meshio.budget)."""
     if faces > max_faces:
         raise InvalidInput(
             f"{label} has {faces:,} triangles, more than the {max_faces:,} Meshsmith accepts; "
             "decimate it first."
         )
+    check_memory(label, faces=faces)
 
 
 def _precheck_obj(data: mmap.mmap, label: str, max_faces: int) -> None:
@@ -159,7 +163,7 @@ def _check_gltf(doc: dict[str, Any], glb_bin: int | None, label: str, max_faces:
         counts = [_accessor_count(a, views, label) for a in doc.get("accessors", [])]
         accessors = list(zip(doc.get("accessors", []), counts, strict=True))
         mesh_faces = [_mesh_faces(m, accessors, label) for m in doc.get("meshes", [])]
-        total = _scene_faces(doc, mesh_faces)
+        total = _scene_faces(doc, mesh_faces, label)
     except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
         raise InvalidInput(f"{label} is damaged: its scene description is malformed.") from exc
     check_face_limit(total, label, max_faces)
@@ -268,7 +272,7 @@ def _mesh_faces(mesh: dict[str, Any], accessors: list[tuple[dict, int]], label: 
     return faces
 
 
-def _scene_faces(doc: dict[str, Any], mesh_faces: list[int]) -> int:
+def _scene_faces(doc: dict[str, Any], mesh_faces: list[int], label: str) -> int:
     """Faces after instancing, as trimesh will bake them: each node's mesh once per node."""
     nodes = doc.get("nodes", [])
     parent: dict[int, int] = {}
@@ -285,6 +289,7 @@ def _scene_faces(doc: dict[str, Any], mesh_faces: list[int]) -> int:
         stack.extend(nodes[stack.pop()].get("children", []))
     if reached != len(nodes):
         raise ValueError("node graph has a cycle")
+    check_node_count(len(nodes), label)
     scenes = doc.get("scenes")
     if not scenes:
         return 0

@@ -27,6 +27,7 @@ from urllib.request import url2pathname
 
 from engine.errors import ErrorCode, InvalidInput, MeshsmithError
 from engine.meshio import reader as meshio
+from engine.meshio.surface import flat_reason
 from engine.storage.paths import DataDir
 
 _CHUNK = 1024 * 1024
@@ -285,6 +286,9 @@ def _validate(tmp: Path, given: _Given, limits: StagingLimits) -> tuple[dict[str
     fields: dict[str, Any] = {"kind": fmt.kind, "format": fmt.name, "media_type": fmt.media_type}
     if fmt.kind == "mesh":
         mesh = meshio.load_mesh(tmp, max_faces=limits.max_faces, name=given.label)
+        flat = flat_reason(mesh)
+        if flat:
+            raise InvalidInput(f"{given.label} has no surface to work with: {flat}.")
         fields |= {"faces": len(mesh.faces), "vertices": len(mesh.vertices)}
     else:
         image = meshio.load_image(tmp, max_pixels=limits.max_pixels, name=given.label)

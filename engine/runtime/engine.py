@@ -201,7 +201,7 @@ class Engine(EngineLoop):
     def submit(
         self, feature: str, inputs: list[staging.StagedInput], *, adapter: str | None = None,
         params: dict[str, Any] | None = None, pipeline: PipelineTag | None = None,
-        user: str = "",
+        user: str = "", timeout_s: float | None = None,
     ) -> str:
         """Validate and queue a job; returns its id. Raises MeshsmithError with one sentence.
         ``pipeline`` marks it as a step of a pipeline run (engine.pipelines.recipes); ``user``
@@ -211,7 +211,7 @@ class Engine(EngineLoop):
         check_inputs(spec, inputs)
         parsed = spec.parse_params(params or {})
         job_spec = JobSpec(feature=feature, adapter=spec.id, inputs=[str(i.path) for i in inputs],
-                           params=parsed.model_dump(mode="json"))
+                           params=parsed.model_dump(mode="json"), timeout_s=timeout_s)
         job_id = new_job_id()
         self._futures[job_id] = Future()
         job = self._store.add(job_id, job_spec, pipeline=pipeline, user=user)
@@ -293,7 +293,7 @@ class Engine(EngineLoop):
         if timer.kind != "timeout":
             return None  # a cancel grace period ran out: the scheduler calls it cancelled
         label = self._running[timer.job_id].adapter.label
-        limit = self._running[timer.job_id].adapter.timeout_s
+        limit = self._running[timer.job_id].time_limit_s
         return {"code": ErrorCode.TIMEOUT.value,
                 "message": f"{label} took longer than its {limit:g} s limit, so it was stopped."}
 
@@ -442,7 +442,7 @@ class Engine(EngineLoop):
         })
         if not handle.load_reported:
             handle.load_reported, running.worker_handle = True, handle
-        self._timers.append(_Timer(now + running.adapter.timeout_s, "timeout", ins.job_id,
+        self._timers.append(_Timer(now + running.time_limit_s, "timeout", ins.job_id,
                                    ins.worker_id))
 
     def _finish(self, job_id: str, state: JobState, error: ErrorInfo | None) -> None:

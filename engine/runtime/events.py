@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from engine.contract.spec import AdapterSpec
 from engine.errors import ErrorCode
 from engine.jobs import ErrorInfo, Job, JobResult, JobState, Timings, WorkerInfo
+from engine.runtime.time_limit import job_time_limit
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,11 @@ class RunningJob:
     started: float = 0.0  # monotonic
     worker_handle: Any = None  # set when this job is the first on a freshly spawned worker
     payload: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def time_limit_s(self) -> float:
+        """The artist's own limit for this job, else the adapter's scaled by input size."""
+        return job_time_limit(self.adapter.timeout_s, self.job.spec)
 
     @property
     def load_s(self) -> float:

@@ -12,6 +12,7 @@ from engine.contract.protocol import AdapterOutput
 from engine.errors import ErrorCode, MeshsmithError
 from engine.meshio import reader as meshio
 from engine.meshio.glb import write_glb
+from engine.meshio.surface import flat_reason
 from engine.meshio.thumbnail import render_thumbnail
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,10 @@ def build_outputs(output: AdapterOutput, out_dir: Path) -> dict[str, Any]:
     """Write the primary GLB and thumbnail; return the result fields the worker knows."""
     if not isinstance(output, AdapterOutput):
         raise MeshsmithError(ErrorCode.OUTPUT_INVALID, "The adapter returned no mesh.")
+    flat = flat_reason(output.mesh)
+    if flat:  # checked before anything is written: such a result is not a success
+        raise MeshsmithError(ErrorCode.OUTPUT_INVALID,
+                             f"The result has no surface: {flat}, so it was not kept.")
     out_dir.mkdir(parents=True, exist_ok=True)
     glb = write_glb(output.mesh, out_dir / PRIMARY_NAME, skin=output.skin)
     # Stats come from reading the file back, so they describe what the artist actually gets.
