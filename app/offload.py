@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -28,10 +29,15 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def _start_helper(modules: tuple[str, ...]) -> None:
-    """Runs in the worker as it starts: import what its tasks need before the first task."""
+def _start_helper(modules: tuple[str, ...], parent_pid: int) -> None:
+    """Runs in the worker as it starts: die with the studio (even a kill -9 of it, which
+    would leave this helper, and the resource tracker it keeps open, running for ever),
+    then import what its tasks need before the first task."""
     import importlib
 
+    from engine.workers.lifeline import die_with_parent
+
+    die_with_parent(parent_pid)
     for name in modules:
         importlib.import_module(name)
 
@@ -76,7 +82,7 @@ class HelperProcess:
             # copied mid-flight into a child
             self._executor = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_helper, initargs=(self._warm_modules,))
+                initializer=_start_helper, initargs=(self._warm_modules, os.getpid()))
             self._executor.submit(_ready)
         return self._executor
 

@@ -10,8 +10,8 @@ file changed while we stage it cannot slip through.
 from __future__ import annotations
 
 import base64
-import errno
 import binascii
+import errno
 import hashlib
 import os
 import re

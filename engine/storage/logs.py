@@ -35,7 +35,7 @@ class _LogFile(logging.FileHandler):
 
     dropped = 0
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+    def handleError(self, record: logging.LogRecord) -> None:
         self.dropped += 1
         if self.stream is not None:
             # what the full disk refused stays buffered: drop it (closing still frees the

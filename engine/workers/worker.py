@@ -7,12 +7,10 @@ stage, fraction) | ("done", job_id, payload).
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import logging
 import os
 import queue
-import signal
 import sys
 import threading
 import time
@@ -26,21 +24,10 @@ from engine.contract.protocol import Adapter, Cancelled, CancelToken, RunContext
 from engine.contract.spec import AdapterSpec
 from engine.errors import ErrorCode, MeshsmithError
 from engine.storage.logs import setup_json_logging
+from engine.workers.lifeline import die_with_parent
 from engine.workers.results import build_outputs
 
 log = logging.getLogger("meshsmith.worker")
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Make the kernel kill this process when the engine dies, even by SIGKILL."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(3)
-
-
 class _Channel:
     """Sends from the job thread and the progress callback without interleaving."""
 
