@@ -18,7 +18,7 @@ from engine.contract.protocol import AdapterOutput
 from engine.contract.spec import Registry
 from engine.errors import ErrorCode, MeshsmithError
 from engine.jobs import JobSpec
-from engine.meshio import reader
+from engine.meshio.instances import bake_instances
 from engine.runtime.engine import Engine
 from engine.runtime.time_limit import MAX_SCALE, REFERENCE_BYTES, job_time_limit
 from engine.workers.results import build_outputs
@@ -69,7 +69,7 @@ def test_instances_are_baked_in_one_pass_with_mirrored_winding_kept_outward():
     box = trimesh.creation.box()
     mirror = np.diag([-1.0, 1.0, 1.0, 1.0])
     moved = trimesh.transformations.translation_matrix([5.0, 0.0, 0.0])
-    baked = reader.bake_instances([(np.eye(4), box), (moved @ mirror, box)])
+    baked = bake_instances([(np.eye(4), box), (moved @ mirror, box)])
     assert len(baked.faces) == 2 * len(box.faces)
     assert baked.volume == pytest.approx(2 * box.volume)  # a flipped copy would cancel out
 
