@@ -20,6 +20,7 @@ from engine.errors import InvalidInput
 DEFAULT_MAX_NODES = 20_000  # scene nodes with geometry (instances); trimesh spends ~0.2 ms each
 BYTES_PER_FACE = 160
 BYTES_PER_PIXEL = 8
+EMBEDDED_COPIES = 4  # a glTF's base64 data: URIs, held this many times over while read
 _HEADROOM = 0.75  # of the memory available now: the job itself needs the rest
 
 
@@ -47,9 +48,9 @@ def available_bytes() -> int | None:
     return None
 
 
-def check_memory(label: str, *, faces: int = 0, pixels: int = 0) -> None:
+def check_memory(label: str, *, faces: int = 0, pixels: int = 0, other_bytes: int = 0) -> None:
     """Refuse a load whose estimated memory exceeds what the machine has available."""
-    need = faces * BYTES_PER_FACE + pixels * BYTES_PER_PIXEL
+    need = faces * BYTES_PER_FACE + pixels * BYTES_PER_PIXEL + other_bytes
     have = available_bytes()
     if have is None or need <= have * _HEADROOM:
         return

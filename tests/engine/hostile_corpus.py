@@ -66,3 +66,33 @@ def many_face_obj(folder: Path, faces: int = 1_000_000) -> Path:
         out.write(b"v 0 0 0\nv 1 0 0\nv 0 1 0\n")
         out.write(b"f 1 2 3\n" * faces)
     return path
+
+
+def embedded_gltf(folder: Path, padding: int = 30_000_000) -> Path:
+    """A .gltf whose one buffer is a base64 data: URI of ``padding`` bytes plus a small
+    sphere (~40 MB of text at 30 MB)."""
+    import base64
+
+    import trimesh
+
+    mesh = trimesh.creation.icosphere(subdivisions=4)
+    verts = mesh.vertices.astype(np.float32).tobytes()
+    tris = mesh.faces.astype(np.uint32).tobytes()
+    buffer = verts + tris + b"\0" * padding
+    doc = {
+        "asset": {"version": "2.0"},
+        "buffers": [{"byteLength": len(buffer), "uri": "data:application/octet-stream;base64,"
+                     + base64.b64encode(buffer).decode()}],
+        "bufferViews": [{"buffer": 0, "byteLength": len(verts)},
+                        {"buffer": 0, "byteOffset": len(verts), "byteLength": len(tris)}],
+        "accessors": [{"bufferView": 0, "componentType": 5126, "count": len(mesh.vertices),
+                       "type": "VEC3", "min": mesh.vertices.min(0).tolist(),
+                       "max": mesh.vertices.max(0).tolist()},
+                      {"bufferView": 1, "componentType": 5125, "count": mesh.faces.size,
+                       "type": "SCALAR"}],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0}, "indices": 1}]}],
+        "nodes": [{"mesh": 0}], "scenes": [{"nodes": [0]}], "scene": 0,
+    }
+    path = folder / "embedded.gltf"
+    path.write_text(json.dumps(doc))
+    return path

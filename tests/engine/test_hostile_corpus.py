@@ -65,6 +65,15 @@ def test_a_mesh_that_would_not_fit_in_memory_is_refused_before_loading(tmp_path)
     assert seen["peak_mb"] - seen["imports_mb"] < 50, seen
 
 
+def test_a_big_data_uri_counts_against_the_memory_budget(tmp_path):
+    path = hostile_corpus.embedded_gltf(tmp_path)
+    staged = probe(path)
+    assert staged["sentence"] is None
+    assert staged["peak_mb"] - staged["imports_mb"] < 5 * path.stat().st_size / 2**20, staged
+    refused = probe(path, MESHSMITH_MEMORY_BYTES=str(100 * 1024**2))
+    assert refused["sentence"].startswith("embedded.gltf would need about 153 MB of memory")
+
+
 def test_instances_are_baked_in_one_pass_with_mirrored_winding_kept_outward():
     box = trimesh.creation.box()
     mirror = np.diag([-1.0, 1.0, 1.0, 1.0])
