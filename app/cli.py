@@ -112,7 +112,6 @@ def run_job(args: argparse.Namespace) -> int:
     # everything is checked before a job is recorded: a mistake is one sentence, exit 2
     params = parse_params(args.param)
     check_out_folder(args.out)
-    check_params(default_registry(), args.feature, args.adapter, params)
     bar = ProgressBar(sys.stderr)
     # a running studio owns the engine (and the GPUs): hand it the job; else run one here
     result = run_in_studio(args, params, bar) or _run_here(args, params, bar)
@@ -159,6 +158,8 @@ def _start_engine() -> Engine:
 
 
 def _run_here(args: argparse.Namespace, params: dict[str, Any], bar: ProgressBar) -> JobResult:
+    # the studio checks a job handed to it with its own adapters; here, before any staging
+    check_params(default_registry(), args.feature, args.adapter, params)
     engine = _start_engine()
     try:
         staged = [engine.stage(source) for source in args.inputs]
