@@ -19,7 +19,7 @@ import pytest
 from engine.contract.spec import Registry
 from engine.errors import ErrorCode, MeshsmithError
 from engine.jobs import JobState
-from engine.meshio import staging
+from engine.meshio import reader, staging
 from engine.runtime.engine import Engine
 from engine.storage.logs import remove_handler, setup_json_logging
 from engine.storage.paths import DataDir
@@ -78,6 +78,24 @@ def test_a_disk_that_fills_during_a_job_answers_at_once_and_the_history_catches_
         job = engine.get(job_id)
         assert job.state is JobState.FAILED and job.error.code == ErrorCode.DISK_FULL
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_thumbnail_the_disk_refuses_leaves_the_mesh_and_no_half_file(small_home, box_obj):
+    # the filling adapter's GLB is 31,644 bytes (8 pages of tmpfs), its thumbnail ~21 KB:
+    # leave room for the GLB and 2 pages more, so the GLB fits and the thumbnail cannot
+    with Engine(small_home, registry=filling_registry()) as engine:
+        job_id = engine.submit("mesh_segmentation", [engine.stage(box_obj)], adapter="filling",
+                               params={"leave_bytes": 10 * 4096})
+        first = engine.wait(job_id, 60)  # at once: succeeded, or the history row refused
+        assert first.status == "succeeded" or first.error.code == ErrorCode.DISK_FULL, first
+        (small_home.root / "filler.bin").unlink()
+        wait_for(lambda: engine.get(job_id).state.terminal)
+        job = engine.get(job_id)
+    assert job.state is JobState.SUCCEEDED, job.error
+    assert job.result.thumbnail_path is None
+    folder = small_home.job_output(job_id)
+    assert sorted(p.name for p in folder.iterdir()) == ["result.glb"]  # no half thumbnail
+    assert len(reader.load_mesh(folder / "result.glb").faces) == 1280
 
 
 class _CommitFails:
