@@ -39,7 +39,12 @@ class FinalWrites:
                error: ErrorInfo | None) -> tuple[Job | None, MeshsmithError | None]:
         """Write a job's end; returns (the job as stored, None) or (None, why it failed)."""
         try:
-            return store.transition(job_id, state, result=result, error=error), None
+            try:
+                return store.transition(job_id, state, result=result, error=error), None
+            except IllegalTransition:
+                # its "running" write was refused earlier, so the row still says queued
+                store.transition(job_id, JobState.RUNNING)
+                return store.transition(job_id, state, result=result, error=error), None
         except MeshsmithError as exc:
             log.error("job %s ended %s but the history could not record it: %s", job_id,
                       state.value, exc.message, extra={"job_id": job_id})

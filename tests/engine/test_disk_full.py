@@ -159,3 +159,27 @@ def test_log_lines_a_full_disk_refuses_are_dropped_silently_and_logging_recovers
         remove_handler(handler)
     assert "Logging error" not in capfd.readouterr().err
     assert path.read_text(encoding="utf-8").rstrip().endswith('"after the disk was freed"}')
+
+
+def test_a_refused_running_write_still_ends_the_job_in_the_history(data_dir, box_obj):
+    """SIMULATED, as above: the COMMIT of the job's "running" row fails, once."""
+    with Engine(data_dir, registry=filling_registry()) as engine:
+        wrapper = _CommitFails(engine.store._db)
+        engine.store._db = wrapper
+        original, refused = engine.store.transition, []
+
+        def refuse_the_start(job_id, new, **kwargs):
+            wrapper.full = new is JobState.RUNNING and not refused
+            refused.extend([new] if wrapper.full else [])
+            try:
+                return original(job_id, new, **kwargs)
+            finally:
+                wrapper.full = False
+
+        engine.store.transition = refuse_the_start
+        job_id = engine.submit("mesh_segmentation", [engine.stage(box_obj)], adapter="sleepy",
+                               params={"steps": 2, "step_s": 0.01})
+        result = engine.wait(job_id, 60)  # it hung here: queued -> succeeded is illegal
+        assert refused == [JobState.RUNNING]
+        assert result.status == "succeeded"
+        assert engine.get(job_id).state is JobState.SUCCEEDED
