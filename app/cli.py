@@ -23,6 +23,7 @@ from engine.errors import ErrorCode, MeshsmithError
 from engine.jobs import FEATURES, JobResult, JobState
 from engine.runtime.engine import Engine
 from engine.runtime.events import JobEvent
+from engine.runtime.lock import EngineLock
 from engine.storage.jobstore import JobStore
 from engine.storage.paths import DataDir
 
@@ -214,6 +215,11 @@ def list_history(args: argparse.Namespace) -> int:
         jobs = store.list(limit=args.limit)
     finally:
         store.close()
+    if not EngineLock(data.lock).in_use():
+        # no engine runs here, so no job is running or waiting: the next engine start
+        # records them interrupted (engine.storage.ownership); say so already
+        jobs = [job.model_copy(update={"state": JobState.INTERRUPTED})
+                if job.state in (JobState.QUEUED, JobState.RUNNING) else job for job in jobs]
     if args.json:
         print(json.dumps([job.model_dump(mode="json") for job in jobs]))
     else:

@@ -39,6 +39,20 @@ class EngineLock:
         self._fd = fd
         return self
 
+    def in_use(self) -> bool:
+        """True while some engine holds this data folder (a reader's question: takes nothing)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return False  # no lock file: no engine ever ran here
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops the shared lock we may have taken
+        return False
+
     def release(self) -> None:
         if self._fd is not None:
             os.ftruncate(self._fd, 0)

@@ -58,7 +58,9 @@ def test_a_killed_cli_run_is_interrupted_not_rerun_and_resume_finishes_it(box_ob
     victim.kill()  # SIGKILL: no chance to tidy up
     victim.communicate(timeout=10)
     (killed,) = only_job(meshsmith_home)
-    assert killed.state is JobState.RUNNING  # what the kill left behind
+    assert killed.state is JobState.RUNNING  # what the kill left behind in the file...
+    listed = run_cli("history", "--json")
+    assert [j["state"] for j in json.loads(listed.stdout)] == ["interrupted"]  # ...not shown
 
     other = run_cli("run", "mesh_segmentation", str(box_obj), "--adapter", "sleepy",
                     "--param", "steps=1", "--json")
@@ -97,3 +99,16 @@ def test_resume_of_a_job_that_is_not_interrupted_is_one_sentence(box_obj):
     proc = run_cli("resume", "0123456789ab")
     assert proc.returncode == 2
     assert proc.stderr == "meshsmith: There is no job 0123456789ab.\n"
+
+
+def test_history_shows_running_only_while_an_engine_holds_the_folder(data_dir):
+    from engine.contract.spec import Registry
+    from engine.runtime.engine import Engine
+    from engine.runtime.lock import EngineLock
+    from tests.engine.fake_adapters import sleepy_spec
+
+    lock = EngineLock(data_dir.lock)
+    assert not lock.in_use()
+    with Engine(data_dir, registry=Registry([sleepy_spec()])):
+        assert lock.in_use()
+    assert not lock.in_use()
