@@ -22,7 +22,7 @@ MAX_DEPTH = 8  # lists or objects inside one parameter value
 
 
 def parse(model: type[BaseModel], raw: dict[str, Any], adapter_id: str) -> BaseModel:
-    """``raw`` checked and validated strictly as JSON; raises MeshsmithError with one sentence."""
+    """``raw`` checked and validated; raises MeshsmithError with one sentence."""
     if not isinstance(raw, dict):
         raise _bad(adapter_id, "parameters", "must be a set of NAME=VALUE pairs")
     clean = {key: _checked(adapter_id, str(key), value, 0) for key, value in raw.items()}
@@ -30,14 +30,37 @@ def parse(model: type[BaseModel], raw: dict[str, Any], adapter_id: str) -> BaseM
         text = json.dumps(clean, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise _bad(adapter_id, "parameters", f"must be plain JSON values ({exc})") from None
+    _refuse_bools_as_numbers(model, text, clean, adapter_id)
     try:
-        # strict JSON mode: no bool->number or number->string coercion; arrays still fill
-        # tuples and strings still name enums, as the studio's form and the CLI send them
-        return model.model_validate_json(text, strict=True)
+        # lax, as the studio's form needs ("5" typed into a text field is 5)
+        return model.model_validate(clean)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "parameters"
         raise _bad(adapter_id, where, first["msg"]) from None
+
+
+def _refuse_bools_as_numbers(model: type[BaseModel], text: str, clean: dict[str, Any],
+                             adapter_id: str) -> None:
+    """pydantic's lax mode reads true as 1: where strict mode refuses a value that was a
+    true or false, that is the sentence (strict's other refusals, such as "5" for a number,
+    are the lax mode's to judge)."""
+    try:
+        model.model_validate_json(text, strict=True)
+    except ValidationError as exc:
+        for error in exc.errors():
+            if isinstance(_at(clean, error["loc"]), bool):
+                where = ".".join(str(p) for p in error["loc"])
+                raise _bad(adapter_id, where, "must be a number, not true or false") from None
+
+
+def _at(value: Any, loc: tuple) -> Any:
+    for step in loc:
+        try:
+            value = value[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
 
 
 def _checked(adapter_id: str, where: str, value: Any, depth: int) -> Any:

@@ -41,7 +41,7 @@ def no_job_recorded(home: Path) -> None:
 PARAMS = {  # --param value -> what the sentence must say
     "num_parts=" + "[" * 1000: "nests too deeply",
     "num_parts=" + "[" * 20 + "]" * 20: "nests deeper than 8 levels",
-    "target_faces=true": "valid integer",
+    "target_faces=true": "target_faces for decimate: must be a number, not true or false",
     "target_faces=1e400": "finite number",
     "target_faces=NaN": "finite number",
 }
@@ -116,3 +116,15 @@ def test_an_immutable_history_file_is_one_sentence(box_obj, tmp_path):
         assert cli("history", home=home).returncode == 0
     finally:
         subprocess.run(["chattr", "-i", str(db)], check=False)
+
+
+def test_the_one_parameter_check_refuses_bools_as_numbers_but_keeps_form_text():
+    from adapters.registry import default_registry
+    from engine.errors import MeshsmithError
+
+    segmentation = default_registry().find("mesh_segmentation")
+    assert segmentation.parse_params({"num_parts": "5"}).num_parts == 5  # the studio's text field
+    assert segmentation.parse_params({"num_parts": " "}).num_parts is None
+    for raw in ({"num_parts": True}, {"num_parts": float("nan")}, {"num_parts": [[[[[[[[[[]]]]]]]]]]}):
+        with pytest.raises(MeshsmithError):
+            segmentation.parse_params(raw)
