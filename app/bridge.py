@@ -18,6 +18,7 @@ class EngineBridge(QObject):
     job_updated = Signal(object)  # engine.jobs.Job: queued, running, succeeded, failed, ...
     job_progress = Signal(str, str, float)  # job id, stage, fraction 0..1
     job_waiting = Signal(str, object)  # job id, why it waits (str) or None once it runs
+    job_eta = Signal(str, object)  # job id, seconds until it should finish (engine's estimate)
     pipeline_event = Signal(object)  # engine.pipelines.runner.PipelineEvent: a step, the end
 
     def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
@@ -42,3 +43,5 @@ class EngineBridge(QObject):
             self.job_progress.emit(event.job_id, event.stage, event.fraction)
         elif event.kind == "waiting":
             self.job_waiting.emit(event.job_id, event.cause)
+        if event.eta_s is not None:
+            self.job_eta.emit(event.job_id, event.eta_s)

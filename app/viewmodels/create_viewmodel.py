@@ -11,6 +11,7 @@ from superqt.utils import create_worker
 
 from app import offload
 from app.bridge import EngineBridge
+from app.viewmodels.names import FEATURE_LABELS
 from engine.contract.spec import AdapterSpec
 from engine.errors import MeshsmithError
 from engine.jobs import FEATURES
@@ -19,13 +20,6 @@ from engine.meshio.staging import KIND_PHRASE, StagedInput
 log = logging.getLogger(__name__)
 
 DEFAULT_FEATURE = "image_to_textured_mesh"
-FEATURE_LABELS = {
-    "text_to_raw_mesh": "Text → mesh", "text_to_textured_mesh": "Text → textured mesh",
-    "image_to_raw_mesh": "Image → mesh", "image_to_textured_mesh": "Image → textured mesh",
-    "text_mesh_painting": "Paint mesh from text", "image_mesh_painting": "Paint mesh from image",
-    "mesh_segmentation": "Segment parts", "part_completion": "Complete parts",
-    "auto_rig": "Auto-rig", "mesh_retopology": "Retopologize", "uv_unwrapping": "UV-unwrap",
-}
 
 
 class CreateViewModel(QObject):
@@ -135,7 +129,9 @@ class CreateViewModel(QObject):
 
     def _on_stage_failed(self, exc: BaseException) -> None:
         self.staging = False
-        self.staged = None
+        # the artist meant to replace the input: Run must not quietly run the previous one
+        self.staged, self.input_thumbnail = None, None
+        self.inputs.clear()
         self.input_changed.emit(None)
         self.error_raised.emit(_sentence(exc))
         self._update_can_run()

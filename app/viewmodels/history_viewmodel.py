@@ -25,10 +25,11 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QColor, QDesktopServices
 from superqt.utils import create_worker
 
 from app.viewmodels.list_table_model import AnyIndex, ListTableModel
+from app.viewmodels.names import feature_label, input_name
 from app.viewmodels.thumbnail_cache import ThumbnailCache
 from engine.errors import MeshsmithError
 from engine.export.exporter import ExportOptions, ExportResult, export_file
@@ -37,8 +38,9 @@ from engine.jobs import FEATURES, Job, JobState
 if TYPE_CHECKING:
     from app.bridge import EngineBridge
 
-COLUMNS = ("", "Feature", "Adapter", "Status", "Duration", "Date", "Pipeline", "User")
-THUMBNAIL, FEATURE, ADAPTER, STATUS, DURATION, DATE, PIPELINE, USER = range(len(COLUMNS))
+COLUMNS = ("", "Feature", "Input", "Status", "Date", "Duration", "Adapter", "Pipeline", "User")
+THUMBNAIL, FEATURE, INPUT, STATUS, DATE, DURATION, ADAPTER, PIPELINE, USER = range(len(COLUMNS))
+FAILED_COLOUR = QColor("#ff6b63")  # failed rows read red, whatever the theme
 JOB_ROLE = Qt.ItemDataRole.UserRole  # the Job snapshot behind a row
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # raw values, so durations sort as numbers
 ALL = ""  # the filter value that lets everything through
@@ -114,6 +116,8 @@ class HistoryModel(ListTableModel):
             return _sort_key(job, column)
         if role == Qt.ItemDataRole.ToolTipRole:
             return _tooltip(job)
+        if role == Qt.ItemDataRole.ForegroundRole and job.state is JobState.FAILED:
+            return FAILED_COLOUR
         if column == THUMBNAIL and role == Qt.ItemDataRole.DecorationRole:
             path = job.result.thumbnail_path if job.result else None
             return self._thumbnails.get(path) if path else None
@@ -177,7 +181,7 @@ class HistoryViewModel(QObject):
     def __init__(
         self, bridge: EngineBridge, parent: QObject | None = None, *,
         open_url: Callable[[QUrl], bool] | None = None, limit: int = 1000,
-        thumbnail_size: int = 64,
+        thumbnail_size: int = 32,
     ) -> None:
         super().__init__(parent)
         self._engine = bridge.engine
@@ -224,7 +228,13 @@ class HistoryViewModel(QObject):
 
     def export_name(self, job_id: str) -> str:
         job = self.model.job(job_id)
-        return f"{job.spec.feature}-{job_id}.glb" if job else f"{job_id}.glb"
+        if job is None:
+            return f"{job_id}.glb"
+        path = job.result.output_file_path if job.result else None
+        # the result is already named after its input and job (engine.workers.results)
+        if path and Path(path).name != "result.glb":
+            return Path(path).name
+        return f"{job.spec.feature}-{job_id}.glb"
 
     @Slot(object)
     def _on_bridge_job_updated(self, job: Job) -> None:
@@ -386,11 +396,12 @@ def _duration_text(job: Job) -> str:
 
 
 _CELLS: dict[int, Callable[[Job], str]] = {
-    FEATURE: lambda job: job.spec.feature,
+    FEATURE: lambda job: feature_label(job.spec.feature),
+    INPUT: lambda job: input_name(job.spec),
     ADAPTER: lambda job: job.spec.adapter,
     STATUS: lambda job: job.state.value,
     DURATION: _duration_text,
-    DATE: lambda job: time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created_at)),
+    DATE: lambda job: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.created_at)),
     PIPELINE: lambda job: (f"{job.pipeline.name} · step {job.pipeline.step + 1}"
                            if job.pipeline else ""),
     USER: lambda job: job.user,  # who sent it through the HTTP API; empty for the studio's own

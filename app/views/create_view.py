@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.viewmodels.create_viewmodel import FEATURE_LABELS, CreateViewModel
+from app.viewmodels.create_viewmodel import CreateViewModel
+from app.viewmodels.names import FEATURE_LABELS
 from app.viewmodels.pipeline_viewmodel import PipelineViewModel
 from app.views.file_drop import AcceptsFileDrops
 from app.views.param_form import ParamForm
@@ -94,24 +95,34 @@ class CreateView(QWidget):
         self.reason = QLabel(wordWrap=True, objectName="runReason")
         self._layout()
         self._connect()
+        self._on_vm_feature_changed(viewmodel.feature)  # the real current feature, first launch
         self._on_vm_adapter_changed(viewmodel.adapter)
 
     def _layout(self) -> None:
+        """Everything in one scrolling column: at 768 pixels of height nothing overlaps, the
+        panel scrolls instead."""
         top = QFormLayout()
         top.addRow("Feature", self.feature)
         top.addRow("Adapter", self.adapter)
-        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
-        scroll.setWidget(self.form)
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.description)
-        layout.addWidget(self.drop_zone)
-        layout.addWidget(QLabel("Parameters"))
-        layout.addWidget(scroll, 1)
-        layout.addWidget(self.reason)
-        layout.addWidget(self.run_button)
+        body = QWidget(objectName="createBody")
+        column = QVBoxLayout(body)
+        column.addLayout(top)
+        column.addWidget(self.description)
+        column.addWidget(self.drop_zone)
+        column.addWidget(QLabel("<b>Parameters</b>"))
+        column.addWidget(self.form)
+        column.addWidget(self.reason)
+        column.addWidget(self.run_button)
         if self.recipe_bar is not None:
-            layout.addWidget(self.recipe_bar)
+            column.addWidget(self.recipe_bar)
+        column.addStretch(1)
+        self.scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame,
+                                  objectName="createScroll")
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(body)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.scroll)
 
     def _connect(self) -> None:
         vm = self.vm
@@ -127,7 +138,9 @@ class CreateView(QWidget):
         vm.input_staging_started.connect(self.drop_zone.show_busy)
 
     def _on_vm_feature_changed(self, feature: str) -> None:
+        self.feature.blockSignals(True)  # the view model already has it: no echo back
         self.feature.setCurrentIndex(self.feature.findData(feature))
+        self.feature.blockSignals(False)
 
     def _on_vm_adapter_changed(self, spec: AdapterSpec | None) -> None:
         if spec is None:

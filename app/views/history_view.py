@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, QSize, Qt, Slot
@@ -24,10 +25,13 @@ from PySide6.QtWidgets import (
 from app.viewmodels.history_viewmodel import (
     DATE,
     FEATURE,
+    INPUT,
     JOB_ROLE,
+    STATUS,
     THUMBNAIL,
     HistoryViewModel,
 )
+from app.viewmodels.names import feature_label
 from app.views.export_dialog import ExportDialog
 from engine.export.exporter import ExportOptions, ExportResult
 from engine.jobs import Job
@@ -50,13 +54,13 @@ class HistoryView(QWidget):
     def __init__(self, view_model: HistoryViewModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.vm = view_model
-        self.feature_combo = _combo("All features", view_model.features)
+        self.feature_combo = _combo("All features", view_model.features, feature_label)
         self.status_combo = _combo("All statuses", view_model.statuses)
         self.search_edit = QLineEdit(placeholderText="Search id, file, adapter, error…")
         self.search_edit.setClearButtonEnabled(True)
         self.table = self._make_table()
         self.job_actions = self._make_actions()
-        self.message_label = QLabel(wordWrap=True)
+        self.message_label = _MessageLabel(wordWrap=True)
         self.message_label.setEnabled(False)  # the palette's muted text: no colour of our own
         self._lay_out()
         self._connect()
@@ -67,7 +71,7 @@ class HistoryView(QWidget):
         table = QTableView()
         table.setModel(self.vm.proxy)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         table.setAlternatingRowColors(True)  # both colours come from the palette
@@ -82,7 +86,10 @@ class HistoryView(QWidget):
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.resizeSection(THUMBNAIL, size + 10)
-        header.resizeSection(FEATURE, 170)
+        header.resizeSection(FEATURE, 130)
+        header.resizeSection(INPUT, 170)
+        header.resizeSection(STATUS, 80)
+        header.resizeSection(DATE, 150)  # the whole date and time, never clipped
         header.setStretchLastSection(True)
         table.setSortingEnabled(True)
         table.sortByColumn(DATE, Qt.SortOrder.DescendingOrder)
@@ -147,9 +154,10 @@ class HistoryView(QWidget):
         return super().eventFilter(watched, event)
 
     # ---- what the artist can be asked (replaced in tests) --------------------------------
-    def confirm_delete(self, job_id: str) -> bool:
+    def confirm_delete(self, job_ids: list[str]) -> bool:
+        what = f"job {job_ids[0]}" if len(job_ids) == 1 else f"{len(job_ids)} jobs"
         answer = QMessageBox.question(
-            self, "Delete job", f"Delete job {job_id} and its output files? This cannot be undone.",
+            self, "Delete", f"Delete {what} and the output files? This cannot be undone.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
@@ -168,10 +176,18 @@ class HistoryView(QWidget):
             return None
         return index.data(JOB_ROLE)
 
+    def selected_jobs(self) -> list[Job]:
+        rows = self.table.selectionModel().selectedRows()
+        return [job for index in rows if (job := index.data(JOB_ROLE)) is not None]
+
     @Slot()
     def _on_selection_changed(self, *_args: object) -> None:
         job = self.selected_job()
-        allowed = self.vm.available_actions(job.job_id) if job else frozenset()
+        allowed = set(self.vm.available_actions(job.job_id)) if job else set()
+        many = self.selected_jobs()
+        if len(many) > 1:  # several rows: only what applies to all of them at once
+            allowed = {"delete"} if all(
+                "delete" in self.vm.available_actions(j.job_id) for j in many) else set()
         for key, action in self.job_actions.items():
             action.setEnabled(key in allowed)
 
@@ -194,7 +210,9 @@ class HistoryView(QWidget):
     def _on_table_context_menu_requested(self, pos: QPoint) -> None:
         if not self.table.indexAt(pos).isValid():
             return
-        self.table.selectRow(self.table.indexAt(pos).row())
+        row = self.table.indexAt(pos).row()
+        if not self.table.selectionModel().isRowSelected(row):  # keep a multi-selection
+            self.table.selectRow(row)
         menu = QMenu(self)
         for key, action in self.job_actions.items():
             if key == "delete":
@@ -214,8 +232,11 @@ class HistoryView(QWidget):
         elif key == "pipeline":  # the grouping: filter the table down to its steps
             self.search_edit.setText(self.vm.pipeline_filter(job.job_id))
         elif key == "delete":
-            if key in self.vm.available_actions(job.job_id) and self.confirm_delete(job.job_id):
-                self.vm.delete(job.job_id)
+            ids = [j.job_id for j in self.selected_jobs()
+                   if key in self.vm.available_actions(j.job_id)]
+            if ids and self.confirm_delete(ids):
+                for job_id in ids:
+                    self.vm.delete(job_id)
         else:
             getattr(self.vm, "open_result" if key == "open" else key)(job.job_id)
 
@@ -230,9 +251,25 @@ class HistoryView(QWidget):
                                    f"(checked: {result.faces:,} faces). {notes}".strip())
 
 
-def _combo(everything: str, values: tuple[str, ...]) -> QComboBox:
+class _MessageLabel(QLabel):
+    """Takes room only while it has something to say: the rows need the height."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.hide()
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setVisible(bool(text))
+
+    def clear(self) -> None:
+        self.setText("")
+
+
+def _combo(everything: str, values: tuple[str, ...],
+           label: Callable[[str], str] = lambda v: v.replace("_", " ")) -> QComboBox:
     combo = QComboBox()
     combo.addItem(everything, "")
     for value in values:
-        combo.addItem(value.replace("_", " "), value)
+        combo.addItem(label(value), value)
     return combo

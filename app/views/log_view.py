@@ -84,6 +84,12 @@ class LogView(QWidget):
         self.vm.set_job_filter(self.job_combo.currentData() or "")
 
     @Slot(list)
+    def show_job(self, job_id: str) -> None:
+        """Only this job's lines (Show log on a job card or a notice)."""
+        if self.job_combo.findData(job_id) < 0:
+            self.job_combo.addItem(job_id, job_id)
+        self.job_combo.setCurrentIndex(self.job_combo.findData(job_id))
+
     def _on_vm_job_ids_changed(self, job_ids: list[str]) -> None:
         known = {self.job_combo.itemData(i) for i in range(self.job_combo.count())}
         for job_id in job_ids:  # append only: the artist's current choice stays put

@@ -3,10 +3,8 @@ drag and drop. It only wires views to view models; it decides nothing about jobs
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from app.bridge import EngineBridge
@@ -29,18 +27,17 @@ from app.views.about_dialog import AboutDialog
 from app.views.create_view import MESH_FILTER, CreateView
 from app.views.file_drop import AcceptsFileDrops
 from app.views.history_view import HistoryView
+from app.views.job_outcomes import JobOutcomes
 from app.views.jobs_view import JobsView
 from app.views.log_view import LogView
 from app.views.models_view import ModelsView
+from app.views.notices import NoticeArea
+from app.views.shortcut_sheet import ShortcutSheet
 from app.views.status_bar import StudioStatusBar
 from app.views.viewport import ViewportView
-from engine.jobs import Job
+from app.views.window_layout import apply_default_layout, restore_layout, save_layout
 from engine.meshio.reader import sniff
 from engine.storage.models import ModelStore
-
-SETTINGS_VERSION = 1
-# Staged inputs carry the extension of their content, so the suffix tells a mesh from an image.
-MESH_SUFFIXES = {".glb", ".gltf", ".obj", ".ply", ".stl", ".off"}
 
 
 class MainWindow(AcceptsFileDrops, QMainWindow):
@@ -52,7 +49,6 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
         self.bridge = bridge
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
-        self.resize(1500, 920)
         self.create_vm = CreateViewModel(bridge, self)
         self.jobs_vm = JobsViewModel(bridge, self)
         self.history_vm = HistoryViewModel(bridge, self)
@@ -70,6 +66,10 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
         self._models_listed = False
         self.models_view = ModelsView(self.models_vm)
         self.docks = self._make_docks()
+        self.notices = NoticeArea(self.viewport)
+        self.outcomes = JobOutcomes(self.jobs_vm, self.viewport_vm, self.notices,
+                                    retry=self.history_vm.rerun, show_log=self.show_job_log,
+                                    parent=self)
         self.status = StudioStatusBar(bridge.engine.devices, self)
         self.setStatusBar(self.status)
         self._make_menus()
@@ -146,14 +146,20 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
                                      f"{self.serving_vm.config.port} (docs/api.md)")
         jobs_menu.addAction(self.serve_action)
         help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self._action("&Keyboard shortcuts", self.show_shortcuts, "F1"))
         help_menu.addAction(self._action("&About Meshsmith", self.show_about))
 
     def _connect(self) -> None:
         self.create_view.files_dropped.connect(self.open_paths)
         self.create_vm.error_raised.connect(self.show_error)
         self.create_vm.input_changed.connect(self._on_create_input_changed)
-        self.jobs_vm.job_succeeded.connect(self._on_jobs_job_succeeded)
         self.jobs_vm.active_count_changed.connect(self.status.show_active_jobs)
+        self.create_vm.job_submitted.connect(self.outcomes.mark_started_here)
+        self.history_vm.job_resubmitted.connect(self.outcomes.mark_started_here)
+        self.jobs_view.open_requested.connect(self.outcomes.open)
+        self.jobs_view.compare_requested.connect(self.outcomes.compare)
+        self.jobs_view.retry_requested.connect(self.history_vm.rerun)
+        self.jobs_view.log_requested.connect(self.show_job_log)
         self.history_vm.open_requested.connect(self.open_in_viewport)
         self.history_vm.input_chosen.connect(self.create_vm.set_input_source)
         self.history_vm.error_raised.connect(self.show_error)
@@ -218,6 +224,14 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
     def show_about(self) -> None:
         AboutDialog(self.bridge.engine.devices, self).exec()
 
+    def show_shortcuts(self) -> None:
+        ShortcutSheet(self, [*self.actions(), *self.viewport.actions()]).exec()
+
+    def show_job_log(self, job_id: str) -> None:
+        self.docks["Log"].show()
+        self.docks["Log"].raise_()
+        self.log_view.show_job(job_id)
+
     def show_error(self, message: str) -> None:
         self.statusBar().showMessage(message, 10_000)
         QMessageBox.warning(self, APP_NAME, message)
@@ -236,15 +250,6 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
         self.statusBar().showMessage(f"Serving the HTTP API on {url} (docs at {url}/docs)"
                                      if url else "Stopped serving the HTTP API.", 10_000)
 
-    def _on_jobs_job_succeeded(self, job: Job) -> None:
-        if job.result is None or not job.result.output_file_path:
-            return
-        source = job.spec.inputs[0] if job.spec.inputs else ""  # text jobs have no input file
-        result = job.result.output_file_path
-        if source and Path(source).suffix.lower() in MESH_SUFFIXES:
-            self.viewport_vm.show_comparison(source, result, stats=job.result.stats)
-        else:  # an image or text input has no "before" to toggle to
-            self.viewport_vm.open_file(result, stats=job.result.stats)
 
     # ---- drag and drop on the whole window ------------------------------------------------
     def on_files_dropped(self, paths: list[str]) -> None:
@@ -252,17 +257,16 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
 
     # ---- layout memory and shutdown -------------------------------------------------------
     def _restore_layout(self) -> None:
-        settings = QSettings()
-        geometry, state = settings.value("window/geometry"), settings.value("window/state")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        if state is not None:
-            self.restoreState(state, SETTINGS_VERSION)
+        self._default_layout_pending = not restore_layout(self, self.docks, QSettings())
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._default_layout_pending:  # dock sizes need the window's real size
+            self._default_layout_pending = False
+            apply_default_layout(self, self.docks)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        settings = QSettings()
-        settings.setValue("window/geometry", self.saveGeometry())
-        settings.setValue("window/state", self.saveState(SETTINGS_VERSION))
+        save_layout(self, QSettings())
         self.release()
         super().closeEvent(event)
 

@@ -25,7 +25,7 @@ from engine.contract.spec import AdapterSpec
 from engine.errors import ErrorCode, MeshsmithError
 from engine.storage.logs import setup_json_logging
 from engine.workers.lifeline import die_with_parent
-from engine.workers.results import build_outputs
+from engine.workers.results import build_outputs, result_name
 
 log = logging.getLogger("meshsmith.worker")
 class _Channel:
@@ -115,7 +115,9 @@ def run_job(
         ctx.step("starting", 0.0)
         output = adapter.run([Path(p) for p in job["inputs"]], ctx)
         ctx.step("writing result", 0.95)
-        payload: dict[str, Any] = {"status": "succeeded", **build_outputs(output, ctx.out_dir)}
+        name = result_name(spec.feature, job["inputs"], job["params"])
+        payload: dict[str, Any] = {"status": "succeeded",
+                                   **build_outputs(output, ctx.out_dir, name)}
         report("done", 1.0)
     except Cancelled:
         payload = {"status": "cancelled"}

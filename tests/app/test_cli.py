@@ -35,7 +35,7 @@ def test_run_uv_unwrapping_prints_the_result_as_the_last_json_line(box_obj, tmp_
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["status"] == "succeeded" and result["feature"] == "uv_unwrapping"
     assert_valid_glb(result["output_file_path"])
-    assert (out / "result.glb").is_file() and (out / "thumbnail.png").is_file()
+    assert (out / "box_uv.glb").is_file() and (out / "thumbnail.png").is_file()
     assert "100%" in proc.stderr  # the progress bar reached the end
     (entry,) = history()
     assert entry["job_id"] == result["job_id"] and entry["state"] == "succeeded"

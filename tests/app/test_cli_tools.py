@@ -56,7 +56,8 @@ def test_pipeline_runs_a_built_in_recipe_and_groups_its_steps(sphere_ply, tmp_pa
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["status"] == "succeeded" and result["recipe"] == "Clean up a scan"
     assert [s["feature"] for s in result["steps"]] == ["mesh_retopology", "uv_unwrapping"]
-    assert (out / "result.glb").is_file()
+    # named after the input and each step: sphere_retopo_<n>k_uv.glb
+    assert [p.name for p in out.glob("sphere_retopo_*_uv.glb")]
     entries = [e for e in history() if e["pipeline"]]
     assert sorted(e["pipeline"]["step"] for e in entries) == [0, 1]
     assert {e["pipeline"]["id"] for e in entries} == {result["pipeline_id"]}

@@ -102,7 +102,9 @@ def test_running_a_job_streams_progress_into_the_jobs_model_then_reports_success
         assert jobs.model.find(job_id) == 0  # listed at once, while queued
     assert done.args[0].job_id == job_id and done.args[0].state is JobState.SUCCEEDED
     assert progress == sorted(progress) and progress[-1] == 1.0
-    assert jobs.model.rows == []  # finished jobs leave the active list
+    assert [r.job.state for r in jobs.model.rows] == [JobState.SUCCEEDED]  # stays, finished
+    jobs.dismiss_finished()
+    assert jobs.model.rows == []
 
 
 def test_cancel_from_the_jobs_panel_cancels_the_running_job(qtbot, bridge, create_vm, box_obj):
@@ -117,10 +119,11 @@ def test_cancel_from_the_jobs_panel_cancels_the_running_job(qtbot, bridge, creat
     qtbot.waitUntil(lambda: bool(jobs.model.rows) and jobs.model.rows[0].fraction > 0, timeout=30_000)
     cancelled = []
     bridge.job_updated.connect(lambda job: cancelled.append(job.state))
-    view.cancel_button.click()
+    view.card(job_id).buttons["cancel"].click()
     qtbot.waitUntil(lambda: JobState.CANCELLED in cancelled, timeout=20_000)
     assert bridge.engine.get(job_id).state is JobState.CANCELLED
-    assert jobs.model.rows == []
+    qtbot.waitUntil(lambda: view.card(job_id).status.text() == "Cancelled.", timeout=5_000)
+    assert not view.card(job_id).buttons["cancel"].isVisible()
 
 
 def test_batch_submits_one_job_per_file(qtbot, bridge, create_vm, box_obj, sphere_ply):

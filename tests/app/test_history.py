@@ -63,11 +63,11 @@ def test_rows_are_newest_first_with_readable_columns(vm, qtmodeltester):
     assert shown(vm) == ["run1", "seg2", "seg1", "uv2", "uv1"]
     model = vm.model
     last = model.rowCount() - 1
-    assert model.index(last, FEATURE).data() == "uv_unwrapping"
+    assert model.index(last, FEATURE).data() == "UV-unwrap"  # the name Create uses
     assert model.index(last, STATUS).data() == "succeeded"
     assert model.index(last, DURATION).data() == "2.5 s"
     assert model.index(0, DURATION).data() == "…"  # still running
-    assert len(model.index(last, DATE).data()) == len("2024-01-31 12:00")
+    assert len(model.index(last, DATE).data()) == len("2024-01-31 12:00:00")
 
 
 def test_filter_by_feature_status_text_and_combined(vm):
@@ -118,7 +118,7 @@ def test_thumbnails_load_lazily_into_decorations(vm, bridge, qtbot):
     assert index.data(DECORATION) is None  # the first ask only queues the read
     qtbot.waitUntil(lambda: isinstance(index.data(DECORATION), QPixmap), timeout=5000)
     pixmap = index.data(DECORATION)
-    assert (pixmap.width(), pixmap.height()) == (64, 32)  # scaled, aspect kept
+    assert (pixmap.width(), pixmap.height()) == (32, 16)  # scaled to the row, aspect kept
     assert vm.model.index(row, FEATURE).data(DECORATION) is None
 
 

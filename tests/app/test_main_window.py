@@ -62,13 +62,17 @@ def test_dropping_an_unsupported_file_says_one_sentence(qtbot, window, tmp_path)
     assert window.errors[0].startswith("notes.txt") and window.errors[0].endswith(".")
 
 
-def test_running_a_job_opens_its_result_with_the_input_one_toggle_away(qtbot, window, box_obj):
+def test_a_finished_job_offers_its_result_with_the_input_one_toggle_away(qtbot, window, box_obj):
     window.create_vm.set_feature("uv_unwrapping")
     drop(window, box_obj)
     qtbot.waitUntil(lambda: window.create_view.run_button.isEnabled(), timeout=30_000)
     with qtbot.waitSignal(window.jobs_vm.job_succeeded, timeout=120_000) as done:
         qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     result = done.args[0].result.output_file_path
+    # the dropped box stays on screen; a notice offers the result
+    assert window.viewport_vm.side == "" and window.viewport_vm.scene.path == str(box_obj)
+    (notice,) = window.notices.notices()
+    notice.buttons["Compare"].click()
     qtbot.waitUntil(lambda: window.viewport_vm.after is not None
                     and window.viewport_vm.after.path == result, timeout=60_000)
     assert window.viewport_vm.before is not None

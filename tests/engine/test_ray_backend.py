@@ -121,7 +121,7 @@ def test_job_runs_in_an_actor_and_its_files_come_back_through_the_object_store(
     first = engine.wait(submit(engine, box_obj, steps=4), 60)
     assert first.status == "succeeded", first.error
     out_dir = engine.data.job_output(first.job_id)
-    assert Path(first.output_file_path) == out_dir / "result.glb"
+    assert Path(first.output_file_path) == out_dir / "box_parts.glb"
     assert Path(first.output_file_path).is_file() and Path(first.thumbnail_path).is_file()
     assert first.stats["faces"] == 12 and first.stats["steps"] == 4
     assert first.worker.model_dump() == {"backend": "ray", "device": "cpu", "host": ray_node,
