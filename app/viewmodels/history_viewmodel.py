@@ -429,4 +429,6 @@ def _tooltip(job: Job) -> str:
         text += f"\nStep {job.pipeline.step + 1} of {job.pipeline.name} ({job.pipeline.id})"
     if job.user:
         text += f"\nSent through the HTTP API by {job.user}"
+    warnings = job.result.warnings if job.result else []
+    text += "".join(f"\n⚠ {w}" for w in warnings)
     return text + (f"\n{error.message}" if error else "")

@@ -97,6 +97,8 @@ class CreateView(QWidget):
         self._connect()
         self._on_vm_feature_changed(viewmodel.feature)  # the real current feature, first launch
         self._on_vm_adapter_changed(viewmodel.adapter)
+        reason = viewmodel.run_disabled_reason()  # said before this view listened
+        self._on_vm_can_run_changed(not reason, reason)
 
     def _layout(self) -> None:
         """Everything in one scrolling column: at 768 pixels of height nothing overlaps, the

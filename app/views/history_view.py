@@ -221,6 +221,9 @@ class HistoryView(QWidget):
         menu.exec(self.table.viewport().mapToGlobal(pos))
 
     def _on_action_triggered(self, key: str) -> None:
+        if key == "delete":  # the one action that takes every selected row
+            self._delete_selected()
+            return
         job = self.selected_job()
         if job is None:
             return
@@ -231,14 +234,16 @@ class HistoryView(QWidget):
                 self.vm.export(job.job_id, *chosen)
         elif key == "pipeline":  # the grouping: filter the table down to its steps
             self.search_edit.setText(self.vm.pipeline_filter(job.job_id))
-        elif key == "delete":
-            ids = [j.job_id for j in self.selected_jobs()
-                   if key in self.vm.available_actions(j.job_id)]
-            if ids and self.confirm_delete(ids):
-                for job_id in ids:
-                    self.vm.delete(job_id)
         else:
             getattr(self.vm, "open_result" if key == "open" else key)(job.job_id)
+
+    def _delete_selected(self) -> None:
+        self.message_label.clear()
+        ids = [j.job_id for j in self.selected_jobs()
+               if "delete" in self.vm.available_actions(j.job_id)]
+        if ids and self.confirm_delete(ids):
+            for job_id in ids:
+                self.vm.delete(job_id)
 
     @Slot(str, str)
     def _on_vm_job_exported(self, job_id: str, dest: str) -> None:

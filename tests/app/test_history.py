@@ -12,7 +12,9 @@ from PySide6.QtGui import QPixmap
 from app.viewmodels.history_viewmodel import (
     DATE,
     DURATION,
+    FAILED_COLOUR,
     FEATURE,
+    INPUT,
     STATUS,
     THUMBNAIL,
     HistoryViewModel,
@@ -282,3 +284,32 @@ def test_view_export_and_errors(view, vm, tmp_path, monkeypatch, qtbot):
     assert dest.exists()
     vm.delete("run1")
     assert view.message_label.text() == "Job run1 is still running; cancel it before deleting it."
+
+
+def test_rows_name_the_input_and_failures_read_red(vm):
+    model = vm.model
+    row = shown(vm).index("uv2")
+    assert model.index(row, INPUT).data() == "table.glb"
+    assert model.index(row, STATUS).data(Qt.ItemDataRole.ForegroundRole) == FAILED_COLOUR
+    ok = shown(vm).index("uv1")
+    assert model.index(ok, STATUS).data(Qt.ItemDataRole.ForegroundRole) is None
+
+
+def test_view_deletes_several_selected_jobs_after_one_question(view, vm, bridge, monkeypatch):
+    from PySide6.QtCore import QItemSelectionModel
+
+    asked = []
+    monkeypatch.setattr(view, "confirm_delete", lambda job_ids: asked.append(job_ids) or True)
+    selection = view.table.selectionModel()
+    flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+    for job_id in ("uv2", "seg2", "run1"):  # run1 still runs: it is left alone
+        selection.select(view.table.model().index(shown(vm).index(job_id), 0), flags)
+    assert view.job_actions["delete"].isEnabled() is False  # not all of them can go
+    selection.select(view.table.model().index(shown(vm).index("run1"), 0),
+                     QItemSelectionModel.SelectionFlag.Deselect
+                     | QItemSelectionModel.SelectionFlag.Rows)
+    assert view.job_actions["delete"].isEnabled()
+    view.job_actions["delete"].trigger()
+    assert [sorted(ids) for ids in asked] == [["seg2", "uv2"]]
+    assert "uv2" not in shown(vm) and "seg2" not in shown(vm) and "run1" in shown(vm)
+    assert bridge.engine.store.get("uv2") is None

@@ -171,3 +171,56 @@ def test_f1_lists_the_shortcuts(qtbot, studio, monkeypatch):
     (rows,) = shown
     assert ("Frame", "F") in rows and any(keys == "Ctrl+O" for _, keys in rows)
     assert any("Orbit" in what for what, _ in rows)
+
+
+def test_the_create_panel_shows_the_real_feature_and_a_failed_open_clears_the_input(
+        qtbot, studio, box_obj, tmp_path):
+    view, vm = studio.create_view, studio.create_vm
+    assert view.feature.currentData() == vm.feature
+    assert view.adapter.currentData() == vm.adapter.id and vm.adapter.feature == vm.feature
+    assert not view.run_button.isEnabled() and view.reason.text().startswith("Drop ")
+    vm.set_feature("uv_unwrapping")
+    with qtbot.waitSignal(vm.input_changed, timeout=30_000):
+        vm.set_input_source(str(box_obj))
+    assert view.run_button.isEnabled()
+    broken = tmp_path / "broken.obj"
+    broken.write_text("this is no mesh\n")
+    with qtbot.waitSignal(vm.error_raised, timeout=30_000):
+        vm.set_input_source(str(broken))
+    assert vm.inputs == {} and vm.run() is None  # never the previous box
+    assert not view.run_button.isEnabled() and view.reason.text() == "Drop a mesh to start."
+    assert not view.scroll.horizontalScrollBar().isVisible()
+
+
+def test_an_old_saved_layout_cannot_replace_the_new_default(qtbot, engine, tmp_path,
+                                                            monkeypatch):
+    from app.views import window_layout
+
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "q"))
+    first = MainWindow(EngineBridge(engine))
+    qtbot.addWidget(first)
+    first.show()
+    qtbot.waitExposed(first)
+    first.docks["Jobs"].hide()  # the artist's own layout, saved by an older version
+    QSettings().setValue("window/state", first.saveState(window_layout.LAYOUT_VERSION - 1))
+    first.release()
+    second = MainWindow(EngineBridge(engine))
+    qtbot.addWidget(second)
+    second.show()
+    qtbot.waitExposed(second)
+    assert second.docks["Jobs"].isVisible()  # the v1 state was not applied
+    area = second.screen().availableGeometry()
+    assert second.width() >= 0.85 * area.width() and second.height() >= 0.85 * area.height()
+    second.release()
+
+
+def test_a_result_with_warnings_shows_them_on_its_card_and_notice(qtbot, studio, engine,
+                                                                  box_obj):
+    warning = "The texture was dropped: the input had no UVs."
+    job_id = submit(engine, "mesh_segmentation", "sleepy", box_obj, steps=2, step_s=0.01,
+                    warn=warning)
+    qtbot.waitUntil(lambda: studio.jobs_view.card(job_id) is not None
+                    and card(studio, job_id).warnings.isVisible(), timeout=120_000)
+    assert warning in card(studio, job_id).warnings.text()
+    assert any(warning in n.label.text() for n in studio.notices.notices())
