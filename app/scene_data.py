@@ -165,8 +165,16 @@ def prepare_scene(
     if preview_faces and needs_preview(sum(len(p.faces) for p in parts), preview_faces):
         preview = guarded(lambda: preview_parts(parts, charts, preview_faces), label,
                            "simplified for display")
+    notes = loaded.notes + ((f"{label} has no material, so it is shown in clay.",)
+                            if not _has_material(scene) else ())
     return SceneData(str(path), label, parts, scene_bounds(parts), skeleton,
-                     _uv_charts(parts, charts), preview, loaded.notes)
+                     _uv_charts(parts, charts), preview, notes)
+
+
+def _has_material(scene: Any) -> bool:
+    """Any colour of its own: a material, a texture or vertex colours (trimesh's visual kind)."""
+    geometries = scene.geometry.values() if hasattr(scene, "geometry") else [scene]
+    return any(getattr(getattr(g, "visual", None), "kind", None) for g in geometries)
 
 
 def scene_bounds(parts: tuple[PartData, ...]) -> np.ndarray:

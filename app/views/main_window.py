@@ -131,6 +131,9 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
             not self.viewport_vm.grid_visible), "G"))
         view_menu.addAction(self._action("Axes", lambda: self.viewport_vm.set_axes_visible(
             not self.viewport_vm.axes_visible), "A"))
+        views_menu = view_menu.addMenu("&Camera")
+        for action in self.viewport.view_actions:  # numpad keys, while the viewport has focus
+            views_menu.addAction(action)
         view_menu.addSeparator()
         for dock in self.docks.values():
             view_menu.addAction(dock.toggleViewAction())

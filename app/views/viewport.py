@@ -31,6 +31,7 @@ from app.viewmodels.viewport_viewmodel import (
     ViewportViewModel,
 )
 from app.views import viewport_modes as modes
+from app.views.viewport_camera import NAMED_VIEWS, Y_UP, look_from, use_turntable_orbit
 from app.views.viewport_canvas import Canvas, KeySink, fit_overlay, make_overlay, with_overlay
 
 TURNTABLE_STEP_DEG = 1.0
@@ -124,17 +125,7 @@ class ViewportView(QWidget):
     @Slot()
     def reset_view(self) -> None:
         """The default three-quarter view, y up as in glTF, scene fitted."""
-        if self._closed:
-            return
-        bounds = (self._scene.view_bounds if self._scene is not None
-                  else np.array([[-1.0] * 3, [1.0] * 3]))
-        center = bounds.mean(axis=0)
-        camera = self.plotter.camera
-        camera.focal_point = center
-        camera.position = center + _VIEW_DIRECTION
-        camera.up = (0.0, 1.0, 0.0)
-        self.plotter.renderer.reset_camera(render=False, bounds=bounds.T.ravel())
-        self._render()
+        self.look_from(tuple(_VIEW_DIRECTION), Y_UP)
 
     @Slot()
     def shutdown(self) -> None:
@@ -210,6 +201,22 @@ class ViewportView(QWidget):
         self.grid_action.toggled.connect(vm.set_grid_visible)
         self.axes_action = self._action("Axes", "A", checkable=True, checked=vm.axes_visible)
         self.axes_action.toggled.connect(vm.set_axes_visible)
+        self.view_actions = [self._view_action(*view) for view in NAMED_VIEWS]
+
+    def _view_action(self, name: str, key: str, offset: tuple, up: tuple) -> QAction:
+        action = QAction(name, self, toolTip=f"{name} ({key})")
+        action.setShortcut(QKeySequence(key))  # numpad keys: the digits above stay modes
+        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        action.triggered.connect(lambda _=False: self.look_from(offset, up))
+        self.addAction(action)
+        return action
+
+    def look_from(self, offset: tuple, up: tuple) -> None:
+        if not self._closed:
+            bounds = (self._scene.view_bounds if self._scene is not None
+                      else np.array([[-1.0] * 3, [1.0] * 3]))
+            look_from(self.plotter, bounds, offset, up)
+            self._render()
 
     def _action(self, text: str, key: str, *, checkable: bool = False, checked: bool = False,
                 tip: str = "") -> QAction:
@@ -227,6 +234,7 @@ class ViewportView(QWidget):
     def _set_up_scene(self) -> None:
         self.plotter.set_background(modes.BACKGROUND_BOTTOM, top=modes.BACKGROUND_TOP)
         self.plotter.add_axes(interactive=False, line_width=2, labels_off=False)
+        use_turntable_orbit(self.plotter)
         self._on_view_model_overlay_changed(self.view_model.overlay_text())
         self.reset_view()
 

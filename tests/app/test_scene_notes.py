@@ -36,3 +36,18 @@ def test_a_staged_textured_model_gets_a_coloured_thumbnail(tmp_path):
     drawn = rgba[rgba[..., 3] > 250][:, :3]
     red, green, blue = drawn.mean(axis=0)
     assert len(drawn) > 100 and red > 2 * green and red > 2 * blue  # not clay grey
+
+
+def test_a_mesh_without_a_material_is_said_to_be_shown_in_clay(box_obj):
+    scene = prepare_scene(box_obj)
+    assert scene.notes == ("box.obj has no material, so it is shown in clay.",)
+    (part,) = scene.parts
+    assert part.base_color[:3] == (0.8, 0.8, 0.8)  # light clay, never black
+
+
+def test_uvs_all_at_one_point_are_named_in_the_notes(tmp_path):
+    path = tmp_path / "flat_uv.obj"
+    path.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0.5 0.5\nvt 0.5 0.5\nvt 0.5 0.5\n"
+                    "f 1/1 2/2 3/3\n")
+    scene = prepare_scene(path)
+    assert any("texture coordinates that are all the same point" in n for n in scene.notes)

@@ -379,3 +379,30 @@ def test_check_gc_sees_a_live_interactor(qtbot):
     interactor.deleteLater()
     del interactor
     assert alive_interactors() == []
+
+
+def test_orbit_is_a_turntable_that_keeps_the_up_axis_up(qtbot, view, showcase_glb):
+    show(qtbot, view, showcase_glb)
+    iren = view.plotter.iren
+    start = np.array(view.plotter.camera.position)
+    iren._mouse_left_button_press(320, 240)
+    for step in range(1, 11):  # a diagonal drag: a trackball would roll the model
+        iren._mouse_move(320 + 15 * step, 240 + 9 * step)
+    iren._mouse_left_button_release()
+    assert not np.allclose(view.plotter.camera.position, start)  # it did orbit
+    assert np.allclose(view.plotter.camera.up, (0.0, 1.0, 0.0), atol=1e-6)
+
+
+def test_numpad_keys_give_front_side_and_top_views_as_in_blender(qtbot, view, showcase_glb):
+    show(qtbot, view, showcase_glb)
+    focus(qtbot, view)
+    keypad = Qt.KeyboardModifier.KeypadModifier
+    expected = {(Qt.Key.Key_1, keypad): (0, 0, -1), (Qt.Key.Key_3, keypad): (-1, 0, 0),
+                (Qt.Key.Key_7, keypad): (0, -1, 0),
+                (Qt.Key.Key_1, keypad | Qt.KeyboardModifier.ControlModifier): (0, 0, 1)}
+    for (key, modifiers), direction in expected.items():
+        qtbot.keyClick(view.plotter, key, modifiers)
+        assert np.allclose(view.plotter.camera.direction, direction, atol=1e-6), key
+    assert view.view_model.mode is DisplayMode.TEXTURED  # numpad digits are not mode keys
+    qtbot.keyClick(view.plotter, Qt.Key.Key_2)  # the digits above the letters still are
+    assert view.view_model.mode is DisplayMode.CLAY
