@@ -81,6 +81,7 @@ class SceneData:
     # what the artist should know about the file as read: a texture that was missing, UVs that
     # were degenerate and treated as none. One sentence each, shown in the viewport's overlay.
     notes: tuple[str, ...] = ()
+    has_material: bool = True  # False: no material, texture or colours at all (drawn in clay)
 
     @property
     def vertices(self) -> int:
@@ -165,10 +166,11 @@ def prepare_scene(
     if preview_faces and needs_preview(sum(len(p.faces) for p in parts), preview_faces):
         preview = guarded(lambda: preview_parts(parts, charts, preview_faces), label,
                            "simplified for display")
-    notes = loaded.notes + ((f"{label} has no material, so it is shown in clay.",)
-                            if not _has_material(scene) else ())
+    material = _has_material(scene)
+    notes = loaded.notes + (() if material else
+                            (f"{label} has no material, so it is shown in clay.",))
     return SceneData(str(path), label, parts, scene_bounds(parts), skeleton,
-                     _uv_charts(parts, charts), preview, notes)
+                     _uv_charts(parts, charts), preview, notes, material)
 
 
 def _has_material(scene: Any) -> bool:

@@ -1,8 +1,9 @@
 """Composition root of the studio: QApplication on a qasync loop, the Engine on its own thread,
 the EngineBridge, view models and views.
 
-``python main.py [FILE...] [--open FILE] [--screenshot OUT.png]``; when a studio already runs
-on the same data directory, the files are handed to it and this launch exits.
+``python main.py [FILE...] [--open FILE [--run FEATURE[:ADAPTER]]...] [--screenshot OUT.png
+[--wait S]]``; when a studio already runs on the same data directory, the files are handed to
+it and this launch exits.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--open", type=Path, metavar="FILE", help="show FILE in the viewport")
     parser.add_argument("--screenshot", type=Path, metavar="OUT.png",
                         help="save a screenshot of the window once FILE is drawn, then exit")
+    parser.add_argument("--run", action="append", default=[], metavar="FEATURE[:ADAPTER]",
+                        help="run a job on the --open file once it is read, as the Create "
+                             "panel's Run would (repeat for several)")
+    parser.add_argument("--wait", type=float, default=0.0, metavar="S",
+                        help="with --screenshot: wait S more seconds (say, for jobs to run)")
     parser.add_argument("files", nargs="*", type=Path, metavar="FILE",
                         help="files to open (handed to the studio already running, if any)")
     return parser.parse_args(argv)
@@ -75,6 +81,8 @@ def _run(app: QApplication, engine: Engine, args: argparse.Namespace) -> int:
         _arrange_screenshot(app, window, args, exit_code)
     window.show()
     if args.open is not None:
+        if args.run:
+            _run_when_staged(window, args.run)
         window.open_path(str(args.open))
     if args.files:
         window.open_paths([str(p) for p in args.files])
@@ -117,12 +125,35 @@ def _arrange_screenshot(app: QApplication, window: object, args: argparse.Namesp
         # The input panel reads the same file in parallel; the picture should show both done.
         if window.create_vm.staging:
             QTimer.singleShot(100, shoot_when_settled)
-        else:
-            QTimer.singleShot(300, shoot)  # let the window paint the fresh frame first
+        else:  # let the window paint the fresh frame first (and jobs run, if asked)
+            QTimer.singleShot(300 + int(1000 * args.wait), shoot)
 
     window.scene_shown.connect(shoot_when_settled)
     window.load_failed.connect(fail)
     QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, give_up)
+
+
+def _run_when_staged(window: object, runs: list[str]) -> None:
+    """Submit ``FEATURE[:ADAPTER]`` jobs on the opened input once the Create panel has it."""
+    vm = window.create_vm
+
+    def submit(staged: object) -> None:
+        if staged is None:
+            return
+        vm.input_changed.disconnect(submit)
+        for run in runs:
+            feature, _, adapter = run.partition(":")
+            if feature not in vm.features():
+                print(f"meshsmith: there is no feature {feature!r}.", file=sys.stderr)
+                continue
+            vm.set_feature(feature)
+            if adapter:
+                vm.set_adapter(adapter)
+            if vm.run() is None:
+                print(f"meshsmith: {feature} did not start: {vm.run_disabled_reason()}",
+                      file=sys.stderr)
+
+    vm.input_changed.connect(submit)
 
 
 def _refuse(message: str, *, headless: bool) -> int:

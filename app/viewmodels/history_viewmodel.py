@@ -29,8 +29,9 @@ from PySide6.QtGui import QColor, QDesktopServices
 from superqt.utils import create_worker
 
 from app.viewmodels.list_table_model import AnyIndex, ListTableModel
-from app.viewmodels.names import feature_label, input_name
+from app.viewmodels.names import adapter_label, feature_label, input_name
 from app.viewmodels.thumbnail_cache import ThumbnailCache
+from engine.contract.spec import Registry
 from engine.errors import MeshsmithError
 from engine.export.exporter import ExportOptions, ExportResult, export_file
 from engine.jobs import FEATURES, Job, JobState
@@ -64,6 +65,7 @@ class HistoryModel(ListTableModel):
         self._jobs: list[Job] = []
         self._rows: dict[str, int] = {}
         self._thumbnails = thumbnails
+        self.registry: Registry | None = None
         thumbnails.loaded.connect(self._on_thumbnails_loaded)
 
     # ---- the list side ------------------------------------------------------------------
@@ -111,6 +113,8 @@ class HistoryModel(ListTableModel):
         if role == JOB_ROLE:
             return job
         if role == Qt.ItemDataRole.DisplayRole:
+            if column == ADAPTER:  # the adapter's name, as Create lists it
+                return adapter_label(self.registry, job.spec)
             return _display(job, column)
         if role == SORT_ROLE:
             return _sort_key(job, column)
@@ -189,6 +193,7 @@ class HistoryViewModel(QObject):
         self._open_url = open_url or QDesktopServices.openUrl  # injectable: tests open nothing
         self.thumbnails = ThumbnailCache(thumbnail_size, self)
         self.model = HistoryModel(self.thumbnails, self)
+        self.model.registry = getattr(self._engine, "registry", None)
         self.proxy = HistoryFilter(self)
         self.proxy.setSourceModel(self.model)
         bridge.job_updated.connect(self._on_bridge_job_updated)

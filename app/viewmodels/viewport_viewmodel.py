@@ -333,7 +333,8 @@ class ViewportViewModel(QObject):
         if detail := self.detail_note():
             lines.append(detail)
         note = " ".join(n for n in (self.mode_note(), self._note) if n)
-        return "\n".join([*lines, note] if note else lines)
+        # what reading the file found (a missing texture, UVs at one point, no material)
+        return "\n".join([*lines, *([note] if note else []), *scene.notes])
 
     def detail_note(self) -> str:
         """Which mesh is on screen, when the scene has a preview; "" otherwise."""
@@ -361,7 +362,7 @@ class ViewportViewModel(QObject):
                 return f"{missing} of {len(scene.parts)} parts {verb} no UVs (shown in clay)."
         if mode is DisplayMode.SKELETON and scene.skeleton is None:
             return "This file has no skeleton."
-        if mode is DisplayMode.TEXTURED and not any(
+        if mode is DisplayMode.TEXTURED and scene.has_material and not any(
             p.texture is not None or p.vertex_colors is not None for p in scene.parts
         ):
             return "No texture: showing the base colour."

@@ -198,6 +198,14 @@ def test_overlay_counts_fallbacks_and_job_stats(qtbot, view_model, box_sphere_gl
     assert "This file has no skeleton." in view_model.overlay_text()
 
 
+def test_overlay_says_a_mesh_without_material_is_shown_in_clay(qtbot, view_model, box_obj):
+    with qtbot.waitSignal(view_model.scene_loaded, timeout=LOAD_TIMEOUT_MS):
+        view_model.open_file(str(box_obj))
+    text = view_model.overlay_text()
+    assert "box.obj has no material, so it is shown in clay." in text
+    assert "No texture" not in text  # one explanation, not two
+
+
 # ----------------------------------------------------------------------------- drawing
 
 
