@@ -70,7 +70,9 @@ class ActiveJob:
         if state is JobState.QUEUED:
             return sentence(self.cause) if self.cause else "Queued: starts when a worker is free."
         if state is JobState.RUNNING:
-            return (self.stage or "starting").capitalize()
+            # the stage is on the bar: a sentence that changes with every report would make
+            # the card re-measure (and the window recompose) on every progress event
+            return "Running."
         if state is JobState.FAILED:
             error = self.job.error or (self.job.result.error if self.job.result else None)
             return error.message if error else "The job failed."
@@ -83,7 +85,9 @@ class ActiveJob:
 
     def progress_text(self, now: float) -> str:
         """"42% · remeshing · 0:23 elapsed · about 1:15 left"."""
-        parts = [f"{round(self.fraction * 100)}%"]
+        percent = f"{round(self.fraction * 100)}%"
+        stopped = self.job.state in (JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED)
+        parts = [f"stopped at {percent}" if stopped else percent]
         if self.job.state is JobState.RUNNING and self.stage:
             parts.append(self.stage)
         if self.job.state is not JobState.QUEUED:

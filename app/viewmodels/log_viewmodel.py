@@ -229,6 +229,7 @@ class LogFilter(QSortFilterProxyModel):
         super().__init__(parent)
         self._min_rank = _RANK[min_level]
         self._job_id = ALL
+        self._words: tuple[str, ...] = ()
 
     def set_min_level(self, level: str) -> None:
         self.beginFilterChange()
@@ -240,9 +241,18 @@ class LogFilter(QSortFilterProxyModel):
         self._job_id = job_id
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
+    def set_text(self, text: str) -> None:
+        """Lines holding every word of ``text`` (any case); "" for all."""
+        self.beginFilterChange()
+        self._words = tuple(text.lower().split())
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
     def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
         entry = self.sourceModel().entry(source_row)  # type: ignore[attr-defined]
-        return entry.rank >= self._min_rank and (not self._job_id or entry.job_id == self._job_id)
+        if entry.rank < self._min_rank or (self._job_id and entry.job_id != self._job_id):
+            return False
+        text = f"{entry.message} {entry.job_id}".lower() if self._words else ""
+        return all(word in text for word in self._words)
 
 
 class LogViewModel(QObject):
@@ -299,6 +309,10 @@ class LogViewModel(QObject):
     @Slot(str)
     def set_job_filter(self, job_id: str) -> None:
         self.proxy.set_job(job_id)
+
+    @Slot(str)
+    def set_text_filter(self, text: str) -> None:
+        self.proxy.set_text(text)
 
     def close(self) -> None:
         """Stop following: no more reads, no more watches."""

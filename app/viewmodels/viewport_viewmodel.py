@@ -17,7 +17,6 @@ import logging
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -25,39 +24,11 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from app import offload, scene_data
 from app.scene_data import PartData, Prepared, SceneData
+from app.viewmodels.display_modes import MODE_KEYS, MODE_LABELS, DisplayMode, mode_for_feature
 from engine.meshio.reader import DEFAULT_MAX_FACES
 
 log = logging.getLogger(__name__)
-
-
-class DisplayMode(StrEnum):
-    TEXTURED = "textured"
-    CLAY = "clay"
-    WIREFRAME = "wireframe"
-    NORMALS = "normals"
-    UV_CHECKER = "uv_checker"
-    PARTS = "parts"
-    SKELETON = "skeleton"
-    TWO_SIDED = "two_sided"
-
-
-MODE_LABELS = {
-    DisplayMode.TEXTURED: "Textured", DisplayMode.CLAY: "Clay",
-    DisplayMode.WIREFRAME: "Wireframe", DisplayMode.NORMALS: "Normals",
-    DisplayMode.UV_CHECKER: "UV checker", DisplayMode.PARTS: "Parts",
-    DisplayMode.SKELETON: "Skeleton", DisplayMode.TWO_SIDED: "Two-sided",
-}
-# what a job's result is first shown in: the thing the job made
-_FEATURE_MODES = {"mesh_segmentation": DisplayMode.PARTS, "part_completion": DisplayMode.PARTS,
-                  "auto_rig": DisplayMode.SKELETON, "mesh_retopology": DisplayMode.WIREFRAME,
-                  "uv_unwrapping": DisplayMode.UV_CHECKER}
-
-
-def mode_for_feature(feature: str) -> DisplayMode:
-    return _FEATURE_MODES.get(feature, DisplayMode.TEXTURED)
-
-
-MODE_KEYS = {mode: str(i + 1) for i, mode in enumerate(DisplayMode)}  # keys 1-8, in this order
+__all__ = ["MODE_KEYS", "MODE_LABELS", "DisplayMode", "ViewportViewModel", "mode_for_feature"]
 DETAIL_KEY = "D"
 BEFORE, AFTER = "before", "after"
 # stats a job knows better than a count of what is drawn (a rig may skip helper joints)
@@ -124,6 +95,8 @@ class ViewportViewModel(QObject):
         self._auto_full: set[int] = set()  # scenes (by id) the renderer proved fast enough for
         self._face_budget = 0  # faces the view's renderer draws within its frame budget
         self._turntable = False
+        self._hidden: frozenset[int] = frozenset()  # parts (by index) the artist hid
+        self._drawn: tuple[object, tuple[PartData, ...]] = (None, ())  # filtered, cached
         self._grid = True
         self._axes = True
         # queued even when emitted on this thread, so results always arrive via the event loop
@@ -184,9 +157,26 @@ class ViewportViewModel(QObject):
     def parts_to_draw(self, scene: SceneData) -> tuple[PartData, ...]:
         """The scene's preview while it is the one to draw, else its real parts. Wireframe
         always draws the real mesh: its point is to show the actual topology."""
-        if self._draws_preview(scene) and scene.preview is not None:
-            return scene.preview
-        return scene.parts
+        source = (scene.preview if self._draws_preview(scene) and scene.preview is not None
+                  else scene.parts)
+        if not self._hidden:
+            return source
+        key = (id(source), self._hidden)  # the same tuple again: the view keeps its meshes
+        if self._drawn[0] != key:
+            self._drawn = (key, tuple(p for i, p in enumerate(source) if i not in self._hidden))
+        return self._drawn[1]
+
+    @property
+    def hidden_parts(self) -> frozenset[int]:
+        return self._hidden
+
+    @Slot(object)
+    def set_hidden_parts(self, hidden: object) -> None:
+        """Hide parts of the shown scene by index (the parts list's eyes and isolate)."""
+        hidden = frozenset(hidden)
+        if hidden != self._hidden:
+            self._hidden = hidden
+            self.detail_changed.emit()
 
     @property
     def shows_preview(self) -> bool:
@@ -263,7 +253,7 @@ class ViewportViewModel(QObject):
     def set_side(self, side: str) -> None:
         if side not in (BEFORE, AFTER) or not self._side or side == self._side:
             return
-        self._side = side
+        self._side, self._hidden = side, frozenset()  # the other side has parts of its own
         self.comparison_changed.emit(side)
         self.scene_changed.emit(self.scene, True)  # same camera: the point is to compare
         self._emit_overlay()
@@ -298,7 +288,7 @@ class ViewportViewModel(QObject):
     def clear(self) -> None:
         self._token += 1  # anything still being prepared is now stale
         self._scenes, self._side, self._job_stats, self._note = {}, "", {}, ""
-        self._full_detail, self._auto_full = False, set()
+        self._full_detail, self._auto_full, self._hidden = False, set(), frozenset()
         self._set_loading("")
         self.comparison_changed.emit("")
         self.scene_changed.emit(None, False)
@@ -410,7 +400,7 @@ class ViewportViewModel(QObject):
             self.load_failed.emit(after_error or "The file could not be shown.")
             self._emit_overlay()
             return
-        self._full_detail, self._auto_full = False, set()
+        self._full_detail, self._auto_full, self._hidden = False, set(), frozenset()
         self._scenes = {AFTER: after}
         self._job_stats = self._pending_stats
         self._note = ""

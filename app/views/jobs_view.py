@@ -43,6 +43,28 @@ _LABELS = {"cancel": ("Cancel", "Stop this job"), "open": ("Open", "Show in the 
            "dismiss": ("Dismiss", "Take this card off the list")}
 
 
+class JobProgressBar(QProgressBar):
+    """A progress bar that only ever asks for a repaint at the next frame. ``setValue``
+    repaints at once, and in a window around a GL viewport a paint recomposes the whole window
+    (~10 ms in software GL): four streaming jobs made that most of the GUI thread's time. Its
+    text ("42% · remeshing · 0:23 elapsed") is ours, so it never re-measures the card either."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self._text = ""
+
+    def text(self) -> str:
+        return self._text
+
+    def set_progress(self, value: int, text: str) -> None:
+        if value == self.value() and text == self._text:
+            return
+        self._text = text
+        self.setUpdatesEnabled(False)  # setValue's own synchronous repaint does nothing...
+        self.setValue(value)
+        self.setUpdatesEnabled(True)  # ...and this schedules one, batched with the rest
+
+
 class JobCard(QFrame):
     """One job. ``show_row`` redraws it from the view model's row."""
 
@@ -58,7 +80,7 @@ class JobCard(QFrame):
         self.thumb.setFixedSize(THUMB, THUMB)
         self.title = _wrapped("jobTitle")
         self.detail = _wrapped("jobDetail")
-        self.progress = QProgressBar(objectName="jobProgress", textVisible=True)
+        self.progress = JobProgressBar(objectName="jobProgress", textVisible=True)
         self.progress.setRange(0, 1000)
         self.progress.setMinimumWidth(40)
         self.progress.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
@@ -94,15 +116,19 @@ class JobCard(QFrame):
         grid.setColumnStretch(1, 1)
 
     def show_row(self, row: ActiveJob, now: float) -> None:
-        self.title.setText(row.title + (f" · sent by {row.job.user}" if row.job.user else ""))
-        self.detail.setText(row.detail)
-        self.progress.setValue(int(1000 * row.fraction))
-        self.progress.setFormat(row.progress_text(now))
-        self.status.setText(row.status_text())
-        warnings = row.warnings()
-        self.warnings.setText("\n".join(f"⚠ {w}" for w in warnings))
-        self.warnings.setVisible(bool(warnings))
+        """Redraw from the row, touching only what changed: a label's new text re-measures
+        the card, and any repaint recomposes the window around the GL viewport."""
+        self.progress.set_progress(int(1000 * row.fraction), row.progress_text(now))
         phase = row.phase
+        if self.property("phase") == phase and phase in ("queued", "running") \
+                and self.status.text() == row.status_text():
+            return  # the common case: only the bar moved
+        _set_text(self.title, row.title + (f" · sent by {row.job.user}" if row.job.user else ""))
+        _set_text(self.detail, row.detail)
+        _set_text(self.status, row.status_text())
+        warnings = row.warnings()
+        _set_text(self.warnings, "\n".join(f"⚠ {w}" for w in warnings))
+        self.warnings.setVisible(bool(warnings))
         if self.property("phase") != phase:
             self.setProperty("phase", phase)
             self.style().unpolish(self)
@@ -237,6 +263,11 @@ class JobsView(QWidget):
         for card in self.cards.values():
             if card.property("thumbnail") == path and (pixmap := self.thumbnails.get(path)):
                 card.thumb.setPixmap(pixmap)
+
+
+def _set_text(label: QLabel, text: str) -> None:
+    if label.text() != text:
+        label.setText(text)
 
 
 def _wrapped(name: str) -> QLabel:

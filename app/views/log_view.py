@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, Slot
+from PySide6.QtCore import QModelIndex, Qt, Slot
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -10,6 +11,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -33,12 +35,14 @@ class LogView(QWidget):
         self.job_combo = QComboBox()
         self.job_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.job_combo.addItem(ALL_JOBS, "")
+        self.search_edit = QLineEdit(placeholderText="Search the log…", clearButtonEnabled=True)
         self.follow_check = QCheckBox("Follow")
         self.follow_check.setChecked(True)
         self.table = self._make_table()
         self._lay_out()
         self.level_combo.currentIndexChanged.connect(self._on_level_combo_changed)
         self.job_combo.currentIndexChanged.connect(self._on_job_combo_changed)
+        self.search_edit.textChanged.connect(view_model.set_text_filter)
         view_model.job_ids_changed.connect(self._on_vm_job_ids_changed)
         view_model.proxy.rowsInserted.connect(self._on_proxy_rows_inserted)
         self._on_vm_job_ids_changed(view_model.job_ids)
@@ -48,6 +52,12 @@ class LogView(QWidget):
         table = QTableView()
         table.setModel(self.vm.proxy)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        copy = QAction("Copy", table, shortcut=QKeySequence.StandardKey.Copy,
+                       shortcutContext=Qt.ShortcutContext.WidgetShortcut)
+        copy.triggered.connect(self.copy_selection)
+        table.addAction(copy)
+        table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.setWordWrap(False)
         table.setAlternatingRowColors(True)  # palette colours: fine on dark themes
@@ -68,12 +78,24 @@ class LogView(QWidget):
         filters.addWidget(self.level_combo)
         filters.addWidget(QLabel("Job"))
         filters.addWidget(self.job_combo)
-        filters.addStretch(1)
+        filters.addWidget(self.search_edit, 1)
         filters.addWidget(self.follow_check)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(filters)
         layout.addWidget(self.table, 1)
+
+    def selected_text(self) -> str:
+        """The selected lines as tab-separated text, in the order shown."""
+        rows = sorted(i.row() for i in self.table.selectionModel().selectedRows())
+        model = self.table.model()
+        return "\n".join("\t".join(str(model.index(r, c).data() or "")
+                                   for c in range(model.columnCount())) for r in rows)
+
+    @Slot()
+    def copy_selection(self) -> None:
+        if text := self.selected_text():
+            QGuiApplication.clipboard().setText(text)
 
     @Slot(int)
     def _on_level_combo_changed(self, _index: int) -> None:

@@ -32,6 +32,7 @@ from app.views.jobs_view import JobsView
 from app.views.log_view import LogView
 from app.views.models_view import ModelsView
 from app.views.notices import NoticeArea
+from app.views.parts_view import PartsView
 from app.views.shortcut_sheet import ShortcutSheet
 from app.views.status_bar import StudioStatusBar
 from app.views.viewport import ViewportView
@@ -65,6 +66,7 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
         self.models_vm = ModelsViewModel(ModelStore(bridge.engine.data), parent=self)
         self._models_listed = False
         self.models_view = ModelsView(self.models_vm)
+        self.parts_view = PartsView(self.viewport_vm)
         self.docks = self._make_docks()
         self.notices = NoticeArea(self.viewport)
         self.outcomes = JobOutcomes(self.jobs_vm, self.viewport_vm, self.notices,
@@ -84,6 +86,7 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
             "History": (self.history_view, Qt.DockWidgetArea.BottomDockWidgetArea),
             "Log": (self.log_view, Qt.DockWidgetArea.BottomDockWidgetArea),
             "Models": (self.models_view, Qt.DockWidgetArea.BottomDockWidgetArea),
+            "Parts": (self.parts_view, Qt.DockWidgetArea.BottomDockWidgetArea),
         }
         docks = {}
         for title, (widget, area) in places.items():
@@ -93,6 +96,7 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
             docks[title] = dock
         self.tabifyDockWidget(docks["History"], docks["Log"])
         self.tabifyDockWidget(docks["Log"], docks["Models"])
+        self.tabifyDockWidget(docks["Models"], docks["Parts"])
         # The Models page reads the disk: only when the artist first looks at it.
         docks["Models"].visibilityChanged.connect(self._on_models_dock_visibility_changed)
         docks["History"].raise_()

@@ -89,4 +89,6 @@ class NoticeArea(QWidget):
             return
         self.adjustSize()
         host = self.parentWidget()
-        self.move(max(0, host.width() - self.width() - 12), 12)
+        toolbar = getattr(host, "toolbar", None)  # never over the viewport's own buttons
+        top = toolbar.geometry().bottom() + 8 if toolbar is not None else 12
+        self.move(max(0, host.width() - self.width() - 12), top)

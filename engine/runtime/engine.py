@@ -458,7 +458,8 @@ class Engine(EngineLoop):
             # Nothing half-written is ever presented as a result.
             shutil.rmtree(self.data.job_output(job_id), ignore_errors=True)
         job, refused = self._final_writes.record(self._store, job_id, state, result, error)
-        log.info("job %s %s", job_id, state.value,
+        # the Log panel shows this line: a failure carries its sentence, not only its state
+        log.info("job %s %s%s", job_id, state.value, f": {error.message}" if error else "",
                  extra={"job_id": job_id, "error": error.code if error else None})
         future = self._futures.pop(job_id, None)
         if future is not None:

@@ -174,3 +174,28 @@ def test_view_combos_filter_the_table(vm, logs, qtbot):
     with qtbot.waitSignal(vm.job_ids_changed, timeout=5000):
         append(logs / "engine-1.jsonl", log_line("job d4 done", job_id="d4"))
     assert view.job_combo.findData("d4") == 3 and view.job_combo.currentData() == "b2"
+
+
+def test_a_failed_job_logs_its_sentence_which_can_be_found_and_copied(engine, box_obj, qtbot):
+    from PySide6.QtGui import QGuiApplication
+
+    from app.bridge import EngineBridge
+    from app.views.log_view import LogView
+
+    vm = LogViewModel(EngineBridge(engine))
+    view = LogView(vm)
+    qtbot.addWidget(view)
+    view.show()
+    job_id = engine.submit("mesh_segmentation", [engine.stage(str(box_obj))], adapter="sleepy",
+                           params={"steps": 1, "step_s": 0.0, "fail": True})
+    result = engine.wait(job_id, timeout=60)
+    assert result.status == "failed"
+    line = f"job {job_id} failed: {result.error.message}"
+    qtbot.waitUntil(lambda: line in shown(vm), timeout=10_000)
+    view.search_edit.setText("TOLD to")  # words, any case
+    assert [m for m in shown(vm)] == [m for m in shown(vm) if "told to" in m.lower()]
+    assert line in shown(vm)
+    view.table.selectAll()
+    view.copy_selection()
+    assert line in QGuiApplication.clipboard().text()
+    vm.close()

@@ -414,3 +414,24 @@ def test_numpad_keys_give_front_side_and_top_views_as_in_blender(qtbot, view, sh
     assert view.view_model.mode is DisplayMode.TEXTURED  # numpad digits are not mode keys
     qtbot.keyClick(view.plotter, Qt.Key.Key_2)  # the digits above the letters still are
     assert view.view_model.mode is DisplayMode.CLAY
+
+
+def test_the_parts_list_names_parts_hides_them_and_isolates_one(qtbot, view, box_sphere_glb):
+    from app.views.parts_view import PartsView
+
+    parts = PartsView(view.view_model)
+    qtbot.addWidget(parts)
+    scene = show(qtbot, view, box_sphere_glb)
+    assert parts.list.count() == 2
+    assert all(f"{len(p.faces):,} faces" in parts.list.item(i).text()
+               for i, p in enumerate(scene.parts))
+    parts.list.item(0).setCheckState(Qt.CheckState.Unchecked)  # the eye: hide the first part
+    assert view.view_model.parts_to_draw(scene) == (scene.parts[1],)
+    assert view._parts == (scene.parts[1],)  # the view drew only what is left
+    parts.show_all_button.click()
+    assert view._parts == scene.parts and parts.list.item(0).checkState() == Qt.CheckState.Checked
+    parts.isolate(0)
+    assert view._parts == (scene.parts[0],)
+    assert parts.list.item(1).checkState() == Qt.CheckState.Unchecked
+    parts.isolate(0)  # isolating it again brings everything back
+    assert view._parts == scene.parts
