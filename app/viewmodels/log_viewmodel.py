@@ -34,7 +34,13 @@ if TYPE_CHECKING:
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 _RANK = {name: 10 * (i + 1) for i, name in enumerate(LEVELS)}  # logging's numbers
-COLUMNS = ("Time", "Level", "Logger", "Job", "Message")
+COLUMNS = ("Time", "Level", "Source", "Job", "Message")
+# module paths in plain words; the first matching prefix wins, the full name is the tooltip
+_SOURCES = (("engine.workers", "worker"), ("engine.runtime", "engine"),
+            ("engine.scheduling", "scheduler"), ("engine.storage", "storage"),
+            ("engine.meshio", "files"), ("engine.export", "export"),
+            ("engine.pipelines", "recipe"), ("adapters", "adapter"), ("app.server", "HTTP API"),
+            ("app", "studio"))
 TIME, LEVEL, LOGGER, JOB, MESSAGE = range(len(COLUMNS))
 ALL = ""  # the job filter value that lets every line through
 # mid-tone colours that read on dark and light palettes alike
@@ -209,6 +215,12 @@ class LogModel(ListTableModel):
         return None
 
 
+def source_name(logger: str) -> str:
+    """``engine.workers.pool`` -> "worker": where a line came from, for an artist."""
+    return next((word for prefix, word in _SOURCES
+                 if logger == prefix or logger.startswith(prefix + ".")), logger)
+
+
 def _display(entry: LogEntry, column: int) -> str:
     if column == TIME:
         stamp = time.strftime("%H:%M:%S", time.localtime(entry.ts))
@@ -216,7 +228,7 @@ def _display(entry: LogEntry, column: int) -> str:
     if column == LEVEL:
         return entry.level
     if column == LOGGER:
-        return entry.logger
+        return source_name(entry.logger)
     if column == JOB:
         return entry.job_id
     return entry.message.splitlines()[0] if entry.message else ""

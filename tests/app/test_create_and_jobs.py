@@ -169,3 +169,24 @@ def test_a_burst_of_progress_redraws_the_jobs_list_once(qtbot):
     qtbot.waitUntil(lambda: len(redraws) == 1, timeout=2_000)
     qtbot.wait(2 * PROGRESS_REPAINT_MS)
     assert len(redraws) == 1
+
+
+def test_a_card_shows_the_engines_eta_and_counts_it_down_but_never_guesses_one(qtbot):
+    import time as _time
+
+    from app.viewmodels.jobs_viewmodel import JobListModel
+    from engine.jobs import Job, JobSpec
+
+    model = JobListModel()
+    spec = JobSpec(feature="mesh_retopology", adapter="instant_meshes",
+                   inputs=["/data/inputs/ab/wuson.glb"], params={"target_faces": 5000})
+    model.upsert(Job(job_id="j1", spec=spec, created_at=_time.time(), state=JobState.RUNNING))
+    row = model.rows[0]
+    assert row.title == "Retopologize · wuson.glb" and "target faces 5,000" in row.detail
+    model.update("j1", stage="remeshing", fraction=0.5)
+    now = _time.monotonic()
+    assert "left" not in row.progress_text(now)  # no estimate from the engine: none shown
+    model.update("j1", eta_s=75.0, eta_mono=now)
+    assert row.progress_text(now).startswith("50% · remeshing · ")
+    assert row.progress_text(now).endswith("about 1:15 left")
+    assert row.progress_text(now + 10).endswith("about 1:05 left")

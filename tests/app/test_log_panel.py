@@ -199,3 +199,12 @@ def test_a_failed_job_logs_its_sentence_which_can_be_found_and_copied(engine, bo
     view.copy_selection()
     assert line in QGuiApplication.clipboard().text()
     vm.close()
+
+
+def test_sources_read_in_plain_words():
+    from app.viewmodels.log_viewmodel import source_name
+
+    assert [source_name(n) for n in ("engine.runtime.engine", "engine.workers.pool",
+                                     "adapters.instant_meshes", "app.views.main_window",
+                                     "py.warnings")] == [
+        "engine", "worker", "adapter", "studio", "py.warnings"]
