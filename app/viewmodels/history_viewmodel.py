@@ -44,6 +44,8 @@ THUMBNAIL, FEATURE, INPUT, STATUS, DATE, DURATION, ADAPTER, PIPELINE, USER = ran
 FAILED_COLOUR = QColor("#ff6b63")  # failed rows read red, whatever the theme
 JOB_ROLE = Qt.ItemDataRole.UserRole  # the Job snapshot behind a row
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # raw values, so durations sort as numbers
+TILE_ROLE = Qt.ItemDataRole.UserRole + 2  # the larger thumbnail of the grid view
+TILE_SIZE = 112
 ALL = ""  # the filter value that lets everything through
 _STATE_PHRASES = {JobState.QUEUED: "is still queued", JobState.RUNNING: "is still running",
                   JobState.FAILED: "failed", JobState.CANCELLED: "was cancelled",
@@ -60,13 +62,17 @@ class HistoryModel(ListTableModel):
         return self._jobs
 
 
-    def __init__(self, thumbnails: ThumbnailCache, parent: QObject | None = None) -> None:
+    def __init__(self, thumbnails: ThumbnailCache, parent: QObject | None = None,
+                 tiles: ThumbnailCache | None = None) -> None:
         super().__init__(parent)
         self._jobs: list[Job] = []
         self._rows: dict[str, int] = {}
         self._thumbnails = thumbnails
         self.registry: Registry | None = None
+        self._tiles = tiles or thumbnails
         thumbnails.loaded.connect(self._on_thumbnails_loaded)
+        if tiles is not None:  # read only once the grid asks: most never look at it
+            tiles.loaded.connect(self._on_thumbnails_loaded)
 
     # ---- the list side ------------------------------------------------------------------
     def set_jobs(self, jobs: list[Job]) -> None:
@@ -125,6 +131,9 @@ class HistoryModel(ListTableModel):
         if column == THUMBNAIL and role == Qt.ItemDataRole.DecorationRole:
             path = job.result.thumbnail_path if job.result else None
             return self._thumbnails.get(path) if path else None
+        if role == TILE_ROLE:
+            path = job.result.thumbnail_path if job.result else None
+            return self._tiles.get(path) if path else None
         if column == THUMBNAIL and role == Qt.ItemDataRole.SizeHintRole:
             return QSize(self._thumbnails.size + 4, self._thumbnails.size + 4)
         return None
@@ -134,7 +143,7 @@ class HistoryModel(ListTableModel):
         for row, job in enumerate(self._jobs):
             if job.result is not None and job.result.thumbnail_path == path:
                 index = self.index(row, THUMBNAIL)
-                self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+                self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole, TILE_ROLE])
 
 
 class HistoryFilter(QSortFilterProxyModel):
@@ -192,7 +201,8 @@ class HistoryViewModel(QObject):
         self._limit = limit
         self._open_url = open_url or QDesktopServices.openUrl  # injectable: tests open nothing
         self.thumbnails = ThumbnailCache(thumbnail_size, self)
-        self.model = HistoryModel(self.thumbnails, self)
+        self.tiles = ThumbnailCache(TILE_SIZE, self)
+        self.model = HistoryModel(self.thumbnails, self, tiles=self.tiles)
         self.model.registry = getattr(self._engine, "registry", None)
         self.proxy = HistoryFilter(self)
         self.proxy.setSourceModel(self.model)
@@ -331,12 +341,14 @@ class HistoryViewModel(QObject):
             shutil.rmtree(folder, ignore_errors=True)
         if job.result is not None and job.result.thumbnail_path:
             self.thumbnails.forget(job.result.thumbnail_path)
+            self.tiles.forget(job.result.thumbnail_path)
         self.model.remove(job_id)
         self.job_deleted.emit(job_id)
 
     def close(self) -> None:
         """Let queued thumbnail reads finish before the panel goes away."""
         self.thumbnails.wait()
+        self.tiles.wait()
 
     # ---- helpers ------------------------------------------------------------------------
     def _job(self, job_id: str) -> Job | None:

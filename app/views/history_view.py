@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMenu,
     QMessageBox,
+    QStackedWidget,
     QTableView,
     QToolButton,
     QVBoxLayout,
@@ -33,6 +34,7 @@ from app.viewmodels.history_viewmodel import (
 )
 from app.viewmodels.names import feature_label
 from app.views.export_dialog import ExportDialog
+from app.views.history_grid import make_grid
 from engine.export.exporter import ExportOptions, ExportResult
 from engine.jobs import Job
 
@@ -59,6 +61,13 @@ class HistoryView(QWidget):
         self.search_edit = QLineEdit(placeholderText="Search id, file, adapter, error…")
         self.search_edit.setClearButtonEnabled(True)
         self.table = self._make_table()
+        self.grid = make_grid(self.table)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.table)
+        self.stack.addWidget(self.grid)
+        self.grid_button = QToolButton(text="Grid", checkable=True, objectName="historyGridButton",
+                                       toolTip="Show the results as a grid of thumbnails")
+        self.grid_button.toggled.connect(self.show_grid)
         self.job_actions = self._make_actions()
         self.message_label = _MessageLabel(wordWrap=True)
         self.message_label.setEnabled(False)  # the palette's muted text: no colour of our own
@@ -115,6 +124,7 @@ class HistoryView(QWidget):
         filters.addWidget(self.feature_combo)
         filters.addWidget(self.status_combo)
         filters.addWidget(self.search_edit, 1)
+        filters.addWidget(self.grid_button)
         buttons = QHBoxLayout()
         for action in self.job_actions.values():
             button = QToolButton()
@@ -124,7 +134,7 @@ class HistoryView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(filters)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.stack, 1)
         layout.addLayout(buttons)
         layout.addWidget(self.message_label)
 
@@ -133,6 +143,7 @@ class HistoryView(QWidget):
         self.status_combo.currentIndexChanged.connect(self._on_status_combo_changed)
         self.search_edit.textChanged.connect(self.vm.set_text_filter)
         self.table.doubleClicked.connect(self._on_table_double_clicked)
+        self.grid.doubleClicked.connect(self._on_table_double_clicked)
         self.table.customContextMenuRequested.connect(self._on_table_context_menu_requested)
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
         # a job changing state (running -> succeeded) changes what its buttons may do
@@ -175,6 +186,11 @@ class HistoryView(QWidget):
         if not index.isValid() or not self.table.selectionModel().isRowSelected(index.row()):
             return None
         return index.data(JOB_ROLE)
+
+    def show_grid(self, on: bool) -> None:
+        """Thumbnails in a grid, or the table; the selection is the same in both."""
+        self.stack.setCurrentWidget(self.grid if on else self.table)
+        self.grid_button.setChecked(on)
 
     def selected_jobs(self) -> list[Job]:
         rows = self.table.selectionModel().selectedRows()

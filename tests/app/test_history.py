@@ -313,3 +313,23 @@ def test_view_deletes_several_selected_jobs_after_one_question(view, vm, bridge,
     assert [sorted(ids) for ids in asked] == [["seg2", "uv2"]]
     assert "uv2" not in shown(vm) and "seg2" not in shown(vm) and "run1" in shown(vm)
     assert bridge.engine.store.get("uv2") is None
+
+
+def test_the_grid_shows_thumbnails_and_shares_the_tables_selection(view, vm, qtbot):
+    from app.viewmodels.history_viewmodel import TILE_ROLE, TILE_SIZE
+
+    view.show_grid(True)
+    assert view.grid.isVisible() and not view.table.isVisible()
+    row = shown(vm).index("uv1")
+    index = view.grid.model().index(row, THUMBNAIL)
+    index.data(TILE_ROLE)  # the first ask queues the read
+    qtbot.waitUntil(lambda: isinstance(index.data(TILE_ROLE), QPixmap), timeout=5000)
+    assert index.data(TILE_ROLE).width() == TILE_SIZE  # the larger picture, aspect kept
+    view.grid.setCurrentIndex(index)
+    assert view.selected_job().job_id == "uv1" and view.job_actions["open"].isEnabled()
+    rect = view.grid.visualRect(index)
+    with qtbot.waitSignal(vm.open_requested):
+        qtbot.mouseClick(view.grid.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        qtbot.mouseDClick(view.grid.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    view.grid_button.click()
+    assert view.table.isVisible()
