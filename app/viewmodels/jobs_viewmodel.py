@@ -12,7 +12,13 @@ from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt, QTim
 
 from app.bridge import EngineBridge
 from app.viewmodels.list_table_model import ListTableModel
-from app.viewmodels.names import adapter_label, feature_label, input_name, key_settings
+from app.viewmodels.names import (
+    adapter_label,
+    feature_label,
+    input_name,
+    key_settings,
+    plain_cause,
+)
 from engine.contract.spec import Registry
 from engine.jobs import Job, JobState
 
@@ -242,7 +248,7 @@ class JobsViewModel(QObject):
         for job in store.list(states=[JobState.QUEUED, JobState.RUNNING], newest_first=False):
             self.model.upsert(job)
             if job.state is JobState.QUEUED and (cause := bridge.engine.causes.get(job.job_id)):
-                self.model.update(job.job_id, cause=cause)
+                self._on_bridge_job_waiting(job.job_id, cause)
 
     def cancel(self, job_id: str) -> None:
         i = self.model.find(job_id)
@@ -274,7 +280,8 @@ class JobsViewModel(QObject):
         self.model.update(job_id, stage=stage, fraction=fraction)
 
     def _on_bridge_job_waiting(self, job_id: str, cause: object) -> None:
-        self.model.update(job_id, cause=cause)
+        registry = self.bridge.engine.registry
+        self.model.update(job_id, cause=plain_cause(registry, cause) if cause else cause)
 
     def _on_bridge_job_eta(self, job_id: str, eta_s: object) -> None:
         self.model.update(job_id, eta_s=eta_s, eta_mono=time.monotonic())

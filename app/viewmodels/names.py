@@ -37,6 +37,14 @@ def adapter_label(registry: Registry | None, spec: JobSpec) -> str:
         return spec.adapter
 
 
+def plain_cause(registry: Registry | None, cause: str) -> str:
+    """The scheduler names adapters by id ("the running instant_meshes job"): use their
+    names, as the Create panel does."""
+    for spec in registry.specs if registry is not None else ():
+        cause = cause.replace(f" {spec.id} job", f" {spec.label} job")
+    return cause
+
+
 def key_settings(registry: Registry | None, spec: JobSpec) -> str:
     """The settings that tell two jobs of one feature apart: those changed from the adapter's
     defaults first, then the first ones of its form, ``KEY_SETTINGS`` in all."""
