@@ -72,6 +72,7 @@ class ViewportViewModel(QObject):
     overlay_changed = Signal(str)
     comparison_changed = Signal(str)  # "", "before" or "after"
     turntable_changed = Signal(bool)
+    side_by_side_changed = Signal(bool)
     grid_changed = Signal(bool)
     axes_changed = Signal(bool)
     detail_changed = Signal()  # the parts to draw changed: preview ⇄ full mesh
@@ -95,6 +96,7 @@ class ViewportViewModel(QObject):
         self._auto_full: set[int] = set()  # scenes (by id) the renderer proved fast enough for
         self._face_budget = 0  # faces the view's renderer draws within its frame budget
         self._turntable = False
+        self._side_by_side = False  # input left, result right, one camera
         self._hidden: frozenset[int] = frozenset()  # parts (by index) the artist hid
         self._drawn: tuple[object, tuple[PartData, ...]] = (None, ())  # filtered, cached
         self._grid = True
@@ -258,6 +260,20 @@ class ViewportViewModel(QObject):
         self.scene_changed.emit(self.scene, True)  # same camera: the point is to compare
         self._emit_overlay()
 
+    @property
+    def side_by_side(self) -> bool:
+        """True while the input is drawn beside the result (only with a "before" to show)."""
+        return self._side_by_side and BEFORE in self._scenes
+
+    @Slot(bool)
+    def set_side_by_side(self, on: bool) -> None:
+        if on != self._side_by_side:
+            self._side_by_side = on
+            if on and self._side == BEFORE:
+                self.set_side(AFTER)  # the right half is the result
+            self.side_by_side_changed.emit(on)
+            self._emit_overlay()
+
     @Slot()
     def toggle_before_after(self) -> None:
         self.set_side(AFTER if self._side == BEFORE else BEFORE)
@@ -318,6 +334,8 @@ class ViewportViewModel(QObject):
             "no UVs" if charts is None else _count(charts, "UV chart"),
         ])
         x, y, z = high - low
+        if self.side_by_side:
+            title = f"{scene.name}  ·  left: the input, right: the result"
         lines = [title, counts, f"size {x:.3g} × {y:.3g} × {z:.3g}",
                  f"[{MODE_KEYS[self._mode]}] {MODE_LABELS[self._mode]}"]
         if detail := self.detail_note():

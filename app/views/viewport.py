@@ -33,6 +33,7 @@ from app.viewmodels.viewport_viewmodel import (
 from app.views import viewport_modes as modes
 from app.views.viewport_camera import NAMED_VIEWS, Y_UP, look_from, use_turntable_orbit
 from app.views.viewport_canvas import Canvas, KeySink, fit_overlay, make_overlay, with_overlay
+from app.views.viewport_split import SideBySide
 
 TURNTABLE_STEP_DEG = 1.0
 TURNTABLE_INTERVAL_MS = 33  # ~30 frames a second: one turn in about 12 seconds
@@ -71,6 +72,7 @@ class ViewportView(QWidget):
         self._key_sink = KeySink(self)
         self.plotter.installEventFilter(self._key_sink)
         self.overlay = make_overlay(self.plotter)
+        self._split = SideBySide(self.plotter)
         # changes ask the widget to repaint and its paint renders VTK, so however many things
         # change before the next frame, the scene is drawn once (on a million faces in
         # software GL one frame is half a second); scene_shown waits for that frame
@@ -138,6 +140,7 @@ class ViewportView(QWidget):
             self.view_model.shutdown()
         self._mode_actors, self._meshes, self._grid_actor, self._scene = [], [], None, None
         self._parts = ()
+        self._split.hide()
         self.plotter.close()
 
     @property
@@ -202,6 +205,9 @@ class ViewportView(QWidget):
         self.axes_action = self._action("Axes", "A", checkable=True, checked=vm.axes_visible)
         self.axes_action.toggled.connect(vm.set_axes_visible)
         self.view_actions = [self._view_action(*view) for view in NAMED_VIEWS]
+        self.split_action = self._action("A|B", "S", checkable=True,
+                                         tip="Side by side: the input beside the result")
+        self.split_action.toggled.connect(vm.set_side_by_side)
 
     def _view_action(self, name: str, key: str, offset: tuple, up: tuple) -> QAction:
         action = QAction(name, self, toolTip=f"{name} ({key})")
@@ -245,6 +251,7 @@ class ViewportView(QWidget):
         vm.overlay_changed.connect(self._on_view_model_overlay_changed)
         vm.comparison_changed.connect(self._on_view_model_comparison_changed)
         vm.turntable_changed.connect(self._on_view_model_turntable_changed)
+        vm.side_by_side_changed.connect(self._on_view_model_side_by_side_changed)
         vm.grid_changed.connect(self._on_view_model_grid_changed)
         vm.axes_changed.connect(self._on_view_model_axes_changed)
         vm.detail_changed.connect(self._on_view_model_detail_changed)
@@ -291,6 +298,13 @@ class ViewportView(QWidget):
     def _on_view_model_comparison_changed(self, side: str) -> None:
         self.before_after_action.setEnabled(bool(side))
         self.before_after_action.setChecked(side == "before")
+
+    @Slot(bool)
+    def _on_view_model_side_by_side_changed(self, on: bool) -> None:
+        self.split_action.setChecked(on)
+        if not self._closed:
+            self._redraw_mode()
+            self.frame()  # each half is narrower (or the whole wider) than before: refit
 
     @Slot(bool)
     def _on_view_model_turntable_changed(self, on: bool) -> None:
@@ -355,6 +369,16 @@ class ViewportView(QWidget):
         if self._scene is not None:
             self._mode_actors = modes.draw(self.plotter, self._scene, self._parts, self._meshes,
                                            self.view_model.effective_mode)
+        self._sync_split()
+
+    def _sync_split(self) -> None:
+        vm, before = self.view_model, self.view_model.before
+        if vm.side_by_side and before is not None and self._scene is not None:
+            light = before.preview is not None and not vm.full_detail
+            self._split.show(before, before.preview if light else before.parts,
+                             vm.effective_mode)
+        else:
+            self._split.hide()
 
     def _redraw_grid(self) -> None:
         if self._grid_actor is not None:

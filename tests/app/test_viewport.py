@@ -314,6 +314,28 @@ def test_before_after_toggles_between_two_scenes(qtbot, view, box_sphere_glb, sh
     assert vm.scene is vm.after and differing(after, shot(view, tmp_path / "again.png")) < 200
 
 
+def test_side_by_side_draws_the_input_left_and_the_result_right_with_one_camera(
+        qtbot, view, box_sphere_glb, showcase_glb, tmp_path):
+    vm = view.view_model
+    with qtbot.waitSignal(view.scene_shown, timeout=LOAD_TIMEOUT_MS):
+        vm.show_comparison(str(box_sphere_glb), str(showcase_glb))
+    single = shot(view, tmp_path / "single.png")
+    focus(qtbot, view)
+    qtbot.keyClick(view.plotter, Qt.Key.Key_S)
+    assert vm.side_by_side and view.split_action.isChecked()
+    assert "left: the input, right: the result" in vm.overlay_text()
+    split = shot(view, tmp_path / "split.png")
+    half = split.shape[1] // 2
+    assert differing(single, split) > 5000
+    assert differing(split[:, :half], split[:, half:]) > 2000  # two different meshes
+    renderer = view._split.renderer
+    assert renderer.GetActiveCamera() is view.plotter.renderer.GetActiveCamera()
+    assert renderer.GetActors().GetNumberOfItems() >= 2  # box and sphere on the left
+    vm.set_side_by_side(False)
+    assert view._split.renderer is None
+    assert differing(single, shot(view, tmp_path / "again.png")) < 200
+
+
 def test_screenshot_writes_a_png_and_the_window_can_be_grabbed(qtbot, view, showcase_glb,
                                                                tmp_path):
     show(qtbot, view, showcase_glb)  # what `main.py --open FILE --screenshot OUT` waits for
