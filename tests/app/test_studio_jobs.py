@@ -21,6 +21,18 @@ LONG = {"steps": 4000, "step_s": 0.05}  # minutes: still running when the test l
 
 
 @pytest.fixture
+def engine(data_dir, test_registry):
+    """Two CPU slots whatever the machine has: with three long jobs one must wait."""
+    from engine.runtime.engine import Engine
+
+    eng = Engine(data_dir, registry=test_registry, cpu_slots=2, cancel_grace_s=1.0).start()
+    try:
+        yield eng
+    finally:
+        eng.shutdown()
+
+
+@pytest.fixture
 def studio(qtbot, engine, tmp_path, monkeypatch):
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qs"))
@@ -63,9 +75,10 @@ def test_three_long_jobs_and_a_failed_rig_are_all_readable_at_a_glance(
         qtbot, studio, engine, box_obj, plane_obj):
     screen = studio.screen().availableGeometry()
     assert (screen.width(), screen.height()) == (1920, 1080)
+    # the failing one first: with two slots it runs beside one long job, then leaves its slot
+    failing = submit(engine, "auto_rig", "skeleton_rig", plane_obj)
     long_jobs = [submit(engine, "mesh_segmentation", "sleepy", box_obj, **LONG)
                  for _ in range(3)]
-    failing = submit(engine, "auto_rig", "skeleton_rig", plane_obj)
 
     # the failure: its reason on the card, in red, without hovering; and a notice says it too
     qtbot.waitUntil(lambda: engine.get(failing).state is JobState.FAILED, timeout=120_000)
@@ -86,7 +99,8 @@ def test_three_long_jobs_and_a_failed_rig_are_all_readable_at_a_glance(
     qtbot.waitUntil(lambda: card(studio, running).progress.value() > 0, timeout=60_000)
     bar = card(studio, running).progress
     assert bar.isVisible() and bar.text().split(" ")[0].endswith("%")
-    waiting = next(j for j in long_jobs if engine.get(j).state is JobState.QUEUED)
+    waiting = long_jobs[-1]  # two slots, first in first out: the last one waits throughout
+    assert engine.get(waiting).state is JobState.QUEUED
 
     def whole_cause_shown() -> bool:  # the engine's cause, whole, with names instead of ids
         cause = (engine.causes.get(waiting) or "").replace(" sleepy job", " Fake sleepy job")
