@@ -10,7 +10,6 @@ goes through ``upsert``/``remove`` so views get exact insert/change/remove notif
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,8 +27,25 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QDesktopServices
 from superqt.utils import create_worker
 
+from app.viewmodels.history_cells import (  # noqa: F401 (the columns are public here too)
+    ADAPTER,
+    COLUMNS,
+    DATE,
+    DURATION,
+    FEATURE,
+    INPUT,
+    PIPELINE,
+    STATUS,
+    THUMBNAIL,
+    USER,
+    cell_sort_key,
+    cell_text,
+    format_duration,
+    job_tooltip,
+    searchable_text,
+)
 from app.viewmodels.list_table_model import AnyIndex, ListTableModel
-from app.viewmodels.names import adapter_label, feature_label, input_name
+from app.viewmodels.names import adapter_label
 from app.viewmodels.thumbnail_cache import ThumbnailCache
 from engine.contract.spec import Registry
 from engine.errors import MeshsmithError
@@ -39,8 +55,6 @@ from engine.jobs import FEATURES, Job, JobState
 if TYPE_CHECKING:
     from app.bridge import EngineBridge
 
-COLUMNS = ("", "Feature", "Input", "Status", "Date", "Duration", "Adapter", "Pipeline", "User")
-THUMBNAIL, FEATURE, INPUT, STATUS, DATE, DURATION, ADAPTER, PIPELINE, USER = range(len(COLUMNS))
 FAILED_COLOUR = QColor("#ff6b63")  # failed rows read red, whatever the theme
 JOB_ROLE = Qt.ItemDataRole.UserRole  # the Job snapshot behind a row
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # raw values, so durations sort as numbers
@@ -121,11 +135,11 @@ class HistoryModel(ListTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             if column == ADAPTER:  # the adapter's name, as Create lists it
                 return adapter_label(self.registry, job.spec)
-            return _display(job, column)
+            return cell_text(job, column)
         if role == SORT_ROLE:
-            return _sort_key(job, column)
+            return cell_sort_key(job, column)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return _tooltip(job)
+            return job_tooltip(job)
         if role == Qt.ItemDataRole.ForegroundRole and job.state is JobState.FAILED:
             return FAILED_COLOUR
         if column == THUMBNAIL and role == Qt.ItemDataRole.DecorationRole:
@@ -379,73 +393,3 @@ class HistoryViewModel(QObject):
             self.error_raised.emit(f"{failure}: {str(reason).rstrip('.')}.")
 
         create_worker(work, _connect={"returned": done, "errored": failed})
-
-
-def searchable_text(job: Job) -> str:
-    """Everything the free-text filter looks at, lower-cased."""
-    parts = [job.job_id, job.spec.feature, job.spec.adapter, job.state.value, job.user]
-    if job.pipeline is not None:
-        parts += [job.pipeline.id, job.pipeline.name]
-    parts += [Path(p).name for p in job.spec.inputs]
-    errors = (job.error, job.result.error if job.result else None)
-    parts += [error.message for error in errors if error is not None]
-    return "\n".join(parts).lower()
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-def _duration_s(job: Job) -> float | None:
-    if job.result is not None and job.state.terminal:
-        return job.result.timings.total_s
-    return None if job.finished_at is None else job.finished_at - job.created_at
-
-
-def _duration_text(job: Job) -> str:
-    seconds = _duration_s(job)
-    return "…" if seconds is None else format_duration(seconds)
-
-
-_CELLS: dict[int, Callable[[Job], str]] = {
-    FEATURE: lambda job: feature_label(job.spec.feature),
-    INPUT: lambda job: input_name(job.spec),
-    ADAPTER: lambda job: job.spec.adapter,
-    STATUS: lambda job: job.state.value,
-    DURATION: _duration_text,
-    DATE: lambda job: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.created_at)),
-    PIPELINE: lambda job: (f"{job.pipeline.name} · step {job.pipeline.step + 1}"
-                           if job.pipeline else ""),
-    USER: lambda job: job.user,  # who sent it through the HTTP API; empty for the studio's own
-}
-
-
-def _display(job: Job, column: int) -> str | None:
-    cell = _CELLS.get(column)
-    return cell(job) if cell else None
-
-
-def _sort_key(job: Job, column: int) -> Any:
-    if column == DURATION:
-        return _duration_s(job) or 0.0
-    if column == PIPELINE:  # the steps of one pipeline sort together, in order
-        return f"{job.pipeline.id}:{job.pipeline.step:03d}" if job.pipeline else ""
-    return job.created_at if column in (THUMBNAIL, DATE) else _display(job, column)
-
-
-def _tooltip(job: Job) -> str:
-    error = job.error or (job.result.error if job.result else None)
-    inputs = ", ".join(Path(p).name for p in job.spec.inputs)
-    text = f"Job {job.job_id}\nInputs: {inputs}"
-    if job.pipeline is not None:
-        text += f"\nStep {job.pipeline.step + 1} of {job.pipeline.name} ({job.pipeline.id})"
-    if job.user:
-        text += f"\nSent through the HTTP API by {job.user}"
-    warnings = job.result.warnings if job.result else []
-    text += "".join(f"\n⚠ {w}" for w in warnings)
-    return text + (f"\n{error.message}" if error else "")
