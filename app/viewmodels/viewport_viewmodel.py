@@ -24,7 +24,13 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from app import offload, scene_data
 from app.scene_data import PartData, Prepared, SceneData
-from app.viewmodels.display_modes import MODE_KEYS, MODE_LABELS, DisplayMode, mode_for_feature
+from app.viewmodels.display_modes import (
+    MODE_KEYS,
+    MODE_LABELS,
+    DisplayMode,
+    mode_for_feature,
+    mode_note,
+)
 from engine.meshio.reader import DEFAULT_MAX_FACES
 
 log = logging.getLogger(__name__)
@@ -358,25 +364,7 @@ class ViewportViewModel(QObject):
 
     def mode_note(self) -> str:
         """Why the mode looks the way it does on this scene, or ""."""
-        scene, mode = self.scene, self._mode
-        if scene is None:
-            return ""
-        if mode is DisplayMode.UV_CHECKER:
-            missing = sum(p.uv is None for p in scene.parts)
-            if missing == len(scene.parts):
-                return "This mesh has no UVs: showing clay."
-            if missing:
-                verb = "has" if missing == 1 else "have"
-                return f"{missing} of {len(scene.parts)} parts {verb} no UVs (shown in clay)."
-        if mode is DisplayMode.SKELETON and scene.skeleton is None:
-            return "This file has no skeleton."
-        if mode is DisplayMode.TEXTURED and scene.has_material and not any(
-            p.texture is not None or p.vertex_colors is not None for p in scene.parts
-        ):
-            return "No texture: showing the base colour."
-        if mode is DisplayMode.PARTS and len(scene.parts) == 1:
-            return "This mesh is one part."
-        return ""
+        return mode_note(self.scene, self._mode)
 
     # ------------------------------------------------------------------ loading
 
