@@ -66,6 +66,8 @@ def _title(name: str, prop: dict[str, Any]) -> str:
 
 
 def _value(value: Any) -> str:
+    if value is None:  # a blank optional setting: the adapter decides
+        return "automatic"
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, int):

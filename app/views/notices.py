@@ -1,4 +1,5 @@
-"""Small notices over the viewport's corner: a job finished ("Open · Compare") or failed (its
+"""Small notices in the viewport's bottom-right corner (the overlay text is top-left, the axes
+bottom-left): a job finished ("Open · Compare") or failed (its
 sentence). They never take the viewport over; a success fades after a while, a failure stays
 until closed."""
 
@@ -41,7 +42,7 @@ class Notice(QFrame):
         layout.setContentsMargins(10, 8, 8, 8)
         layout.addLayout(top)
         layout.addLayout(row)
-        self.setFixedWidth(WIDTH)
+        self.setFixedWidth(WIDTH)  # NoticeArea narrows it in a narrow viewport
 
     def close_notice(self) -> None:
         self.hide()
@@ -49,7 +50,7 @@ class Notice(QFrame):
 
 
 class NoticeArea(QWidget):
-    """Stacks notices in the top-right corner of ``host`` and follows its size."""
+    """Stacks notices in the bottom-right corner of ``host`` and follows its size."""
 
     def __init__(self, host: QWidget) -> None:
         super().__init__(host, objectName="noticeArea")
@@ -71,6 +72,7 @@ class NoticeArea(QWidget):
         notice = Notice(text, kind, actions or [], self)
         notice.destroyed.connect(self._place)
         self._layout.addWidget(notice)
+        notice.show()  # now, not when the layout gets round to it: _place measures it
         if kind != "failed":
             QTimer.singleShot(SUCCESS_SHOWN_MS, notice, notice.close_notice)
         self.show()
@@ -87,8 +89,12 @@ class NoticeArea(QWidget):
         if not self.notices():
             self.hide()
             return
-        self.adjustSize()
         host = self.parentWidget()
-        toolbar = getattr(host, "toolbar", None)  # never over the viewport's own buttons
-        top = toolbar.geometry().bottom() + 8 if toolbar is not None else 12
-        self.move(max(0, host.width() - self.width() - 12), top)
+        width = min(WIDTH, max(200, host.width() * 9 // 20))  # a narrow viewport keeps most
+        shown = self.notices()
+        for notice in shown:  # wrapped text: each height follows the width, or it is squashed
+            notice.setFixedSize(width, notice.layout().totalHeightForWidth(width))
+        spacing = self._layout.spacing() * (len(shown) - 1)
+        self.resize(width, sum(n.height() for n in shown) + spacing)
+        self.move(max(0, host.width() - self.width() - 12),
+                  max(0, host.height() - self.height() - 12))
