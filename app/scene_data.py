@@ -26,6 +26,7 @@ import trimesh
 from PIL import Image
 from trimesh.visual.material import PBRMaterial, SimpleMaterial
 
+from app.scene_lod import motion_parts
 from app.scene_preview import PREVIEW_FACES, needs_preview, preview_parts
 from engine.errors import InvalidInput
 from engine.meshio.reader import DEFAULT_MAX_FACES, DEFAULT_MAX_PIXELS, GLB, GLTF, STL, guarded
@@ -82,6 +83,9 @@ class SceneData:
     # were degenerate and treated as none. One sentence each, shown in the viewport's overlay.
     notes: tuple[str, ...] = ()
     has_material: bool = True  # False: no material, texture or colours at all (drawn in clay)
+    # the preview clustered once more, drawn while the camera moves (app.scene_lod); None
+    # when the scene has no preview or its preview is light enough to move
+    motion: tuple[PartData, ...] | None = None
 
     @property
     def vertices(self) -> int:
@@ -166,11 +170,13 @@ def prepare_scene(
     if preview_faces and needs_preview(sum(len(p.faces) for p in parts), preview_faces):
         preview = guarded(lambda: preview_parts(parts, charts, preview_faces), label,
                            "simplified for display")
+    motion = guarded(lambda: motion_parts(preview, _chart_labels), label,
+                     "simplified for moving views") if preview is not None else None
     material = _has_material(scene)
     notes = loaded.notes + (() if material else
                             (f"{label} has no material, so it is shown in clay.",))
     return SceneData(str(path), label, parts, scene_bounds(parts), skeleton,
-                     _uv_charts(parts, charts), preview, notes, material)
+                     _uv_charts(parts, charts), preview, notes, material, motion)
 
 
 def _has_material(scene: Any) -> bool:

@@ -6,7 +6,11 @@ the same run, in the f3d viewer (PyPI ``f3d``, its own process). Where the viewp
 is too slow for the whole mesh (software OpenGL), that first frame is its preview: the JSON
 says which (``first_frame_drawn``), and, with nothing else running, how long the full-detail
 frame takes once asked for (``full_detail_idle_s``, open to drawn) and how long that one
-frame holds the GUI thread (``full_detail_frame_ms``). Run under a display:
+frame holds the GUI thread (``full_detail_frame_ms``). Then, still idle, a scripted turntable
+(120 mouse-drag moves through the viewport's interactor, ``benchmarks/_orbit.py``) gives the
+frame times while the camera moves, at the default detail and at full detail (``orbit``).
+``--scan-faces 10000000`` uses a 10M-face scan-like surface instead of the 1.3M sphere.
+``peak_rss_mb``: the studio and all its helper processes together. Run under a display:
 
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/ui_latency.py
 
@@ -28,6 +32,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks._orbit import ORBIT_FRAMES, MemoryWatch, make_scan_glb, orbit_both  # noqa: E402
 PROBE_MS = 5
 
 F3D_SCRIPT = """
@@ -61,7 +66,7 @@ def f3d_first_frame_s(glb: Path) -> float | None:
         return None
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: argparse.Namespace, memory: MemoryWatch) -> dict:
     import trimesh
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
@@ -78,7 +83,8 @@ def run(args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="meshsmith-ui-"))
     os.environ["MESHSMITH_HOME"] = str(work / "home")
     glb = work / "dense.glb"
-    faces = make_glb(glb, args.subdivisions)
+    faces = (make_scan_glb(glb, args.scan_faces) if args.scan_faces
+             else make_glb(glb, args.subdivisions))
     app = QApplication.instance() or QApplication([])
     apply_theme(app)
     registry = Registry([*SPECS, *(progress_spec(f"progress_{i}", f) for i, f in enumerate(
@@ -89,7 +95,7 @@ def run(args: argparse.Namespace) -> dict:
     # Staging reads the whole file: the studio does it off the GUI thread, so do it before
     # the probe starts rather than on the probed thread.
     engine.stage(str(glb))
-    idle = _first_frame(app, window, glb)
+    idle = _first_frame(app, window, glb, args.orbit_frames)
     stalls: list[float] = []
     clock = QElapsedTimer()
     clock.start()
@@ -130,6 +136,7 @@ def run(args: argparse.Namespace) -> dict:
         time.sleep(0.001)
     timer.stop()
     states = [engine.get(j).state.value for j in jobs]
+    high_water_mb = memory.high_water_sum_mb()
     window.release()
     window.close()
     window.deleteLater()
@@ -149,6 +156,9 @@ def run(args: argparse.Namespace) -> dict:
         "full_detail_idle_s": _round(idle["full"]),
         "full_detail_frame_ms": _round(idle["full_frame_ms"]),
         "f3d_first_frame_s": _round(f3d_first_frame_s(glb)),
+        "orbit": idle["orbit"],
+        "peak_rss_mb": round(memory.peak_sum_mb, 1),
+        "peak_rss_high_water_sum_mb": high_water_mb,
     }
 
 
@@ -157,9 +167,10 @@ def _drawn(vm: object) -> str:
     return f"preview {scene.preview_faces}" if vm.shows_preview else f"full {scene.faces}"
 
 
-def _first_frame(app: object, window: object, glb: Path) -> dict[str, float | None]:
+def _first_frame(app: object, window: object, glb: Path, orbit_frames: int) -> dict:
     """Open the file with nothing else running, for a like-for-like comparison with f3d: the
-    first frame, then (where that was the preview) the full mesh, asked for at once."""
+    first frame, then (where that was the preview) the full mesh, asked for at once; then the
+    turntable at default and full detail."""
     shown: list[float] = []
     frames: list[tuple[float, float]] = []  # (when it ended, seconds on the GUI thread)
 
@@ -187,6 +198,8 @@ def _first_frame(app: object, window: object, glb: Path) -> dict[str, float | No
         figures["full"] = figures["first"]
     window.viewport.scene_shown.disconnect(on_shown)
     window.viewport.plotter.painted.disconnect(on_painted)
+    figures["orbit"] = (orbit_both(app, window.viewport, orbit_frames)
+                        if shown and orbit_frames else None)
     window.viewport_vm.clear()
     return figures
 
@@ -212,14 +225,19 @@ def _spin(app: object, seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subdivisions", type=int, default=8, help="8 gives 1.3M faces")
+    parser.add_argument("--scan-faces", type=int, default=0,
+                        help="a scan-like surface of about this many faces instead")
     parser.add_argument("--job-seconds", type=float, default=20.0)
-    figures = run(parser.parse_args())
+    parser.add_argument("--orbit-frames", type=int, default=ORBIT_FRAMES, help="0: no orbit")
+    with MemoryWatch() as memory:
+        figures = run(parser.parse_args(), memory)
     print(f"{figures['faces']:,} faces; GUI stalls p99 {figures['stall_p99_ms']} ms, "
           f"max {figures['stall_max_ms']} ms; first frame {figures['first_frame_s']} s "
           f"under load ({figures['first_frame_drawn']} faces drawn), "
           f"{figures['first_frame_idle_s']} s idle, full detail "
           f"{figures['full_detail_idle_s']} s idle ({figures['full_detail_frame_ms']} ms frame; "
-          f"f3d {figures['f3d_first_frame_s']} s); jobs {figures['jobs']}")
+          f"f3d {figures['f3d_first_frame_s']} s); jobs {figures['jobs']}; peak RSS "
+          f"{figures['peak_rss_mb']} MB; orbit {figures['orbit']}")
     print(json.dumps(figures))
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
-from app import offload, scene_data
+from app import offload, scene_data, scene_lod
 from app.scene_data import PartData, Prepared, SceneData
 from app.viewmodels.display_modes import (
     MODE_KEYS,
@@ -105,6 +105,8 @@ class ViewportViewModel(QObject):
         self._side_by_side = False  # input left, result right, one camera
         self._hidden: frozenset[int] = frozenset()  # parts (by index) the artist hid
         self._drawn: tuple[object, tuple[PartData, ...]] = (None, ())  # filtered, cached
+        self._moving = False  # the artist is moving the camera (drag, wheel)
+        self._motion: tuple[PartData, ...] | None = None  # the level picked as it started
         self._grid = True
         self._axes = True
         # queued even when emitted on this thread, so results always arrive via the event loop
@@ -165,14 +167,33 @@ class ViewportViewModel(QObject):
     def parts_to_draw(self, scene: SceneData) -> tuple[PartData, ...]:
         """The scene's preview while it is the one to draw, else its real parts. Wireframe
         always draws the real mesh: its point is to show the actual topology."""
-        source = (scene.preview if self._draws_preview(scene) and scene.preview is not None
-                  else scene.parts)
+        level = self._still_parts(scene)
+        if self.camera_moving and scene is self.scene:
+            if self._motion is None or not any(lvl is self._motion
+                                               for lvl in scene_lod.levels(scene)):
+                # picked once per move: a frame measured meanwhile must not swap levels mid-drag
+                self._motion = scene_lod.moving_level(scene, level, self._face_budget)
+            level = self._motion
+        return self._visible(level)
+
+    def _visible(self, level: tuple[PartData, ...]) -> tuple[PartData, ...]:
+        """``level`` without the parts the artist hid (every level keeps one entry per part)."""
         if not self._hidden:
-            return source
-        key = (id(source), self._hidden)  # the same tuple again: the view keeps its meshes
+            return level
+        key = (id(level), self._hidden)  # the same tuple again: the view keeps its meshes
         if self._drawn[0] != key:
-            self._drawn = (key, tuple(p for i, p in enumerate(source) if i not in self._hidden))
+            self._drawn = (key, tuple(p for i, p in enumerate(level) if i not in self._hidden))
         return self._drawn[1]
+
+    def _still_parts(self, scene: SceneData) -> tuple[PartData, ...]:
+        return (scene.preview if self._draws_preview(scene) and scene.preview is not None
+                else scene.parts)
+
+    @property
+    def camera_moving(self) -> bool:
+        """True while the camera moves (a drag, a wheel, the turntable): a heavy scene then
+        draws a lighter level of detail, and its still level once the camera stops."""
+        return self._moving or self._turntable
 
     @property
     def hidden_parts(self) -> frozenset[int]:
@@ -241,6 +262,20 @@ class ViewportViewModel(QObject):
             self.detail_changed.emit()
             self._emit_overlay()
 
+    @Slot(bool)
+    def set_camera_moving(self, on: bool) -> None:
+        """The view's word that the artist started or stopped moving the camera."""
+        if on != self._moving:
+            was, self._moving = self.camera_moving, on
+            self._camera_motion_changed(was)
+
+    def _camera_motion_changed(self, was: bool) -> None:
+        if was != self.camera_moving:
+            self._motion = None
+            if self.scene is not None and self.scene.preview is not None:
+                self.detail_changed.emit()
+                self._emit_overlay()
+
     @Slot()
     def toggle_full_detail(self) -> None:
         self.set_full_detail(not self._full_detail)
@@ -287,8 +322,9 @@ class ViewportViewModel(QObject):
     @Slot(bool)
     def set_turntable(self, on: bool) -> None:
         if on != self._turntable:
-            self._turntable = on
+            was, self._turntable = self.camera_moving, on
             self.turntable_changed.emit(on)
+            self._camera_motion_changed(was)
 
     @Slot()
     def toggle_turntable(self) -> None:
@@ -355,6 +391,10 @@ class ViewportViewModel(QObject):
         scene = self.scene
         if scene is None or scene.preview is None:
             return ""
+        drawn = self.parts_to_draw(scene)
+        if self.camera_moving and drawn is not self._still_parts(scene):
+            return (f"Moving: {scene_lod.face_count(drawn):,} of {scene.faces:,} faces drawn, "
+                    "refines when the camera stops")
         if self._draws_preview(scene):
             return (f"Preview: {scene.preview_faces:,} of {scene.faces:,} faces drawn, "
                     f"[{DETAIL_KEY}] full detail")

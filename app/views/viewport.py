@@ -33,6 +33,7 @@ from app.viewmodels.viewport_viewmodel import (
 from app.views import viewport_modes as modes
 from app.views.viewport_camera import NAMED_VIEWS, Y_UP, look_from, use_turntable_orbit
 from app.views.viewport_canvas import Canvas, KeySink, fit_overlay, make_overlay, with_overlay
+from app.views.viewport_lod import CameraMotionWatch
 from app.views.viewport_split import SideBySide
 
 TURNTABLE_STEP_DEG = 1.0
@@ -95,6 +96,8 @@ class ViewportView(QWidget):
         self.plotter.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._set_up_scene()
         self._connect_view_model()
+        # a heavy mesh draws a lighter level while the camera moves (app.scene_lod)
+        self.camera_motion = CameraMotionWatch(self.plotter.iren.interactor, self.view_model, self)
         app = QApplication.instance()
         if app is not None:  # children get no closeEvent when their window closes
             app.aboutToQuit.connect(self.shutdown)
@@ -136,6 +139,7 @@ class ViewportView(QWidget):
             return
         self._closed = True
         self._turntable_timer.stop()
+        self.camera_motion.stop()
         if self._owns_view_model:
             self.view_model.shutdown()
         self._mode_actors, self._meshes, self._grid_actor, self._scene = [], [], None, None

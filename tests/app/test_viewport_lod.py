@@ -1,0 +1,151 @@
+"""Level of detail while the camera moves: a heavy mesh draws its lightest level while the
+artist drags or zooms, refines once the camera stops, and the overlay says which is on screen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from app.scene_data import prepare_scene
+from app.scene_lod import MOTION_FACES, face_count, moving_level
+from app.views.viewport import ViewportView
+from app.views.viewport_lod import SETTLE_MS
+from tests.app.viewport_meshes import write_showcase_glb
+
+LOAD_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def heavy_glb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """327,680 faces: heavy enough for a preview (~100k) and a motion level (~25k)."""
+    mesh = trimesh.creation.icosphere(subdivisions=7)
+    mesh.vertices += 0.03 * np.sin(8 * mesh.vertices)
+    path = tmp_path_factory.mktemp("lod") / "heavy.glb"
+    mesh.export(path)
+    return path
+
+
+@pytest.fixture
+def view(qtbot):
+    view = ViewportView()
+    qtbot.addWidget(view)
+    view.resize(640, 480)
+    view.show()
+    qtbot.waitExposed(view)
+    yield view
+    view.shutdown()
+
+
+def _open(qtbot, view: ViewportView, path: Path) -> None:
+    with qtbot.waitSignal(view.scene_shown, timeout=LOAD_TIMEOUT_MS):
+        view.open_file(path)
+
+
+def _drag_start(view: ViewportView) -> tuple[object, int, int]:
+    """Press and move once through the VTK interactor, as a mouse drag drives it."""
+    iren = view.plotter.iren.interactor
+    x, y = view.plotter.width() // 2, view.plotter.height() // 2
+    iren.SetEventInformation(x, y, 0, 0)
+    iren.LeftButtonPressEvent()
+    iren.SetEventInformation(x + 30, y, 0, 0)
+    iren.MouseMoveEvent()
+    return iren, x + 30, y
+
+
+def test_the_motion_level_is_the_preview_clustered_once_more(heavy_glb):
+    scene = prepare_scene(heavy_glb)
+    assert scene.preview is not None and scene.motion is not None
+    assert MOTION_FACES / 1.5 <= face_count(scene.motion) <= MOTION_FACES * 1.5
+    assert [p.name for p in scene.motion] == [p.name for p in scene.parts]
+    assert prepare_scene(write_showcase_glb(heavy_glb.parent / "light.glb")).motion is None
+
+
+def test_the_moving_level_is_the_finest_that_fits_a_moving_frame(heavy_glb):
+    scene = prepare_scene(heavy_glb)
+    unmeasured = moving_level(scene, scene.preview, 0)
+    slow = moving_level(scene, scene.preview, 200_000)  # ~67k faces in a 33 ms frame
+    fast = moving_level(scene, scene.parts, 50_000_000)  # a GPU: the full mesh keeps up
+    middling = moving_level(scene, scene.parts, 400_000)  # ~133k: the preview fits
+    assert unmeasured is scene.motion and slow is scene.motion
+    assert fast is scene.parts and middling is scene.preview
+    # never finer than what the still camera shows
+    assert moving_level(scene, scene.motion, 50_000_000) is scene.motion
+
+
+def test_a_drag_draws_the_light_level_and_refines_when_it_stops(qtbot, view, heavy_glb):
+    _open(qtbot, view, heavy_glb)
+    vm, scene = view.view_model, view.view_model.scene
+    assert view._parts is scene.preview and "Preview:" in view.overlay.text()
+    before = np.array(view.plotter.camera.position)
+    with qtbot.waitSignal(view.plotter.painted, timeout=LOAD_TIMEOUT_MS):
+        iren, x, y = _drag_start(view)
+    assert vm.camera_moving and view._parts is scene.motion
+    assert f"Moving: {face_count(scene.motion):,} of {scene.faces:,} faces drawn" in (
+        view.overlay.text())
+    assert not np.allclose(before, view.plotter.camera.position), "the drag did not orbit"
+    iren.SetEventInformation(x + 30, y, 0, 0)
+    iren.MouseMoveEvent()
+    assert view._parts is scene.motion  # still moving: no refinement between moves
+    iren.LeftButtonReleaseEvent()
+    assert view._parts is scene.motion and view.camera_motion.settling
+    with qtbot.waitSignal(vm.detail_changed, timeout=SETTLE_MS * 20):
+        pass
+    assert not vm.camera_moving and view._parts is scene.preview
+    assert "Preview:" in view.overlay.text() and "Moving" not in view.overlay.text()
+
+
+def test_full_detail_also_moves_light_and_comes_back_full(qtbot, view, heavy_glb):
+    _open(qtbot, view, heavy_glb)
+    vm, scene = view.view_model, view.view_model.scene
+    vm.set_full_detail(True)
+    assert view._parts is scene.parts
+    iren, _, _ = _drag_start(view)
+    assert view._parts is scene.motion and "Moving:" in view.overlay.text()
+    with qtbot.waitSignal(vm.detail_changed, timeout=SETTLE_MS * 20):
+        iren.LeftButtonReleaseEvent()
+    assert view._parts is scene.parts and "Full detail" in view.overlay.text()
+
+
+def test_a_click_is_not_a_move_but_a_real_mouse_drag_and_the_wheel_are(qtbot, view, heavy_glb):
+    _open(qtbot, view, heavy_glb)
+    vm, scene, canvas = view.view_model, view.view_model.scene, view.plotter
+    center = QPoint(canvas.width() // 2, canvas.height() // 2)
+    QTest.mousePress(canvas, Qt.MouseButton.LeftButton, pos=center)
+    assert not vm.camera_moving and view._parts is scene.preview  # a press picks
+    QTest.mouseMove(canvas, center + QPoint(40, 10))
+    assert vm.camera_moving and view._parts is scene.motion
+    with qtbot.waitSignal(vm.detail_changed, timeout=SETTLE_MS * 20):
+        QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=center + QPoint(40, 10))
+    assert view._parts is scene.preview
+    canvas.iren.interactor.MouseWheelForwardEvent()
+    assert vm.camera_moving and view._parts is scene.motion
+    with qtbot.waitSignal(vm.detail_changed, timeout=SETTLE_MS * 20):
+        pass
+    assert not vm.camera_moving and view._parts is scene.preview
+
+
+def test_the_turntable_moves_light_and_a_light_mesh_never_switches(qtbot, view, heavy_glb):
+    _open(qtbot, view, heavy_glb)
+    vm, scene = view.view_model, view.view_model.scene
+    vm.set_turntable(True)
+    assert view._parts is scene.motion and "Moving:" in view.overlay.text()
+    vm.set_turntable(False)
+    assert view._parts is scene.preview
+    _open(qtbot, view, write_showcase_glb(heavy_glb.parent / "light.glb"))
+    light = vm.scene
+    with qtbot.assertNotEmitted(vm.detail_changed):
+        iren, _, _ = _drag_start(view)
+    assert view._parts is light.parts and "Moving" not in view.overlay.text()
+    iren.LeftButtonReleaseEvent()
+
+
+def test_a_disabled_watch_keeps_the_still_level_while_moving(qtbot, view, heavy_glb):
+    _open(qtbot, view, heavy_glb)
+    view.camera_motion.enabled = False
+    _drag_start(view)
+    assert not view.view_model.camera_moving and view._parts is view.view_model.scene.preview
