@@ -33,6 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks._orbit import ORBIT_FRAMES, MemoryWatch, make_scan_glb, orbit_both  # noqa: E402
+
 PROBE_MS = 5
 
 F3D_SCRIPT = """
