@@ -17,8 +17,8 @@ def orbit(app: object, view: object, frames: int = ORBIT_FRAMES) -> dict[str, ob
     """Drag the camera round the scene as a mouse would (left button down, ``frames`` moves
     across 60% of the view, ~120° of turntable, button up), through the VTK interactor the
     studio's mouse events drive. Frame time: a move, to that frame on screen
-    (``frameSwapped``). ``refine_s``: button up to the next frame after the view model has
-    stopped calling the camera moving (the still level back on screen)."""
+    (``frameSwapped``). ``refine_s``: button up to the first frame after the view model
+    went back to the still level (None where the level-of-detail switch is off)."""
     canvas, vm = view.plotter, view.view_model
     iren = canvas.iren.interactor
     swapped: list[float] = []
@@ -41,12 +41,20 @@ def orbit(app: object, view: object, frames: int = ORBIT_FRAMES) -> dict[str, ob
         _spin_until(app, lambda: bool(swapped))
         times.append((swapped[0] if swapped else time.perf_counter()) - started)
         drawn.add(sum(len(p.faces) for p in view._parts))
-    swapped.clear()
+    stopped: list[float] = []
+
+    def on_detail() -> None:
+        if not vm.camera_moving:
+            stopped.append(time.perf_counter())
+
+    vm.detail_changed.connect(on_detail)
     released = time.perf_counter()
     iren.LeftButtonReleaseEvent()
-    _spin_until(app, lambda: not vm.camera_moving and bool(swapped)
-                and swapped[-1] > released)
-    refine = (swapped[-1] - released) if swapped else None
+    refine = None
+    if view.camera_motion.enabled and vm.camera_moving:
+        _spin_until(app, lambda: bool(stopped) and swapped[-1] > stopped[0], limit_s=60)
+        refine = swapped[-1] - released if stopped and swapped[-1] > stopped[0] else None
+    vm.detail_changed.disconnect(on_detail)
     canvas.frameSwapped.disconnect(on_swapped)
     ms = np.array(times) * 1000
     return {"frames": frames, "p50_ms": round(float(np.percentile(ms, 50)), 1),
@@ -55,7 +63,8 @@ def orbit(app: object, view: object, frames: int = ORBIT_FRAMES) -> dict[str, ob
             "refine_s": round(refine, 2) if refine is not None else None}
 
 
-def orbit_both(app: object, view: object, frames: int = ORBIT_FRAMES) -> dict[str, object]:
+def orbit_both(app: object, view: object, frames: int = ORBIT_FRAMES,
+               full_frames: int | None = None) -> dict[str, object]:
     """The turntable at the default detail (the studio as it opens a file: the still level
     its renderer affords, the lighter level while moving), then at full detail: every face in
     every frame (**D**, and the level-of-detail switch off)."""
@@ -66,7 +75,7 @@ def orbit_both(app: object, view: object, frames: int = ORBIT_FRAMES) -> dict[st
     view.camera_motion.enabled = False
     vm.set_full_detail(True)
     _wait_frame(app, canvas)
-    full = orbit(app, view, frames)
+    full = orbit(app, view, frames if full_frames is None else full_frames)
     view.camera_motion.enabled = True
     vm.set_full_detail(False)
     return {"default": default, "full": full}

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace, memory: MemoryWatch) -> dict:
     # Staging reads the whole file: the studio does it off the GUI thread, so do it before
     # the probe starts rather than on the probed thread.
     engine.stage(str(glb))
-    idle = _first_frame(app, window, glb, args.orbit_frames)
+    idle = _first_frame(app, window, glb, args.orbit_frames, args.full_orbit_frames)
     stalls: list[float] = []
     clock = QElapsedTimer()
     clock.start()
@@ -168,7 +168,8 @@ def _drawn(vm: object) -> str:
     return f"preview {scene.preview_faces}" if vm.shows_preview else f"full {scene.faces}"
 
 
-def _first_frame(app: object, window: object, glb: Path, orbit_frames: int) -> dict:
+def _first_frame(app: object, window: object, glb: Path, orbit_frames: int,
+                 full_orbit_frames: int | None) -> dict:
     """Open the file with nothing else running, for a like-for-like comparison with f3d: the
     first frame, then (where that was the preview) the full mesh, asked for at once; then the
     turntable at default and full detail."""
@@ -199,7 +200,7 @@ def _first_frame(app: object, window: object, glb: Path, orbit_frames: int) -> d
         figures["full"] = figures["first"]
     window.viewport.scene_shown.disconnect(on_shown)
     window.viewport.plotter.painted.disconnect(on_painted)
-    figures["orbit"] = (orbit_both(app, window.viewport, orbit_frames)
+    figures["orbit"] = (orbit_both(app, window.viewport, orbit_frames, full_orbit_frames)
                         if shown and orbit_frames else None)
     window.viewport_vm.clear()
     return figures
@@ -230,6 +231,8 @@ def main() -> None:
                         help="a scan-like surface of about this many faces instead")
     parser.add_argument("--job-seconds", type=float, default=20.0)
     parser.add_argument("--orbit-frames", type=int, default=ORBIT_FRAMES, help="0: no orbit")
+    parser.add_argument("--full-orbit-frames", type=int, default=None,
+                        help="frames of the full-detail turntable (default: --orbit-frames)")
     with MemoryWatch() as memory:
         figures = run(parser.parse_args(), memory)
     print(f"{figures['faces']:,} faces; GUI stalls p99 {figures['stall_p99_ms']} ms, "
