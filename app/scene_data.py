@@ -213,13 +213,17 @@ def _parts(scene: trimesh.Scene, *, merge: bool) -> tuple[PartData, ...]:
 
 
 def _part(name: str, geom: trimesh.Trimesh, transform: np.ndarray) -> PartData:
-    vertices = trimesh.transform_points(geom.vertices, transform).astype(np.float32)
-    linear = transform[:3, :3]
-    try:  # normals follow the inverse transpose, or a squashed part would shade wrongly
-        normal_matrix = np.linalg.inv(linear)
-    except np.linalg.LinAlgError:
-        normal_matrix = linear.T
-    normals = vertex_normals(geom) @ normal_matrix
+    normals = vertex_normals(geom)
+    if np.array_equal(transform, np.eye(4)):  # most parts: spare ten million a few copies
+        vertices = np.asarray(geom.vertices, dtype=np.float32)
+    else:
+        vertices = trimesh.transform_points(geom.vertices, transform).astype(np.float32)
+        linear = transform[:3, :3]
+        try:  # normals follow the inverse transpose, or a squashed part would shade wrongly
+            normal_matrix = np.linalg.inv(linear)
+        except np.linalg.LinAlgError:
+            normal_matrix = linear.T
+        normals = normals @ normal_matrix
     length = np.linalg.norm(normals, axis=1, keepdims=True)
     normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 1e-12)
     visual = geom.visual

@@ -29,6 +29,7 @@ PREVIEW_FACES = 100_000  # what llvmpipe on two busy cores draws in well under 1
 _MIN_PART_FACES = 500  # small parts are kept whole: they cost nothing and would vanish
 _TRIES = 3
 _MAX_UV_CELL = 0.25  # so a jump across a seam (half the texture or more) always splits
+_AREA_SAMPLE = 100_000  # faces whose area estimates a part's surface
 
 
 def needs_preview(faces: int, budget: int = PREVIEW_FACES) -> bool:
@@ -52,10 +53,14 @@ def preview_parts(
 def cluster(part: PartData, chart: np.ndarray | None, target_faces: int) -> PartData:
     """``part`` with about ``target_faces`` faces (within a factor of ~1.5)."""
     vertices = part.vertices.astype(np.float64)
-    area = _area(vertices, part.faces)
+    # the areas only size the first grid cell (the loop below corrects it), so a sample of
+    # faces does: on ten million faces the full sums took 1.6 s of the 3 s clustering
+    sample = part.faces[:: max(1, len(part.faces) // _AREA_SAMPLE)]
+    area = _area(vertices, sample) * len(part.faces) / len(sample)
     cell = _first_cell(vertices, area, target_faces)
     # texture units per unit of surface: a grid cell's UVs spread about cell × this
-    uv_per_length = 0.0 if part.uv is None else np.sqrt(_area(part.uv, part.faces) / area)
+    uv_per_length = 0.0 if part.uv is None else np.sqrt(
+        _area(part.uv, sample) * len(part.faces) / len(sample) / area)
     best = None
     for _ in range(_TRIES):
         uv_cell = min(2.0 * cell * uv_per_length, _MAX_UV_CELL)
