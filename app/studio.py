@@ -70,11 +70,14 @@ def _run(app: QApplication, engine: Engine, args: argparse.Namespace) -> int:
     from app.bridge import EngineBridge
     from app.excepthook import install_excepthook
     from app.single_instance import serve_studio
+    from app.stop_signals import close_on_stop_signals
     from app.views.main_window import MainWindow
 
     bridge = EngineBridge(engine)
     window = MainWindow(bridge)
     handler = install_excepthook(window)
+    # before serving: once later launches can submit, SIGTERM/SIGINT take the close path
+    stop_signals = close_on_stop_signals(app, window)
     server = serve_studio(window, engine, bridge.pipelines) if args.screenshot is None else None
     exit_code = [0]
     if args.screenshot is not None:
@@ -91,8 +94,11 @@ def _run(app: QApplication, engine: Engine, args: argparse.Namespace) -> int:
     loop.set_exception_handler(handler.handle_loop)
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
-    with loop:
-        loop.run_until_complete(closed.wait())
+    try:
+        with loop:
+            loop.run_until_complete(closed.wait())
+    finally:
+        stop_signals.uninstall()
     if server is not None:
         server.close()  # later launches start their own studio from here on
     bridge.pipelines.close()
