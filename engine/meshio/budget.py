@@ -20,7 +20,8 @@ from engine.errors import InvalidInput
 DEFAULT_MAX_NODES = 20_000  # scene nodes with geometry (instances); trimesh spends ~0.2 ms each
 BYTES_PER_FACE = 160
 BYTES_PER_PIXEL = 8
-EMBEDDED_COPIES = 4  # a glTF's base64 data: URIs, held this many times over while read
+EMBEDDED_COPIES = 4  # a base64 data: URI read inline (JSON-escaped), per character of it
+STREAMED_COPIES = 2  # a data: URI decoded aside (engine.meshio.embedded), per decoded byte
 _HEADROOM = 0.75  # of the memory available now: the job itself needs the rest
 
 

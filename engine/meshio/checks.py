@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.errors import InvalidInput
-from engine.meshio.budget import EMBEDDED_COPIES, check_memory, check_node_count
+from engine.meshio.budget import EMBEDDED_COPIES, STREAMED_COPIES, check_memory, check_node_count
 from engine.meshio.sidefiles import SideFiles
 
 HEAD = 64 * 1024
@@ -165,11 +165,13 @@ def _check_gltf(doc: dict[str, Any], glb_bin: int | None, label: str, max_faces:
     except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
         raise InvalidInput(f"{label} is damaged: its scene description is malformed.") from exc
     check_face_limit(total, label, max_faces)
-    # trimesh holds an embedded data: URI about 4 times over while it reads it (the text,
-    # its JSON string, the decoded bytes, the arrays): measured, docs/reliability.md
-    embedded = sum(len(b["uri"]) for b in doc.get("buffers", [])
-                   if isinstance(b.get("uri"), str) and b["uri"].startswith("data:"))
-    check_memory(label, faces=total, other_bytes=EMBEDDED_COPIES * embedded)
+    # a data: URI decoded aside costs its buffer and what trimesh builds from it; one left
+    # inline (JSON-escaped) about 4 copies of its text: measured, docs/reliability.md
+    inline = sum(len(b["uri"]) for b in doc.get("buffers", [])
+                 if isinstance(b.get("uri"), str) and b["uri"].startswith("data:"))
+    streamed = files.embedded_bytes if files is not None else 0
+    check_memory(label, faces=total,
+                 other_bytes=EMBEDDED_COPIES * inline + STREAMED_COPIES * streamed)
 
 
 def _index(value: Any, size: int) -> int:

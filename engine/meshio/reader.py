@@ -115,8 +115,10 @@ def _sniff_text(head: bytes, data: mmap.mmap) -> Format | None:
 
 
 def _is_gltf_json(data: mmap.mmap) -> bool:
-    try:
-        doc = json.loads(bytes(data).decode("utf-8-sig"))
+    from engine.meshio.embedded import payloads, without_payloads
+
+    try:  # its data: URIs' payloads skipped, not read into memory
+        doc = json.loads(without_payloads(data, payloads(data)).decode("utf-8-sig"))
     except (ValueError, RecursionError):
         return False
     return isinstance(doc, dict) and "asset" in doc

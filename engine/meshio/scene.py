@@ -10,6 +10,7 @@ coordinates that are all one point (treated as none).
 
 from __future__ import annotations
 
+import io
 import mmap
 import os
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from PIL import Image
 from engine.errors import InvalidInput
 from engine.meshio import reader
 from engine.meshio.checks import PRECHECKS
+from engine.meshio.embedded import split_embedded
 from engine.meshio.sidefiles import SideFiles
 
 _DEGENERATE_UV = 1e-9  # a UV set spanning less than this is one point: no texture layout
@@ -55,10 +57,18 @@ def read_scene(
     files = SideFiles(p.parent, label, "obj" if fmt is reader.OBJ else "gltf")
     gltf = fmt in (reader.GLB, reader.GLTF)
     with p.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        declared = PRECHECKS[fmt.name](data, label, max_faces, *((files,) if gltf else ()))
-        f.seek(0)
-        scene = reader.guarded(lambda: _trimesh_scene(f, fmt, files, materials), label,
+        source: object = f
+        if fmt is reader.GLTF:  # its data: URIs decoded aside, checked before decoding
+            files.embedded = split_embedded(data, label)
+            declared = PRECHECKS[fmt.name](files.embedded.json, label, max_faces, files)
+            files.embedded.decode(data, label, as_bytes=files.embedded.needs_bytes())
+            source = io.BytesIO(files.embedded.json)
+        else:
+            declared = PRECHECKS[fmt.name](data, label, max_faces, *((files,) if gltf else ()))
+            f.seek(0)
+        scene = reader.guarded(lambda: _trimesh_scene(source, fmt, files, materials), label,
                                f"read as {fmt.name.upper()}")
+        files.embedded = None  # the scene keeps what it uses
     notes = [*_missing_notes(files, label)]
     if materials:
         for geometry in scene.geometry.values():

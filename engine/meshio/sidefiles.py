@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from trimesh.resolvers import Resolver
 
 from engine.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from engine.meshio.embedded import Embedded
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tga", ".tif", ".tiff", ".gif")
@@ -43,10 +46,17 @@ class SideFiles(Resolver):
         self.label, self.mode = label, mode
         self.used: dict[Path, None] = {}  # ordered set of files read
         self.missing: dict[str, None] = {}  # names asked for and not found, as written
+        self.embedded: Embedded | None = None  # a .gltf's data: URIs, decoded aside
+
+    @property
+    def embedded_bytes(self) -> int:
+        return self.embedded.decoded_bytes if self.embedded is not None else 0
 
     # trimesh's resolver interface -----------------------------------------------------
 
-    def get(self, name: str) -> bytes:
+    def get(self, name: str) -> bytes | memoryview:
+        if self.embedded is not None and name in self.embedded.buffers:
+            return self.embedded.buffers[name]
         path = self.find(name)
         if path is None:
             self.missing[self.shown(name)] = None
@@ -54,7 +64,7 @@ class SideFiles(Resolver):
         self.used[path] = None
         return path.read_bytes()
 
-    def __getitem__(self, name: str) -> bytes:
+    def __getitem__(self, name: str) -> bytes | memoryview:
         return self.get(name)
 
     def write(self, name: str, data: Any) -> None:
@@ -93,6 +103,8 @@ class SideFiles(Resolver):
 
     def buffer_length(self, uri: str) -> int:
         """Bytes in the external buffer ``uri``: for the structural checks before loading."""
+        if self.embedded is not None and uri in self.embedded.sizes:
+            return self.embedded.sizes[uri]
         path = self.find(uri)
         if path is None:
             raise InvalidInput(
