@@ -26,6 +26,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from engine.workers.lifeline import spawning_shielded
+
 log = logging.getLogger(__name__)
 
 
@@ -83,7 +85,8 @@ class HelperProcess:
             self._executor = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_helper, initargs=(self._warm_modules, os.getpid()))
-            self._executor.submit(_ready)
+            with spawning_shielded():  # the helper starts here
+                self._executor.submit(_ready)
         return self._executor
 
 

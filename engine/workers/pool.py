@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from engine.contract.spec import AdapterSpec
+from engine.workers.lifeline import spawning_shielded
 from engine.workers.worker import worker_main
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,8 @@ class WorkerPool:
             name=f"meshsmith-{spec.id}-{device}",
             daemon=True,
         )
-        process.start()
+        with spawning_shielded():
+            process.start()
         child_end.close()  # so the engine sees EOF when the worker dies
         handle = WorkerHandle(worker_id, spec, device, process, parent_end,
                               spawned_at=time.monotonic())

@@ -50,9 +50,11 @@ def _running(data: DataDir, job_id: str, studio: subprocess.Popen, log: Path) ->
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("sig, group", [(signal.SIGTERM, False), (signal.SIGINT, False),
+                                        (signal.SIGINT, True)],
+                         ids=["SIGTERM", "SIGINT", "Ctrl+C: SIGINT to the whole process group"])
 def test_a_stop_signal_closes_the_studio_and_records_its_running_job_interrupted(
-        sig, box_obj, meshsmith_home, tmp_path):
+        sig, group, box_obj, meshsmith_home, tmp_path):
     if not os.environ.get("DISPLAY"):
         pytest.skip("needs the tests' Xvfb display")
     data = DataDir(meshsmith_home)
@@ -60,7 +62,8 @@ def test_a_stop_signal_closes_the_studio_and_records_its_running_job_interrupted
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
     with log.open("wb") as err:
         studio = subprocess.Popen([sys.executable, "-m", "tests.app.sleepy_studio"], cwd=ROOT,
-                                  env=env, stdout=subprocess.DEVNULL, stderr=err)
+                                  env=env, stdout=subprocess.DEVNULL, stderr=err,
+                                  start_new_session=True)
     helpers: dict[int, str] = {}
     try:
         with _connect(data, studio, log) as client:
@@ -71,7 +74,10 @@ def test_a_stop_signal_closes_the_studio_and_records_its_running_job_interrupted
         _running(data, job_id, studio, log)
         helpers = children(studio.pid)
         assert any("spawn_main" in cmd for cmd in helpers.values()), helpers
-        studio.send_signal(sig)
+        if group:  # as a terminal's Ctrl+C does: the studio and every child at once
+            os.killpg(studio.pid, sig)
+        else:
+            studio.send_signal(sig)
         try:
             code = studio.wait(EXIT_BOUND_S)
         except subprocess.TimeoutExpired:
