@@ -1,20 +1,14 @@
-"""The real studio (``main.py``) with the tests' sleepy adapters added to its registry, so a
-test can start a job that runs as long as it likes: ``python -m tests.app.sleepy_studio``."""
+"""``python -m tests.app.sleepy_studio``: the real studio (``main.py``) with the fake sleepy
+adapter registered too (the registry ``cli_with_fakes`` gives the CLI), so a test can start a
+job that runs as long as it likes."""
 
 from __future__ import annotations
 
 import sys
 
 import app.studio
-from adapters.registry import SPECS
-from engine.contract.spec import Registry
-from tests.engine.fake_adapters import sleepy_spec
-
-
-def sleepy_registry() -> Registry:
-    return Registry([*SPECS, sleepy_spec()])
-
+from tests.app.cli_with_fakes import registry
 
 if __name__ == "__main__":
-    app.studio.default_registry = sleepy_registry
+    app.studio.default_registry = registry
     sys.exit(app.studio.main(sys.argv[1:]))
