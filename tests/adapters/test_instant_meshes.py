@@ -19,7 +19,7 @@ from adapters.instant_meshes import (
     triangulated,
     write_obj,
 )
-from engine.errors import ErrorCode
+from engine.errors import ErrorCode, InvalidInput
 from engine.runtime.events import JobEvent
 from tests.conftest import pyvista_example
 from tests.support.gltf_validator import assert_valid_glb
@@ -216,14 +216,16 @@ def test_cancel_during_the_remesh_stops_it_and_the_engine_goes_on(engine, tmp_pa
 
 
 @pytest.mark.slow
-def test_a_surface_without_area_fails_with_one_sentence(engine, tmp_path):
+def test_a_surface_without_area_is_refused_with_one_sentence(engine, tmp_path):
+    # staging refuses it before any job is recorded (the adapter's own check is the backstop)
     path = tmp_path / "needles.ply"
     line = np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0], [3, 0, 0.0]])
     trimesh.Trimesh(line, [[0, 1, 2], [1, 2, 3]], process=False).export(path)
-    result = retopo(engine, path, target_faces=100)
-    assert result.status == "failed"
-    message = result.error.message
-    assert message.endswith(".") and "\n" not in message and message.count(". ") == 0
+    with pytest.raises(InvalidInput) as refused:
+        retopo(engine, path, target_faces=100)
+    message = str(refused.value)
+    assert "no surface" in message and "zero area" in message
+    assert message.endswith(".") and "\n" not in message
 
 
 # ----------------------------------------------------------------------------- pieces
