@@ -6,8 +6,9 @@ new vertices onto the input surface. So ``target_faces`` is asked for as ``targe
 when the result misses by more than a few percent (thin parts thinner than one quad vanish,
 so the first guess is short), run again with the count corrected by what came out.
 
-The GLB is triangulated as glTF requires (each quad split along its shorter diagonal); the
-real quads leave as an OBJ listed in ``outputs``.
+The GLB is triangulated as glTF requires (each quad split along its shorter diagonal, the
+halves paired as ``engine.meshio.quads`` describes, so the studio draws quads); the real
+quads also leave as an OBJ listed in ``outputs``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.contract.protocol import AdapterError, AdapterOutput, ExtraOutput, RunContext
+from engine.meshio.quads import QUAD_PAIRS, paired_triangles
 
 OBJ_NAME = "quads.obj"
 _TOLERANCE = 0.08  # rerun when the face count misses the target by more than this fraction
@@ -103,6 +105,7 @@ class InstantMeshesAdapter:
         extra: dict[str, Any] = {}
         if surface.textured:
             result, extra = self._baked(surface, result, params.texture_size, ctx)
+        result.metadata[QUAD_PAIRS] = len(quads)  # the baked mesh keeps the face order
         total = len(quads) + len(tris)
         return AdapterOutput(
             mesh=result, warnings=warnings,
@@ -277,17 +280,12 @@ def clean_faces(
 
 
 def triangulated(points: np.ndarray, quads: np.ndarray, tris: np.ndarray) -> Any:
-    """A triangle mesh for the GLB: each quad split along its shorter diagonal (the flatter,
-    better-shaped pair), winding kept, so it shades like the quad mesh."""
+    """A triangle mesh for the GLB: each quad split along its shorter diagonal, winding
+    kept, so it shades like the quad mesh; the halves come first, in the pairs that
+    ``engine.meshio.quads`` names in the mesh's extras, so viewers can draw the quads."""
     import trimesh
 
-    a, b, c, d = quads.T
-    ac = np.sum((points[a] - points[c]) ** 2, axis=1)
-    bd = np.sum((points[b] - points[d]) ** 2, axis=1)
-    short_ac = (ac <= bd)[:, None]
-    first = np.where(short_ac, np.stack([a, b, c], axis=1), np.stack([a, b, d], axis=1))
-    second = np.where(short_ac, np.stack([a, c, d], axis=1), np.stack([b, c, d], axis=1))
-    faces = np.concatenate([first, second, tris]).astype(np.int64)
+    faces = np.concatenate([paired_triangles(points, quads), tris]).astype(np.int64)
     return trimesh.Trimesh(vertices=points, faces=faces, process=False)
 
 

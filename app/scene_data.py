@@ -29,6 +29,7 @@ from trimesh.visual.material import PBRMaterial, SimpleMaterial
 from app.scene_lod import motion_parts
 from app.scene_preview import PREVIEW_FACES, needs_preview, preview_parts
 from engine.errors import InvalidInput
+from engine.meshio.quads import quads_of
 from engine.meshio.reader import DEFAULT_MAX_FACES, DEFAULT_MAX_PIXELS, GLB, GLTF, STL, guarded
 from engine.meshio.scene import read_scene
 
@@ -49,6 +50,9 @@ class PartData:
     texture: np.ndarray | None = None  # (h, w, 3|4) uint8, rows top-down as in the file
     base_color: tuple[float, float, float, float] = (0.8, 0.8, 0.8, 1.0)
     vertex_colors: np.ndarray | None = None  # (n, 4) uint8
+    # (q, 4) int64 corners of the quads that faces[:2q] pair into (engine.meshio.quads);
+    # faces[2q:] are plain triangles. None: a triangle mesh. Wireframe draws these.
+    quads: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -232,7 +236,8 @@ def _part(name: str, geom: trimesh.Trimesh, transform: np.ndarray) -> PartData:
     if getattr(visual, "kind", None) in ("vertex", "face"):
         colors = np.ascontiguousarray(visual.vertex_colors, dtype=np.uint8)
     faces = np.ascontiguousarray(geom.faces, dtype=np.int64)
-    return PartData(name, vertices, faces, normals.astype(np.float32), uv, texture, base, colors)
+    return PartData(name, vertices, faces, normals.astype(np.float32), uv, texture, base, colors,
+                    quads_of(geom))
 
 
 def vertex_normals(geom: trimesh.Trimesh) -> np.ndarray:

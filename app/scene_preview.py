@@ -170,6 +170,7 @@ def _merged(part: PartData, labels: np.ndarray, faces: np.ndarray) -> PartData:
         normals=normals.astype(np.float32),
         uv=uv,
         vertex_colors=colors,
+        quads=None,  # clustered triangles pair into no quads
     )
 
 

@@ -99,11 +99,24 @@ def _draw_two_sided(plotter: pv.Plotter, scene: SceneData, parts: Parts,
 def _draw_wireframe(plotter: pv.Plotter, scene: SceneData, parts: Parts,
                     meshes: list[pv.PolyData]) -> Actors:
     wires = [
-        plotter.add_mesh(mesh, style="wireframe", color=WIRE, line_width=1.0, lighting=False,
-                         opacity=0.85, reset_camera=False, render=False)
-        for mesh in meshes
+        plotter.add_mesh(wire_mesh(part, mesh), style="wireframe", color=WIRE, line_width=1.0,
+                         lighting=False, opacity=0.85, reset_camera=False, render=False)
+        for part, mesh in zip(parts, meshes, strict=True)
     ]
     return _draw_clay(plotter, scene, parts, meshes) + wires
+
+
+def wire_mesh(part: PartData, mesh: pv.PolyData) -> pv.PolyData:
+    """What the wireframe outlines: a quad remesh's quads as quads (no diagonals), then its
+    lone triangles; any other part's own triangles."""
+    if part.quads is None:
+        return mesh
+    rest = part.faces[2 * len(part.quads):]
+    cells = np.concatenate([
+        np.column_stack([np.full(len(part.quads), 4), part.quads]).ravel(),
+        np.column_stack([np.full(len(rest), 3), rest]).ravel(),
+    ])
+    return pv.PolyData(part.vertices, faces=cells)
 
 
 def _draw_normals(plotter: pv.Plotter, scene: SceneData, parts: Parts,
