@@ -13,13 +13,19 @@ import pytest
 import trimesh
 
 from adapters.instant_meshes import (
+    InstantMeshesAdapter,
+    InstantMeshesParams,
     clean_faces,
     native_stdout,
     next_request,
     triangulated,
     write_obj,
 )
+from engine.contract.protocol import RunContext
 from engine.errors import ErrorCode, InvalidInput
+from engine.meshio.glb import write_glb
+from engine.meshio.quads import quads_of
+from engine.meshio.scene import read_scene
 from engine.runtime.events import JobEvent
 from tests.conftest import pyvista_example
 from tests.support.gltf_validator import assert_valid_glb
@@ -127,6 +133,9 @@ def test_quads_hit_the_target_and_keep_the_shape(engine, request, name, target, 
         # wound outward, and about the same solid: the volume is positive and close
         assert glb.volume == pytest.approx(before.volume, rel=0.1)
     assert Path(result.thumbnail_path).stat().st_size > 1000
+    # and it says which triangles pair into the OBJ's quads (engine.meshio.quads)
+    geometry = next(iter(read_scene(result.output_file_path).scene.geometry.values()))
+    assert len(quads_of(geometry)) == quads
 
 
 @pytest.mark.slow
@@ -226,6 +235,26 @@ def test_a_surface_without_area_is_refused_with_one_sentence(engine, tmp_path):
     message = str(refused.value)
     assert "no surface" in message and "zero area" in message
     assert message.endswith(".") and "\n" not in message
+
+
+def test_the_glb_says_which_triangles_are_the_objs_quads(torus_ply, tmp_path):
+    adapter = InstantMeshesAdapter()
+    adapter.load("cpu")
+    ctx = RunContext("job", "cpu", tmp_path, InstantMeshesParams(target_faces=600),
+                     lambda stage, fraction: None)
+    out = adapter.run([torus_ply], ctx)
+    path = write_glb(out.mesh, tmp_path / "retopo.glb")  # the one GLB writer, as the worker
+    assert_valid_glb(path)
+    geometry = next(iter(read_scene(path).scene.geometry.values()))
+    found = quads_of(geometry)
+    assert found is not None and len(found) == out.stats["quads"] > 0
+    vertices, faces = read_obj_faces(tmp_path / "quads.obj")
+    from scipy.spatial import cKDTree
+
+    distance, obj_index = cKDTree(vertices).query(geometry.vertices)  # float32 vs %.9g text
+    assert distance.max() < 1e-5
+    obj_quads = {frozenset(f) for f in faces if len(f) == 4}
+    assert {frozenset(q) for q in obj_index[found].tolist()} == obj_quads  # corner for corner
 
 
 # ----------------------------------------------------------------------------- pieces

@@ -16,6 +16,8 @@ from adapters.instant_meshes import InstantMeshesAdapter, InstantMeshesParams
 from adapters.xatlas_uv import XatlasAdapter, XatlasParams
 from engine.contract.protocol import RunContext
 from engine.meshio.glb import write_glb
+from engine.meshio.quads import quads_of
+from engine.meshio.scene import read_scene
 from tests.support.gltf_validator import assert_valid_glb
 from tests.support.model_files import write_obj
 from tests.support.textured_meshes import cad_assembly, surface_colour_error, textured_sphere
@@ -65,7 +67,10 @@ def test_a_new_topology_or_atlas_gets_the_input_texture_baked_in(photo_sphere, t
     score = surface_colour_error(source, out.mesh)
     assert score.mean < 4.0, score  # the outside check found 84/255 before
     assert out.stats.get("uv_source", "baked") == "baked"
-    _written(out.mesh, tmp_path / "r.glb")
+    written = _written(out.mesh, tmp_path / "r.glb")
+    if "quads" in out.stats:  # a quad remesh's quads survive the baked atlas's seams
+        geometry = next(iter(read_scene(written).scene.geometry.values()))
+        assert len(quads_of(geometry)) == out.stats["quads"] > 0
 
 
 def test_unwrapping_an_untextured_mesh_gives_a_checker_only_when_asked(tmp_path):
