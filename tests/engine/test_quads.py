@@ -14,14 +14,7 @@ from engine.meshio.glb import write_glb
 from engine.meshio.quads import QUAD_PAIRS, pair_quads, paired_triangles, quads_of
 from engine.meshio.scene import read_scene
 from tests.support.gltf_validator import assert_valid_glb
-
-
-def quad_grid(n: int = 6) -> tuple[np.ndarray, np.ndarray]:
-    """A wavy n × n sheet of quads (counter-clockwise seen from +z)."""
-    x, y = np.meshgrid(np.linspace(0, 1, n + 1), np.linspace(0, 1, n + 1))
-    points = np.column_stack([x.ravel(), y.ravel(), 0.1 * np.sin(5 * x.ravel()) * y.ravel()])
-    i = (np.arange(n)[:, None] * (n + 1) + np.arange(n)[None, :]).ravel()
-    return points, np.column_stack([i, i + 1, i + n + 2, i + n + 1])
+from tests.support.quad_meshes import quad_grid, quad_mesh
 
 
 def same_quads(found: np.ndarray, quads: np.ndarray) -> bool:
@@ -30,13 +23,6 @@ def same_quads(found: np.ndarray, quads: np.ndarray) -> bool:
         return False
     return all(any(np.array_equal(np.roll(f, k), q) for k in range(4))
                for f, q in zip(found, quads, strict=True))
-
-
-def quad_mesh(points: np.ndarray, quads: np.ndarray, tris: np.ndarray) -> trimesh.Trimesh:
-    faces = np.concatenate([paired_triangles(points, quads), tris])
-    mesh = trimesh.Trimesh(points, faces, process=False)
-    mesh.metadata[QUAD_PAIRS] = len(quads)
-    return mesh
 
 
 def test_each_quad_splits_along_its_shorter_diagonal_into_two_triangles_wound_like_it():
