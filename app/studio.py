@@ -1,8 +1,8 @@
 """Composition root of the studio: QApplication on a qasync loop, the Engine on its own thread,
 the EngineBridge, view models and views.
 
-``python main.py [FILE...] [--open FILE [--run FEATURE[:ADAPTER]]...] [--screenshot OUT.png
-[--wait S]]``; when a studio already runs on the same data directory, the files are handed to
+``python main.py [FILE...] [--open FILE [--run FEATURE[:ADAPTER]]...] [--mode MODE]
+[--screenshot OUT.png [--wait S]]``; when a studio already runs on the same data directory, the files are handed to
 it and this launch exits.
 """
 
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from adapters.registry import default_registry
 from app.theme import APP_NAME, apply_theme
+from app.viewmodels.display_modes import DisplayMode
 from engine.errors import ErrorCode, MeshsmithError
 from engine.runtime.engine import Engine
 
@@ -34,6 +35,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--run", action="append", default=[], metavar="FEATURE[:ADAPTER]",
                         help="run a job on the --open file once it is read, as the Create "
                              "panel's Run would (repeat for several)")
+    parser.add_argument("--mode", choices=[m.value for m in DisplayMode],
+                        help="the display mode to show FILE in (say, wireframe)")
     parser.add_argument("--wait", type=float, default=0.0, metavar="S",
                         help="with --screenshot: wait S more seconds (say, for jobs to run)")
     parser.add_argument("files", nargs="*", type=Path, metavar="FILE",
@@ -83,6 +86,8 @@ def _run(app: QApplication, engine: Engine, args: argparse.Namespace) -> int:
     if args.screenshot is not None:
         _arrange_screenshot(app, window, args, exit_code)
     window.show()
+    if args.mode is not None:
+        window.viewport_vm.set_mode(args.mode)
     if args.open is not None:
         if args.run:
             _run_when_staged(window, args.run)

@@ -56,6 +56,10 @@ def mode_note(scene: SceneData | None, mode: DisplayMode) -> str:
         p.texture is not None or p.vertex_colors is not None for p in scene.parts
     ):
         return "No texture: showing the base colour."
+    if mode is DisplayMode.WIREFRAME:
+        quads = sum(len(p.quads) for p in scene.parts if p.quads is not None)
+        if quads:
+            return f"Showing {quads:,} quads as quads (the file splits each into two triangles)."
     if mode is DisplayMode.PARTS and len(scene.parts) == 1:
         return "This mesh is one part."
     return ""

@@ -61,10 +61,22 @@ def test_wireframe_outlines_quads_without_their_diagonals(qtbot, view, tmp_path)
     show(qtbot, view, sheet(tmp_path / "tris.glb", tagged=False))
     triangles = shot(view, tmp_path / "tris.png")
     assert wire_edges(view) == [TRIANGLE_EDGES]
+    assert "quads" not in view.view_model.overlay_text()
     show(qtbot, view, sheet(tmp_path / "quads.glb"))
     assert wire_edges(view) == [QUAD_EDGES]  # 64 diagonals fewer, the outline the same
+    assert "Showing 64 quads as quads" in view.view_model.overlay_text()
     quads = shot(view, tmp_path / "quads.png")
     assert differing(quads, triangles) > 200  # the diagonals' pixels are gone
     # other modes draw the triangles as before: the quads change only the wireframe
     view.view_model.set_mode(DisplayMode.CLAY)
     assert wire_edges(view) == []
+
+
+def test_the_studio_can_be_opened_in_a_display_mode_and_refuses_an_unknown_one(capsys):
+    from app.studio import parse_args
+
+    assert parse_args(["--open", "r.glb", "--mode", "wireframe"]).mode == "wireframe"
+    assert parse_args(["--open", "r.glb"]).mode is None
+    with pytest.raises(SystemExit):
+        parse_args(["--mode", "quads"])
+    assert "invalid choice: 'quads'" in capsys.readouterr().err
