@@ -13,7 +13,7 @@ import trimesh
 from app.scene_data import prepare_scene
 from app.viewmodels.viewport_viewmodel import DisplayMode, mode_for_feature
 from engine.meshio.glb import write_glb
-from tests.app.test_viewport import differing, show, shot, view  # noqa: F401 (fixture)
+from tests.app.test_viewport import differing, shot, show, view  # noqa: F401 (fixture)
 from tests.support.quad_meshes import quad_grid, quad_mesh
 
 pytestmark = pytest.mark.usefixtures("viewport_check_gc")
@@ -29,9 +29,9 @@ def sheet(path: Path, *, tagged: bool = True, offset: float = 0.0) -> Path:
     return write_glb(scene, path)
 
 
-def wire_edges(view) -> list[int]:
+def wire_edges(viewport) -> list[int]:
     """Edges of each wireframe the viewport draws (shared edges counted once)."""
-    return [actor.mapper.dataset.extract_all_edges().n_lines for actor in view._mode_actors
+    return [actor.mapper.dataset.extract_all_edges().n_lines for actor in viewport._mode_actors
             if actor.prop.style.lower() == "wireframe"]
 
 
@@ -43,7 +43,7 @@ def test_the_scene_data_keeps_the_quads_the_glb_names(tmp_path):
     assert len(part.faces) == 2 * N * N  # still drawn as triangles everywhere else
     # corner for corner the sheet's quads, in world space (the node moved it by +2 in x)
     np.testing.assert_allclose(part.vertices[part.quads].mean(axis=1),
-                               points[quads].mean(axis=1) + (2.0, 0, 0), atol=1e-6)
+                               points[quads].mean(axis=1) + np.array([2.0, 0, 0]), atol=1e-6)
 
 
 def test_a_plain_triangle_mesh_has_no_quads(tmp_path):

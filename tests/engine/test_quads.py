@@ -4,8 +4,6 @@ the triangles are ignored rather than drawn wrong."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import trimesh
