@@ -51,8 +51,8 @@ class DecimateAdapter:
         self._meshlab = self._xatlas = None
 
     def run(self, inputs: list[Path], ctx: RunContext) -> AdapterOutput:
-        from adapters._bake import read_surface
-        from adapters._mesh_repair import weld
+        from adapters._shared.bake import read_surface
+        from adapters._shared.repair import weld
 
         params: DecimateParams = ctx.params  # type: ignore[assignment]
         ctx.step("reading mesh", 0.05)
@@ -78,7 +78,7 @@ class DecimateAdapter:
     def _kept(self, surface: Any, faces: np.ndarray,
               params: DecimateParams) -> tuple[Any, dict[str, Any]]:
         """Topology kept: texture-aware collapse on per-corner UVs (one range per look)."""
-        from adapters._bake import with_normals
+        from adapters._shared.bake import with_normals
 
         uv, stride, low = _shifted_uvs(surface)
         meshset = self._meshlab.MeshSet()
@@ -112,7 +112,7 @@ class DecimateAdapter:
     def _reshaped(self, surface: Any, vertices: np.ndarray, faces: np.ndarray,
                   params: DecimateParams, ctx: RunContext) -> tuple[Any, dict[str, Any]]:
         """Topology free: plain collapse, then a new atlas with the look baked into it."""
-        from adapters._bake import textured_mesh, unwrap, with_normals
+        from adapters._shared.bake import textured_mesh, unwrap, with_normals
 
         meshset = self._meshlab.MeshSet()
         meshset.add_mesh(self._meshlab.Mesh(vertex_matrix=vertices,

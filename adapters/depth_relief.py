@@ -18,8 +18,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from adapters._memory import MemoryParams, MemoryPlan, place
-from adapters._neural import ModelSlot, Runtime, calls_reported, quiet
+from adapters._shared.memory import MemoryParams, MemoryPlan, place
+from adapters._shared.neural import ModelSlot, Runtime, calls_reported, quiet
 from engine.contract.protocol import AdapterError, AdapterOutput, RunContext
 from engine.errors import ErrorCode
 from engine.storage.models import ModelStatus
@@ -120,7 +120,7 @@ def _foreground(image: Any, cutout: str) -> tuple[np.ndarray, np.ndarray, str]:
     whole = np.ones(rgb.shape[:2], dtype=bool)
     if cutout == "whole":
         return rgb, whole, "whole"
-    from adapters._inflate_mask import extract_foreground
+    from adapters._shared.mask import extract_foreground
 
     try:
         foreground = extract_foreground(image)

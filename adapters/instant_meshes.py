@@ -84,7 +84,7 @@ class InstantMeshesAdapter:
         self._remesh = self._xatlas = None
 
     def run(self, inputs: list[Path], ctx: RunContext) -> AdapterOutput:
-        from adapters._bake import read_surface
+        from adapters._shared.bake import read_surface
 
         params: InstantMeshesParams = ctx.params  # type: ignore[assignment]
         ctx.step("reading mesh", 0.02)
@@ -122,7 +122,7 @@ class InstantMeshesAdapter:
                ctx: RunContext) -> tuple[Any, dict[str, Any]]:
         """The input's look baked onto a fresh atlas of the quad mesh's triangles (the OBJ
         keeps the bare quads: its faces would need the atlas split along every seam)."""
-        from adapters._bake import textured_mesh, unwrap
+        from adapters._shared.bake import textured_mesh, unwrap
 
         ctx.step("cutting a UV atlas for the new mesh", 0.88)
         v, f, uv = unwrap(self._xatlas, np.asarray(mesh.vertices), np.asarray(mesh.faces), size)
@@ -213,7 +213,7 @@ def prepare(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.nda
     """Weld split seams and drop what breaks a half-edge structure (faces repeating a corner,
     zero-area faces, vertices no face uses); faces as uint32, as the binding wants.
     ``vertices`` should be normalized: the weld merges points closer than 1e-8."""
-    from adapters._mesh_repair import weld
+    from adapters._shared.repair import weld
 
     # Weld duplicates (UV and normal seams, STL corners, float noise): open seams would make
     # Instant Meshes align the field to fake boundaries and leave cracks. The weld keeps the

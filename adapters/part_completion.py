@@ -46,7 +46,7 @@ class FillPartsAdapter:
     def run(self, inputs: list[Path], ctx: RunContext) -> AdapterOutput:
         import trimesh
 
-        from adapters._volume_soup import frame
+        from adapters._shared.repair import frame
         from adapters.segmentation import part_colour
         from engine.meshio.reader import load_parts
 
@@ -100,8 +100,8 @@ def close_part(mesh: trimesh.Trimesh, centre: np.ndarray, size: float, smooth: b
     was, reported as not watertight, rather than failing the other parts."""
     import trimesh
 
-    from adapters._hole_filling import close_surface
-    from adapters._mesh_repair import weld
+    from adapters._shared.hole_filling import close_surface
+    from adapters._shared.repair import weld
 
     # split seams (normals, UVs) and float noise must not look like holes: merge to 1e-7
     vertices, faces, _ = weld((np.asarray(mesh.vertices) - centre) / size, mesh.faces, 1e-7)

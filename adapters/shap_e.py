@@ -23,8 +23,8 @@ import numpy as np
 from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 
-from adapters._memory import MemoryParams, MemoryPlan, place_pipeline
-from adapters._neural import ModelSlot, Runtime, calls_reported, normalized, quiet, stepped
+from adapters._shared.memory import MemoryParams, MemoryPlan, place_pipeline
+from adapters._shared.neural import ModelSlot, Runtime, calls_reported, normalized, quiet, stepped
 from engine.contract.protocol import AdapterError, AdapterOutput, RunContext
 from engine.storage.model_check import PICKLE_SUFFIXES, weights_variant
 from engine.storage.models import ModelStatus

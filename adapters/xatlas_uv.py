@@ -38,7 +38,7 @@ class XatlasAdapter:
         self._xatlas = None
 
     def run(self, inputs: list[Path], ctx: RunContext) -> AdapterOutput:
-        from adapters._bake import read_surface
+        from adapters._shared.bake import read_surface
 
         params: XatlasParams = ctx.params  # type: ignore[assignment]
         ctx.step("reading mesh", 0.02)
@@ -71,7 +71,7 @@ class XatlasAdapter:
 
 def _baked(surface: object, vertices: np.ndarray, faces: np.ndarray, uv: np.ndarray,
            size: int) -> object:
-    from adapters._bake import textured_mesh
+    from adapters._shared.bake import textured_mesh
 
     return textured_mesh(surface, vertices, faces, uv, size)  # type: ignore[arg-type]
 

@@ -68,7 +68,7 @@ def _case(name: str, folder: Path, precision: str, offload: str, device: str, ro
           ) -> dict[str, Any]:
     import torch
 
-    from adapters._memory import MemoryPlan
+    from adapters._shared.memory import MemoryPlan
 
     plan = MemoryPlan(precision, offload, "gpu check")
     torch.cuda.empty_cache()
@@ -100,7 +100,7 @@ def _status(folder: Path) -> Any:
 def _hunyuan(folder: Path, plan: Any, device: str, root: Path) -> tuple[int, bool]:
     from PIL import Image, ImageDraw
 
-    from adapters._hunyuan_pipeline import generate, load
+    from adapters.hunyuan3d._pipeline import generate, load
     from engine.contract.protocol import RunContext
 
     pipe, _ = load(_status(folder), device, plan)
@@ -115,7 +115,7 @@ def _hunyuan(folder: Path, plan: Any, device: str, root: Path) -> tuple[int, boo
 def _shap_e(folder: Path, plan: Any, device: str, root: Path) -> tuple[int, bool]:
     import torch
 
-    from adapters._neural import Runtime
+    from adapters._shared.neural import Runtime
     from adapters.shap_e import ShapETextAdapter
 
     pipe = ShapETextAdapter()._load_pipeline(_status(folder), Runtime(device), plan)

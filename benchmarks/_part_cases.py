@@ -164,7 +164,7 @@ def union_sdf(primitives: list[Primitive]) -> Sdf:
 
 def _inside_any(meshes: list[trimesh.Trimesh]) -> Callable[[np.ndarray], np.ndarray]:
     """Inside the union of closed meshes (by winding number)."""
-    from adapters._solid_grid import winding
+    from adapters._shared.solid_grid import winding
 
     def inside(points: np.ndarray) -> np.ndarray:
         hit = np.zeros(len(points), dtype=bool)

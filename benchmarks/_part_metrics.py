@@ -25,7 +25,7 @@ class PartCheck:
 
 def welded(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
     """The mesh with vertices at one position joined (textures split them at seams)."""
-    from adapters._mesh_repair import weld
+    from adapters._shared.repair import weld
 
     v, f, _ = weld(np.asarray(mesh.vertices), np.asarray(mesh.faces), 1e-9)
     return v, f
@@ -34,8 +34,8 @@ def welded(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
 def check_part(name: str, mesh: trimesh.Trimesh) -> PartCheck:
     import manifold3d
 
-    from adapters._hole_filling import is_closed
-    from adapters._volume_snap import pieces
+    from adapters._shared.hole_filling import is_closed
+    from adapters.volumetric_parts._snap import pieces
 
     v, f = welded(mesh)
     solid = manifold3d.Manifold(manifold3d.Mesh(
@@ -50,7 +50,7 @@ def solid_iou(meshes: list[trimesh.Trimesh], case: Case, samples: int = 200_000,
               seed: int = 0) -> float:
     """Volume IoU of the union of ``meshes`` and the case's true solid, by uniform samples
     in the bounding box of both."""
-    from adapters._solid_grid import winding
+    from adapters._shared.solid_grid import winding
 
     lo = np.min([m.bounds[0] for m in (*meshes, case.visible)], axis=0)
     hi = np.max([m.bounds[1] for m in (*meshes, case.visible)], axis=0)

@@ -179,9 +179,9 @@ def lib_spectral(path: Path, p: Any) -> Call:
 
 
 def lib_fill_parts(path: Path, p: Any) -> Call:
-    from adapters._hole_filling import close_surface
-    from adapters._mesh_repair import weld
-    from adapters._volume_soup import frame
+    from adapters._shared.hole_filling import close_surface
+    from adapters._shared.repair import weld
+    from adapters.volumetric_parts._soup import frame
 
     parts = [mesh for _, mesh in load_parts(path)]
     # the adapter's own frame: its tolerances are relative to it
@@ -191,11 +191,11 @@ def lib_fill_parts(path: Path, p: Any) -> Call:
 
 
 def lib_volumetric(path: Path, p: Any) -> Call:
-    from adapters._volume_extract import part_surface
-    from adapters._volume_partition import partition
-    from adapters._volume_snap import snap_visible
-    from adapters._volume_soup import SurfaceQueries, build_soup
     from adapters.volumetric_parts import MIN_PARTITION_RESOLUTION
+    from adapters.volumetric_parts._extract import part_surface
+    from adapters.volumetric_parts._partition import partition
+    from adapters.volumetric_parts._snap import snap_visible
+    from adapters.volumetric_parts._soup import SurfaceQueries, build_soup
 
     meshes = [(np.asarray(m.vertices), np.asarray(m.faces)) for _, m in load_parts(path)]
 
@@ -211,11 +211,11 @@ def lib_volumetric(path: Path, p: Any) -> Call:
 
 
 def lib_skeleton_rig(path: Path, p: Any) -> Call:
-    from adapters._rig_bones import build_joints
-    from adapters._rig_mesh import solve_mesh, weld
-    from adapters._rig_skeleton import node_tree
-    from adapters._rig_voxels import voxelize
-    from adapters._rig_weights import heat_weights, transfer
+    from adapters._shared.voxels import voxelize
+    from adapters.autorig._bones import build_joints
+    from adapters.autorig._mesh import solve_mesh, weld
+    from adapters.autorig._skeleton import node_tree
+    from adapters.autorig._weights import heat_weights, transfer
 
     mesh = load_mesh(path)
     mesh.remove_unreferenced_vertices()

@@ -43,7 +43,7 @@ def _fast_simplification(mesh: Any, target: int) -> tuple[Any, float]:
     import fast_simplification
     import trimesh
 
-    from adapters._mesh_repair import weld
+    from adapters._shared.repair import weld
 
     start = time.perf_counter()
     diagonal = float(np.linalg.norm(np.ptp(mesh.vertices, axis=0)))

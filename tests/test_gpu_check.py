@@ -25,7 +25,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.mark.parametrize("offload", ["none", "model", "sequential"])
 def test_each_plan_the_check_times_runs_and_places_its_hooks(models, offload, tmp_path):
-    from adapters._memory import MemoryPlan
+    from adapters._shared.memory import MemoryPlan
     from benchmarks._gpu_models import _hunyuan, _shap_e
 
     plan = MemoryPlan("fp32", offload, "gpu check on the CPU")

@@ -24,7 +24,8 @@ BAGGAGE = {"gradio", "rembg", "onnxruntime", "onnxruntime-gpu", "opencv-python",
 OUR_SERVER = {"fastapi", "uvicorn"}  # app/server's, declared by us, not pulled in by hy3dgen
 # shapegen imports these only when asked (sageattention with USE_SAGEATTN=1, diso for the CUDA
 # "dmc" surface extractor Meshsmith does not use) or gets them lent (torchvision:
-# adapters/_vision_transforms.py, for CPU torch builds that PyPI's CUDA torchvision cannot join).
+# adapters/hunyuan3d/_vision_transforms.py, for CPU torch builds that PyPI's CUDA torchvision
+# cannot join).
 NOT_NEEDED = {"sageattention", "diso", "torchvision"}
 
 

@@ -80,7 +80,7 @@ def build_hunyuan(folder: Path, model_id: str = "hunyuan3d-2mini-turbo", *,
     case where marching cubes finds nothing."""
     import torch
 
-    from adapters._hunyuan_pipeline import shapegen
+    from adapters.hunyuan3d._pipeline import shapegen
 
     shapegen()  # hy3dgen as the adapter imports it (torchvision lent where it cannot load)
     from hy3dgen.shapegen.pipelines import instantiate_from_config

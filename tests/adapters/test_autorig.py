@@ -214,7 +214,7 @@ def test_the_volume_check_refuses_a_curved_open_dish_and_accepts_a_thin_closed_s
     """The check is a share of 250 random probes: a dish (a quarter-deep cap of a sphere,
     curved but open) has none inside, while a slab 1/50 as thick as it is wide is a solid
     all the same. (A bowl as deep as a hemisphere already counts as nearly closed.)"""
-    from adapters._rig_mesh import require_volume
+    from adapters.autorig._mesh import require_volume
     from engine.errors import InvalidInput
 
     sphere = trimesh.creation.icosphere(4)

@@ -18,7 +18,7 @@ import pytest
 import trimesh
 from PIL import Image, ImageDraw
 
-from adapters._hunyuan_pipeline import INSTALL_HINT, NO_SURFACE
+from adapters.hunyuan3d._pipeline import INSTALL_HINT, NO_SURFACE
 from engine.errors import MeshsmithError
 from engine.storage.model_catalog import HUNYUAN_TERMS
 from tests.adapters.hunyuan_models import build_hunyuan
@@ -192,8 +192,8 @@ def test_a_plain_background_is_cut_out_unless_told_not_to(tiny, tmp_path):
 def test_offloaded_pipelines_make_the_same_shape(tiny, tmp_path):
     """The offload hooks (accelerate) wired as on a small GPU, with the CPU as the execution
     device: same seed, same faces as the pipeline kept whole."""
-    from adapters._hunyuan_pipeline import generate, load
-    from adapters._memory import MemoryPlan
+    from adapters._shared.memory import MemoryPlan
+    from adapters.hunyuan3d._pipeline import generate, load
     from engine.contract.protocol import RunContext
     from engine.storage.models import ModelStore
 

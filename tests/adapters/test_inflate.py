@@ -13,7 +13,7 @@ import pytest
 import trimesh
 from PIL import Image, ImageDraw
 
-from adapters._inflate_mask import BUSY
+from adapters._shared.mask import BUSY
 from engine.errors import ErrorCode
 from engine.runtime.engine import Engine
 from tests.support.gltf_validator import assert_valid_glb

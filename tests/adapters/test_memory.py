@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters._memory import plan_memory
+from adapters._shared.memory import plan_memory
 from adapters.registry import SPECS
 from engine.contract.spec import AdapterSpec
 
@@ -75,7 +75,7 @@ def test_the_lent_transforms_follow_torchvisions_tensor_semantics():
     import torch
     import torch.nn.functional as F
 
-    from adapters._vision_transforms import (
+    from adapters.hunyuan3d._vision_transforms import (
         CenterCrop,
         Compose,
         InterpolationMode,
@@ -101,7 +101,7 @@ def test_the_lent_transforms_follow_torchvisions_tensor_semantics():
 
 
 def test_a_model_folder_named_in_a_job_is_planned_with_the_adapters_default_figure(tmp_path):
-    from adapters._neural import ModelSlot
+    from adapters._shared.neural import ModelSlot
     from engine.storage.models import ModelStore
     from tests.engine.test_models import hunyuan_model
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import trimesh
 
-from adapters import _mesh_repair
-from adapters._mesh_repair import (
+from adapters._shared import repair as _mesh_repair
+from adapters._shared.repair import (
     edge_counts,
     edge_pairs,
     groups,

@@ -182,7 +182,7 @@ def test_thickness_cue_finds_joints_the_creases_alone_miss():
     """The same creature without the thickness cue: the limbs' fillets are too soft."""
     from unittest import mock
 
-    from adapters import _segmentation_graph
+    from adapters.segmentation import _graph as _segmentation_graph
     from adapters.segmentation import segment_mesh
 
     case = creature("humanoid", 1)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
-from adapters._mesh_repair import half_edges
-from adapters._segmentation_graph import _shared_edges, thickness_change
-from adapters._segmentation_thickness import face_thickness
+from adapters._shared.repair import half_edges
+from adapters.segmentation._graph import _shared_edges, thickness_change
+from adapters.segmentation._thickness import face_thickness
 from benchmarks._creature_cases import Capsule, Ellipsoid, mesh_creature
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
-from adapters._mesh_repair import wind_consistently
-from adapters._volume_cut import straighten
-from adapters._volume_soup import build_soup
+from adapters._shared.repair import wind_consistently
+from adapters.volumetric_parts._cut import straighten
+from adapters.volumetric_parts._soup import build_soup
 
 
 def interface_area(labels: np.ndarray, inner: tuple[slice, ...]) -> int:

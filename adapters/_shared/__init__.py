@@ -1,0 +1,14 @@
+"""Helpers shared by several adapters, one module per concern.
+
+- ``repair``: welding, winding, edge counts, the model's frame (mesh clean-up)
+- ``hole_filling``: closing a part's holes with faired patches
+- ``solid_grid`` / ``voxels``: winding-number solids and voxel grids with inner depth
+- ``bake`` / ``raster`` / ``texture``: baking onto a new UV atlas, rasterising UV triangles,
+  filling and growing texels
+- ``min_cut``: the minimum s-t cut over a face or voxel graph
+- ``mask``: cutting the object out of a picture (the mask parameters image adapters share)
+- ``memory`` / ``neural``: GPU memory plans and the common neural-model plumbing
+
+Nothing here is an adapter; an adapter package keeps what only it uses in its own
+``_``-prefixed modules.
+"""
