@@ -19,14 +19,15 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from engine.contract.spec import Registry
-from engine.errors import ErrorCode, MeshsmithError
+from engine.errors import MeshsmithError
 from engine.jobs import ErrorInfo, Job, JobResult, JobSpec, JobState, PipelineTag, new_job_id
 from engine.meshio import staging
-from engine.runtime.events import JobEvent, RunningJob, build_result
+from engine.runtime.events import JobEvent, RunningJob
+from engine.runtime.instructions import EngineInstructions, Timer
 from engine.runtime.lock import EngineLock
 from engine.runtime.loop import EngineLoop
 from engine.runtime.memory import MemoryWatch
@@ -39,23 +40,14 @@ from engine.runtime.shell import (
 )
 from engine.scheduling.scheduler import CANCELLED_BY_ARTIST, Scheduler
 from engine.scheduling.vocabulary import (
-    CancelJob,
     CancelRequested,
-    EvictWorker,
-    Instruction,
     JobFinished,
     JobRequest,
-    JobStateChanged,
-    MeasureDevices,
-    RetryingJob,
-    StartJob,
     Submitted,
-    Tick,
-    WaitCauseChanged,
     WorkerExited,
 )
 from engine.storage import ownership
-from engine.storage.history_writes import RETRY_S, FinalWrites, failed_result
+from engine.storage.history_writes import FinalWrites
 from engine.storage.jobstore import JobStore
 from engine.storage.logs import log_path, remove_handler, setup_json_logging
 from engine.storage.paths import DataDir
@@ -66,15 +58,7 @@ from engine.workers.pool import WorkerExit, WorkerMessage
 log = logging.getLogger(__name__)
 
 
-@dataclass(order=True)
-class _Timer:
-    when: float
-    kind: str
-    job_id: str = ""
-    worker_id: int = 0
-
-
-class Engine(EngineLoop):
+class Engine(EngineLoop, EngineInstructions):
     def __init__(
         self, data: DataDir | None = None, *, registry: Registry,
         devices: Devices | None = None, cpu_slots: int | None = None,
@@ -111,7 +95,7 @@ class Engine(EngineLoop):
         self._start_errors: dict[int, ErrorInfo] = {}
         self._subscribers: list[Callable[[JobEvent], None]] = []
         self._running: dict[str, RunningJob] = {}
-        self._timers: list[_Timer] = []
+        self._timers: list[Timer] = []
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._log_handler: logging.Handler | None = None
@@ -265,38 +249,6 @@ class Engine(EngineLoop):
         except OSError:
             pass
 
-    def _timeout(self) -> float | None:
-        deadlines = [t.when for t in self._timers]
-        starving = self.scheduler.next_deadline()
-        if starving is not None:
-            deadlines.append(starving)
-        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-
-    def _run_timers(self) -> None:
-        now = time.monotonic()
-        starving = self.scheduler.next_deadline()
-        if starving is not None and starving <= now:
-            self._feed(Tick(now))
-        due = sorted(t for t in self._timers if t.when <= now)
-        self._timers = [t for t in self._timers if t.when > now]
-        for timer in due:
-            if timer.kind == "history":
-                self._retry_history()
-                continue
-            handle = self._pool.workers.get(timer.worker_id)
-            if timer.kind == "stop" and handle is not None:
-                self._pool.kill(timer.worker_id)
-            elif handle is not None and handle.job_id == timer.job_id:
-                self._pool.kill(timer.worker_id, self._kill_reason(timer))
-
-    def _kill_reason(self, timer: _Timer) -> dict[str, str] | None:
-        if timer.kind != "timeout":
-            return None  # a cancel grace period ran out: the scheduler calls it cancelled
-        label = self._running[timer.job_id].adapter.label
-        limit = self._running[timer.job_id].time_limit_s
-        return {"code": ErrorCode.TIMEOUT.value,
-                "message": f"{label} took longer than its {limit:g} s limit, so it was stopped."}
-
     def _run_commands(self) -> None:
         while True:
             try:
@@ -369,111 +321,6 @@ class Engine(EngineLoop):
             events.append(measured)
         self._feed(*events)
         self.memory.remember(self.scheduler.observed_peak_mb)
-
-    def _feed(self, *events: Any) -> None:
-        for instruction in self.scheduler.handle(*events):
-            try:
-                self._execute(instruction)
-            except Exception:
-                log.error("could not execute %s", instruction, exc_info=True)
-
-    def _execute(self, ins: Instruction) -> None:
-        now = time.monotonic()
-        if isinstance(ins, StartJob):
-            try:
-                self._start(ins, now)
-            except Exception as exc:  # spawn or mkdir failed: the job must not stay RUNNING
-                log.error("could not start job %s", ins.job_id, exc_info=True,
-                          extra={"job_id": ins.job_id})
-                self._start_failed(ins, exc)
-        elif isinstance(ins, CancelJob):
-            running = self._running[ins.job_id]
-            self._pool.cancel(running.worker_id, ins.job_id)
-            self._timers.append(_Timer(now + self.cancel_grace_s, "grace", ins.job_id,
-                                       running.worker_id))
-        elif isinstance(ins, EvictWorker):
-            if ins.worker_id not in self._pool.workers:
-                self._commands.put(("exited", str(ins.worker_id)))
-                self._wake()
-                return
-            self._pool.stop(ins.worker_id)
-            self._timers.append(_Timer(now + self.cancel_grace_s, "stop", "", ins.worker_id))
-        elif isinstance(ins, RetryingJob):
-            self._retrying(ins)
-        elif isinstance(ins, MeasureDevices):  # measured on the next pass, not re-entrantly
-            if self.memory.enabled:
-                self._commands.put(("measure", ""))
-                self._wake()
-        elif isinstance(ins, WaitCauseChanged):
-            self.causes[ins.job_id] = ins.cause
-            self._emit(JobEvent("waiting", ins.job_id, cause=ins.cause))
-        elif isinstance(ins, JobStateChanged):
-            if ins.state is JobState.RUNNING:
-                job = self._store.transition(ins.job_id, JobState.RUNNING)
-                self._emit(JobEvent("updated", ins.job_id, job=job))
-            else:
-                self._finish(ins.job_id, ins.state, ins.error)
-
-    def _retrying(self, ins: RetryingJob) -> None:
-        """Out of memory: start over clean once the scheduler has made room."""
-        self._drop_timers(ins.job_id)
-        shutil.rmtree(self.data.job_output(ins.job_id), ignore_errors=True)
-        running = self._running.get(ins.job_id)
-        if running is not None:
-            running.payload = {}
-        log.warning("job %s ran out of memory; retrying once after stopping %d idle worker(s)",
-                    ins.job_id, len(ins.evicted), extra={"job_id": ins.job_id})
-        stage = "out of memory: unloading other models and trying again"
-        self.progress[ins.job_id] = (stage, 0.0)
-        self._emit(JobEvent("progress", ins.job_id, stage=stage, fraction=0.0))
-
-    def _drop_timers(self, job_id: str) -> None:
-        self._timers = [t for t in self._timers if t.job_id != job_id]
-
-    def _start(self, ins: StartJob, now: float) -> None:
-        self._drop_timers(ins.job_id)  # a retry starts its time limit afresh
-        running = self._running[ins.job_id]
-        out_dir = self.data.job_output(ins.job_id)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        running.device, running.worker_id, running.started = ins.device, ins.worker_id, now
-        handle = self._pool.run(ins.worker_id, running.adapter, ins.device, {
-            "job_id": ins.job_id, "inputs": running.job.spec.inputs,
-            "params": running.job.spec.params, "out_dir": str(out_dir),
-        })
-        if not handle.load_reported:
-            handle.load_reported, running.worker_handle = True, handle
-        self._timers.append(_Timer(now + running.time_limit_s, "timeout", ins.job_id,
-                                   ins.worker_id))
-
-    def _finish(self, job_id: str, state: JobState, error: ErrorInfo | None) -> None:
-        # Its time limit and cancel grace end with it: a late timer must not kill a worker
-        # that has gone on to another job or sits warm and idle.
-        self._drop_timers(job_id)
-        running = self._running.pop(job_id, None)
-        self.causes.pop(job_id, None)
-        self.progress.pop(job_id, None)
-        job = self._store.get(job_id)
-        result, state, error = build_result(job, running, state, error, self.backend)
-        if state is not JobState.SUCCEEDED:
-            # Nothing half-written is ever presented as a result.
-            shutil.rmtree(self.data.job_output(job_id), ignore_errors=True)
-        job, refused = self._final_writes.record(self._store, job_id, state, result, error)
-        # the Log panel shows this line: a failure carries its sentence, not only its state
-        log.info("job %s %s%s", job_id, state.value, f": {error.message}" if error else "",
-                 extra={"job_id": job_id, "error": error.code if error else None})
-        future = self._futures.pop(job_id, None)
-        if future is not None:
-            future.set_result(result if refused is None else failed_result(result, refused))
-        if refused is not None:
-            self._timers.append(_Timer(time.monotonic() + RETRY_S, "history"))
-            return
-        self._emit(JobEvent("updated", job_id, job=job))
-
-    def _retry_history(self) -> None:
-        for job in self._final_writes.retry(self._store):
-            self._emit(JobEvent("updated", job.job_id, job=job))
-        if self._final_writes.waiting:
-            self._timers.append(_Timer(time.monotonic() + RETRY_S, "history"))
 
     def _emit(self, event: JobEvent) -> None:
         # Only the engine thread reads the scheduler ("queued" is emitted on submit's thread).
