@@ -17,7 +17,13 @@ from typing import Any, TextIO
 
 from adapters.registry import default_registry
 from app import cli_models, cli_tools
-from app.cli_checks import check_out_folder, check_params, parse_params, stop_on_sigterm
+from app.cli_checks import (
+    check_out_folder,
+    check_params,
+    parse_params,
+    stop_on_sigterm,
+    wait_or_cancel,
+)
 from app.server.config import add_command as add_serve_command
 from engine.errors import ErrorCode, MeshsmithError
 from engine.jobs import FEATURES, JobResult, JobState
@@ -173,17 +179,8 @@ def _run_here(args: argparse.Namespace, params: dict[str, Any], bar: ProgressBar
 
 
 def _wait(engine: Engine, job_id: str) -> JobResult:
-    """Wait for the job; Ctrl+C or SIGTERM cancels it and waits for the cancel to be recorded.
-    A second signal, or a cancel that does not end in time, stops at once: the engine's
-    shutdown then records the job as interrupted (never running)."""
-    try:
-        return engine.wait(job_id)
-    except KeyboardInterrupt:
-        engine.cancel(job_id)
-        try:
-            return engine.wait(job_id, timeout=engine.cancel_grace_s + 10)
-        except TimeoutError:
-            raise KeyboardInterrupt from None
+    return wait_or_cancel(lambda timeout: engine.wait(job_id, timeout=timeout),
+                          lambda: engine.cancel(job_id), engine.cancel_grace_s)
 
 
 def copy_outputs(paths: list[str], folder: Path) -> None:

@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import signal
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.contract.spec import Registry
 from engine.errors import ErrorCode, MeshsmithError
+
+T = TypeVar("T")
 
 _SYSTEM_FOLDERS = (Path("/proc"), Path("/sys"), Path("/dev"))
 
@@ -76,3 +79,19 @@ def stop_on_sigterm() -> None:
 
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, interrupt)
+
+
+def wait_or_cancel(wait: Callable[[float | None], T], cancel: Callable[[], None],
+                   grace_s: float) -> T:
+    """``wait(None)`` for a job or a pipeline; Ctrl+C or SIGTERM cancels it and waits for the
+    cancel to be recorded. A second signal, or a cancel that does not end within the grace
+    period and ten seconds, stops at once: the engine's shutdown then records the work as
+    interrupted (never running)."""
+    try:
+        return wait(None)
+    except KeyboardInterrupt:
+        cancel()
+        try:
+            return wait(grace_s + 10)
+        except TimeoutError:
+            raise KeyboardInterrupt from None

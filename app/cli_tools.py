@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.registry import default_registry
+from app.cli_checks import wait_or_cancel
 from engine.errors import ErrorCode, MeshsmithError
 from engine.export.exporter import FORMATS, ExportOptions, export_job
 from engine.jobs import JobResult
@@ -128,11 +129,8 @@ def _pipeline_here(args: argparse.Namespace, bar: Any) -> PipelineResult:
     engine.subscribe(lambda event: bar.on_event(event) if event.job_id in steps else None)
     try:
         pipeline_id = runner.start(args.recipe, args.input)
-        try:
-            return runner.wait(pipeline_id)
-        except KeyboardInterrupt:
-            runner.cancel(pipeline_id)
-            return runner.wait(pipeline_id, timeout=engine.cancel_grace_s + 10)
+        return wait_or_cancel(lambda timeout: runner.wait(pipeline_id, timeout),
+                              lambda: runner.cancel(pipeline_id), engine.cancel_grace_s)
     finally:
         runner.close()
         engine.shutdown()

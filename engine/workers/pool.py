@@ -23,12 +23,14 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class WorkerHandle:
+class HandleState:
+    """What the engine tracks of one worker, whatever runs it: a local process
+    (``WorkerHandle``) or a Ray actor (``engine.workers.ray_pool.RayWorkerHandle``)."""
+
     worker_id: int
     spec: AdapterSpec
-    device: str
-    process: Any  # multiprocessing.Process (spawn context)
-    conn: Connection
+    device: str  # the scheduler's id: "cuda:0", "cpu", or "10.0.0.5/cuda:1" under Ray
+    conn: Connection  # the engine's end of the worker's pipe
     job_id: str | None = None
     loaded: bool = False
     load_s: float = 0.0
@@ -36,6 +38,11 @@ class WorkerHandle:
     spawned_at: float = 0.0  # monotonic; load time counts from here, process start included
     exit_reason: dict[str, str] | None = None
     stopping: bool = False
+
+
+@dataclass(kw_only=True)
+class WorkerHandle(HandleState):
+    process: Any  # multiprocessing.Process (spawn context)
 
     @property
     def pid(self) -> int | None:
@@ -131,7 +138,7 @@ class WorkerPool:
         with spawning_shielded():
             process.start()
         child_end.close()  # so the engine sees EOF when the worker dies
-        handle = WorkerHandle(worker_id, spec, device, process, parent_end,
+        handle = WorkerHandle(worker_id, spec, device, parent_end, process=process,
                               spawned_at=time.monotonic())
         self.workers[worker_id] = handle
         log.info("worker started", extra={"worker": worker_id, "adapter": spec.id,

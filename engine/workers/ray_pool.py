@@ -28,7 +28,7 @@ from ray.exceptions import RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from engine.contract.spec import AdapterSpec
-from engine.workers.pool import WorkerExit, WorkerMessage
+from engine.workers.pool import HandleState, WorkerExit, WorkerMessage
 from engine.workers.ray_actor import AdapterActor
 from engine.workers.ray_cluster import VRAM_RESOURCE, RayDevices, RaySettings, connect
 from engine.workers.worker import error_payload
@@ -42,21 +42,10 @@ GPU_SHARE = 0.01
 _NOSET_CUDA = {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
 
 
-@dataclass
-class RayWorkerHandle:
-    worker_id: int
-    spec: AdapterSpec
-    device: str  # the scheduler's id: "10.0.0.5/cuda:1" or "cpu"
-    actor: Any  # ray.actor.ActorHandle
-    conn: Connection  # the engine's end: messages from the forwarding thread
+@dataclass(kw_only=True)
+class RayWorkerHandle(HandleState):
+    actor: Any  # ray.actor.ActorHandle; ``conn`` gets the forwarding thread's messages
     commands: queue.SimpleQueue[tuple] = field(default_factory=queue.SimpleQueue)
-    job_id: str | None = None
-    loaded: bool = False
-    load_s: float = 0.0
-    load_reported: bool = False  # the first job on a worker carries its load time
-    spawned_at: float = 0.0  # monotonic; load time counts from here, actor start included
-    exit_reason: dict[str, str] | None = None
-    stopping: bool = False
     killed: bool = False
     pid: int | None = None  # the actor's process on its node, once it has loaded
     host: str = ""  # the actor's node
@@ -162,7 +151,7 @@ class RayPool:
         actor = self._actor_class.options(**options).remote(
             spec.model_dump_json(), RayDevices.local_device(device))
         engine_end, thread_end = Pipe(duplex=False)
-        handle = RayWorkerHandle(worker_id, spec, device, actor, engine_end,
+        handle = RayWorkerHandle(worker_id, spec, device, engine_end, actor=actor,
                                  spawned_at=time.monotonic())
         handle.thread = threading.Thread(target=self._forward, args=(handle, thread_end),
                                          name=f"ray-{spec.id}-{worker_id}", daemon=True)
