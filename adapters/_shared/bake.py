@@ -18,6 +18,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from adapters._shared.surface_geometry import (
+    barycentric,
+    face_normals,
+    interpolate,
+    sample,
+    tangent_frames,
+    unit,
+    vertex_normals,
+)
+
 _GROW_RINGS = 3  # texels round each chart that get its colours (bilinear and mip safety)
 _INSIDE = 0.08  # corners sampled this far towards the triangle's centre: the side of a crease
 
@@ -63,12 +73,12 @@ class Surface:
         _, face, closest = igl.point_mesh_squared_distance(
             np.ascontiguousarray(points, dtype=np.float64), self.vertices, self.faces)
         face = np.asarray(face, dtype=np.int64)
-        return face, _barycentric(self.vertices[self.faces[face]], np.asarray(closest))
+        return face, barycentric(self.vertices[self.faces[face]], np.asarray(closest))
 
     def colour(self, face: np.ndarray, bary: np.ndarray) -> np.ndarray:
         """(k, 4) RGBA 0-255 at located points."""
         out = np.empty((len(face), 4))
-        uv = _interpolate(self.uv, self.faces[face], bary)
+        uv = interpolate(self.uv, self.faces[face], bary)
         look_of = self.look_of_face[face]
         for index, look in enumerate(self.looks):
             sel = look_of == index
@@ -80,26 +90,26 @@ class Surface:
                 rgba[:, : sampled.shape[1]] = sampled
             out[sel] = rgba * look.factor
         if self.colours is not None:
-            out *= _interpolate(self.colours, self.faces[face], bary) / 255.0
+            out *= interpolate(self.colours, self.faces[face], bary) / 255.0
         return out
 
     def normal(self, face: np.ndarray, bary: np.ndarray) -> np.ndarray:
         """Unit object-space shading normals at located points, the normal map applied."""
-        normals = _unit(_interpolate(self.normals, self.faces[face], bary))
+        normals = unit(interpolate(self.normals, self.faces[face], bary))
         if not self.has_normal_map:
             return normals
         tangents, signs = tangent_frames(self.vertices, self.faces, self.uv, self.normals)
-        tangent = _interpolate(tangents, self.faces[face], bary)
-        sign = np.where(_interpolate(signs[:, None], self.faces[face], bary)[:, 0] < 0, -1, 1)
-        uv = _interpolate(self.uv, self.faces[face], bary)
+        tangent = interpolate(tangents, self.faces[face], bary)
+        sign = np.where(interpolate(signs[:, None], self.faces[face], bary)[:, 0] < 0, -1, 1)
+        uv = interpolate(self.uv, self.faces[face], bary)
         for index, look in enumerate(self.looks):
             sel = (self.look_of_face[face] == index)
             if look.normal_map is None or not sel.any():
                 continue
             local = sample(look.normal_map, uv[sel])[:, :3] / 127.5 - 1.0
-            t = _unit(tangent[sel] - normals[sel] * (tangent[sel] * normals[sel]).sum(1)[:, None])
+            t = unit(tangent[sel] - normals[sel] * (tangent[sel] * normals[sel]).sum(1)[:, None])
             b = np.cross(normals[sel], t) * sign[sel, None]
-            normals[sel] = _unit(local[:, :1] * t + local[:, 1:2] * b + local[:, 2:] * normals[sel])
+            normals[sel] = unit(local[:, :1] * t + local[:, 1:2] * b + local[:, 2:] * normals[sel])
         return normals
 
 
@@ -227,16 +237,16 @@ def _encode_normals(wanted: np.ndarray, vertices: np.ndarray, faces: np.ndarray,
 
     from adapters._shared.texture import push_pull_fill
 
-    normals = _vertex_normals(vertices, faces)
+    normals = vertex_normals(vertices, faces)
     tangents, signs = tangent_frames(vertices, faces, uv, normals)
-    n = _unit(_interpolate(normals, faces[face], bary))
-    t = _interpolate(tangents, faces[face], bary)
-    t = _unit(t - n * (t * n).sum(axis=1)[:, None])
-    sign = np.where(_interpolate(signs[:, None], faces[face], bary)[:, 0] < 0, -1.0, 1.0)
+    n = unit(interpolate(normals, faces[face], bary))
+    t = interpolate(tangents, faces[face], bary)
+    t = unit(t - n * (t * n).sum(axis=1)[:, None])
+    sign = np.where(interpolate(signs[:, None], faces[face], bary)[:, 0] < 0, -1.0, 1.0)
     b = np.cross(n, t) * sign[:, None]
     local = np.stack([(wanted * t).sum(1), (wanted * b).sum(1), (wanted * n).sum(1)], axis=1)
     local[:, 2] = np.maximum(local[:, 2], 0.0)
-    local = _unit(local)
+    local = unit(local)
     texels = np.zeros((size, size, 3), np.float32)
     texels[covered] = (local + 1.0) * 127.5
     texels = push_pull_fill(texels, covered)
@@ -249,8 +259,8 @@ def corner_normals(surface: Surface, vertices: np.ndarray, faces: np.ndarray) ->
     centre = corners.mean(axis=1, keepdims=True)
     inside = (corners + _INSIDE * (centre - corners)).reshape(-1, 3)
     face, bary = surface.locate(inside)
-    normals = _unit(_interpolate(surface.normals, surface.faces[face], bary))
-    own = np.repeat(_face_normals(vertices, faces), 3, axis=0)
+    normals = unit(interpolate(surface.normals, surface.faces[face], bary))
+    own = np.repeat(face_normals(vertices, faces), 3, axis=0)
     flipped = (normals * own).sum(axis=1) < 0  # the input's far side of a thin wall
     normals[flipped] = own[flipped]
     return normals.reshape(-1, 3, 3)
@@ -268,80 +278,6 @@ def unwrap(xatlas: object, vertices: np.ndarray, faces: np.ndarray,
     vmapping, indices, uvs = atlas.get_mesh(0)
     return (np.asarray(vertices, dtype=np.float64)[vmapping], indices.astype(np.int64),
             uvs.astype(np.float64))
-
-
-# ----------------------------------------------------------------------------- geometry
-
-
-def tangent_frames(vertices: np.ndarray, faces: np.ndarray, uv: np.ndarray,
-                   normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-vertex tangents along +U and the bitangent's handedness (±1), from the UV
-    gradients of the faces round each vertex (what glTF viewers compute without TANGENT)."""
-    p0, p1, p2 = (vertices[faces[:, k]] for k in range(3))
-    w0, w1, w2 = (uv[faces[:, k]] for k in range(3))
-    e1, e2 = p1 - p0, p2 - p0
-    d1, d2 = w1 - w0, w2 - w0
-    det = d1[:, 0] * d2[:, 1] - d2[:, 0] * d1[:, 1]
-    inv = np.where(np.abs(det) > 1e-20, 1.0 / np.where(det == 0, 1.0, det), 0.0)[:, None]
-    tangent = (e1 * d2[:, 1:2] - e2 * d1[:, 1:2]) * inv
-    bitangent = (e2 * d1[:, 0:1] - e1 * d2[:, 0:1]) * inv
-    t = np.zeros_like(vertices, dtype=np.float64)
-    b = np.zeros_like(t)
-    for k in range(3):
-        np.add.at(t, faces[:, k], tangent)
-        np.add.at(b, faces[:, k], bitangent)
-    t = _unit(t - normals * (t * normals).sum(axis=1)[:, None])
-    sign = np.where((np.cross(normals, t) * b).sum(axis=1) < 0, -1.0, 1.0)
-    return t, sign
-
-
-def sample(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    """Bilinear samples of ``image`` at glTF UVs (v up), repeating outside 0-1 as glTF's
-    default sampler does."""
-    import cv2
-
-    height, width = image.shape[:2]
-    count, row = len(uv), 1024  # remap's maps must stay under 32767 on each side
-    if count == 0:
-        return np.zeros((0, image.shape[2]))
-    maps = np.zeros((-(-count // row) * row, 2), np.float32)
-    maps[:count, 0] = np.mod(uv[:, 0], 1.0) * width - 0.5
-    maps[:count, 1] = np.mod(1.0 - uv[:, 1], 1.0) * height - 0.5
-    maps = maps.reshape(-1, row, 2)
-    out = cv2.remap(np.ascontiguousarray(image, dtype=np.float32), maps[..., 0].copy(),
-                    maps[..., 1].copy(), cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-    return out.reshape(-1, image.shape[2])[:count].astype(np.float64)
-
-
-def _interpolate(values: np.ndarray, corners: np.ndarray, bary: np.ndarray) -> np.ndarray:
-    return (values[corners] * bary[..., None]).sum(axis=1)
-
-
-def _barycentric(tri: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Weights of closest points on their triangles, clipped (slivers misbehave)."""
-    import trimesh
-
-    weights = np.clip(trimesh.triangles.points_to_barycentric(tri, p), 0.0, 1.0)
-    weights = np.nan_to_num(weights, nan=1.0 / 3.0)
-    return weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
-
-
-def _face_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    return _unit(np.cross(vertices[faces[:, 1]] - vertices[faces[:, 0]],
-                          vertices[faces[:, 2]] - vertices[faces[:, 0]]))
-
-
-def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    cross = np.cross(vertices[faces[:, 1]] - vertices[faces[:, 0]],
-                     vertices[faces[:, 2]] - vertices[faces[:, 0]])
-    normals = np.zeros_like(vertices, dtype=np.float64)
-    for k in range(3):
-        np.add.at(normals, faces[:, k], cross)
-    return _unit(normals)
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
 # ----------------------------------------------------------------------------- results
@@ -390,7 +326,7 @@ def split_corners(faces: np.ndarray, normals: np.ndarray,
     flat = normals.reshape(-1, 3)
     mean = np.zeros((count, 3))
     np.add.at(mean, corner_vertex, flat)
-    mean = _unit(mean)
+    mean = unit(mean)
     owner = corner_vertex.copy()
     hard = np.unique(corner_vertex[(flat * mean[corner_vertex]).sum(axis=1) < _CREASE_COS])
     order = np.argsort(corner_vertex, kind="stable")
@@ -406,8 +342,8 @@ def split_corners(faces: np.ndarray, normals: np.ndarray,
                     break
             else:
                 groups.append([int(corner)])
-        mean[vertex] = _unit(flat[groups[0]].sum(axis=0, keepdims=True))[0]
+        mean[vertex] = unit(flat[groups[0]].sum(axis=0, keepdims=True))[0]
         for members in groups[1:]:
             owner[members] = count + len(extra)
-            extra.append(_unit(flat[members].sum(axis=0, keepdims=True))[0])
+            extra.append(unit(flat[members].sum(axis=0, keepdims=True))[0])
     return owner, np.concatenate([mean, np.array(extra).reshape(-1, 3)])

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from adapters._shared.raster import grow_charts, rasterize
+from adapters._shared.surface_geometry import unit, vertex_normals
 from adapters.project_paint._camera import Camera, Fit
 from engine.contract.protocol import AdapterError
 
@@ -90,7 +91,7 @@ def bake(vertices: np.ndarray, faces: np.ndarray, uv: np.ndarray, camera: Camera
     face = texels.face[covered]
     bary = texels.bary[covered].astype(np.float64)[..., None]
     points = (bary * vertices[faces[face]]).sum(axis=1)
-    normals = _unit((bary * _vertex_normals(vertices, faces)[faces[face]]).sum(axis=1))
+    normals = unit((bary * vertex_normals(vertices, faces)[faces[face]]).sum(axis=1))
     weight, pixels = visibility.seen(points, normals, face)
     if not (weight > 0.5).any():
         raise AdapterError("The picture covers no visible part of the mesh from this view; "
@@ -116,7 +117,7 @@ class _SurfaceDiffusion:
     def __init__(self, vertices: np.ndarray, faces: np.ndarray, visibility: _Visibility,
                  picture: Picture) -> None:
         self.points, self.faces = _fine_copy(vertices, faces)
-        self.normals = _vertex_normals(self.points, self.faces)
+        self.normals = vertex_normals(self.points, self.faces)
         weight, pixels = visibility.seen(self.points, self.normals)
         known = weight > 0.5
         if not known.any():
@@ -185,19 +186,6 @@ def _laplace_fill(points: np.ndarray, faces: np.ndarray, known: np.ndarray,
     solve = factorized(system)
     result[unknown] = np.column_stack([solve(rhs[:, c]) for c in range(3)])
     return result
-
-
-def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    face_normals = np.cross(vertices[faces[:, 1]] - vertices[faces[:, 0]],
-                            vertices[faces[:, 2]] - vertices[faces[:, 0]])
-    normals = np.zeros_like(vertices, dtype=np.float64)
-    for k in range(3):  # area-weighted: the cross product's length is twice the area
-        np.add.at(normals, faces[:, k], face_normals)
-    return _unit(normals)
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
 def _sample(image: np.ndarray, pixels: np.ndarray) -> np.ndarray:
