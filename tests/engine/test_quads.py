@@ -48,7 +48,7 @@ def test_quads_survive_vertices_split_at_uv_seams(tmp_path):
     some quads no longer share vertex indices, only positions."""
     import xatlas
 
-    from adapters._bake import unwrap
+    from adapters._shared.bake import unwrap
 
     rows, cols = 8, 16
     u, w = np.meshgrid(np.linspace(0, 2 * np.pi, cols, endpoint=False),
