@@ -38,3 +38,31 @@ def test_view_models_import_no_widgets_so_they_run_without_a_display():
             offenders += [f"{path.name}: {n}" for n in names
                           if n.startswith(("PySide6.QtWidgets", "pyvistaqt", "app.views"))]
     assert offenders == []
+
+
+def test_an_adapter_package_keeps_its_helpers_to_itself():
+    """Only adapters/<name>/ imports adapters.<name>._*; what several adapters use lives in
+    adapters/_shared, and the manifest names public modules or packages only."""
+    import ast
+
+    from adapters.registry import SPECS
+
+    offenders = []
+    for path in (ROOT / "adapters").rglob("*.py"):
+        owner = path.relative_to(ROOT / "adapters").parts[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                parts = node.module.split(".")
+                targets = [[*parts, a.name] for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name.split(".") for a in node.names]
+            else:
+                continue
+            for t in targets:
+                private = (len(t) >= 3 and t[0] == "adapters" and not t[1].startswith("_")
+                           and t[2].startswith("_"))
+                if private and t[1] != owner:
+                    offenders.append(f"{path.relative_to(ROOT)}: {'.'.join(t)}")
+    assert offenders == []
+    named = [ref.split(":")[0] for s in SPECS for ref in (s.entry, s.params)]
+    assert [m for m in named if any(p.startswith("_") for p in m.split("."))] == []
