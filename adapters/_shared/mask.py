@@ -46,7 +46,7 @@ class Foreground:
 def extract_foreground(image: Image.Image) -> Foreground:
     """The object's coverage; AdapterError (one sentence) for busy or empty pictures."""
     rgb, alpha = split_channels(image)
-    if alpha is not None and (alpha < 0.5).mean() > 0.001:
+    if alpha_says_something(alpha):
         mask = _clean(alpha >= 0.5, fill_holes_below=0.001)
         if not mask.any():
             raise AdapterError(EMPTY, ErrorCode.INVALID_INPUT)
@@ -54,6 +54,12 @@ def extract_foreground(image: Image.Image) -> Foreground:
         soft = np.where(_dilate(mask, 1), alpha, 0.0).astype(np.float32)
         return Foreground(rgb, soft, "alpha")
     return Foreground(rgb, _cut_from_plain_background(rgb), "grabcut")
+
+
+def alpha_says_something(alpha: np.ndarray | None) -> bool:
+    """True when the picture's own alpha cuts the object out: some of it is transparent (an
+    alpha channel that is opaque everywhere says nothing)."""
+    return alpha is not None and bool((alpha < 0.5).mean() > 0.001)
 
 
 def split_channels(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:

@@ -163,10 +163,10 @@ def _cut_out(image: Any, mode: str) -> tuple[Any, str]:
     """The picture as RGBA with the object's coverage as alpha, and where that came from."""
     from PIL import Image
 
-    from adapters._shared.mask import extract_foreground, split_channels
+    from adapters._shared.mask import alpha_says_something, extract_foreground, split_channels
 
     _rgb, alpha = split_channels(image)
-    if alpha is not None and (alpha < 0.5).mean() > 0.001:
+    if alpha_says_something(alpha):
         return image.convert("RGBA"), "alpha"
     if mode == "never":
         return image.convert("RGB"), "none"

@@ -147,15 +147,15 @@ def _no_overlap(uv: np.ndarray, faces: np.ndarray, size: int = 512) -> bool:
 
 def _place_picture(image: Any, plane: np.ndarray, mode: str) -> tuple[Any, str]:
     """The picture, its object coverage (None: all of it) and how it lies over the mesh."""
-    from adapters._shared.mask import extract_foreground, split_channels
+    from adapters._shared.mask import alpha_says_something, extract_foreground, split_channels
     from adapters.project_paint._bake import Picture
     from adapters.project_paint._camera import fit_frame, fit_object
     from engine.contract.protocol import AdapterError
 
     rgb, alpha = split_channels(image)
     height, width = rgb.shape[:2]
-    if alpha is not None and (alpha < 0.5).mean() <= 0.001:
-        alpha = None  # an alpha channel that is opaque everywhere says nothing
+    if not alpha_says_something(alpha):
+        alpha = None
     if mode != "frame":
         try:
             foreground = extract_foreground(image)
