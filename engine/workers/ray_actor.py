@@ -144,7 +144,10 @@ def _unpack_inputs(job: dict[str, Any], workdir: Path) -> dict[str, Any]:
     out_dir.mkdir()
     paths = []
     for i, (name, data) in enumerate(job["input_files"]):
-        path = inputs_dir / f"{i}-{Path(name).name}"  # the index keeps equal names apart
+        # one folder per input keeps equal names apart and each file's own name, which names
+        # the result (engine.workers.results.result_name)
+        path = inputs_dir / str(i) / Path(name).name
+        path.parent.mkdir()
         path.write_bytes(data)
         paths.append(str(path))
     local = {k: v for k, v in job.items() if k != "input_files"}
