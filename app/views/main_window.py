@@ -158,7 +158,9 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
 
     def _connect(self) -> None:
         self.create_view.files_dropped.connect(self.open_paths)
-        self.create_vm.error_raised.connect(self.show_error)
+        # queued: a modal dialog must not open inside the asyncio task that raised the error
+        # (its nested event loop would step other tasks inside this one's step)
+        self.create_vm.error_raised.connect(self.show_error, Qt.ConnectionType.QueuedConnection)
         self.create_vm.input_changed.connect(self._on_create_input_changed)
         self.jobs_vm.active_count_changed.connect(self.status.show_active_jobs)
         self.create_vm.job_submitted.connect(self.outcomes.mark_started_here)

@@ -3,10 +3,16 @@
 ``viewport_check_gc`` copies the idea of pyvistaqt's ``check_gc``: a test that leaves a
 ``QtInteractor`` alive (never closed, or still referenced) fails, because a leaked interactor
 keeps an OpenGL context whose late finalization crashes some later, unrelated test.
+
+``qasync_loop`` gives every test that uses ``qtbot`` the studio's asyncio loop: a
+``qasync.QEventLoop`` on the test's QApplication, marked running, so the view models' ``async``
+slots run their tasks whenever pytest-qt spins Qt (``qtbot.waitUntil``/``waitSignal``), exactly
+as they do under ``app.exec()`` in the studio.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import Iterator
 from typing import Any
@@ -60,3 +66,30 @@ def viewport_check_gc(request: pytest.FixtureRequest) -> Iterator[None]:
             pass
     del leaked
     assert not messages, "QtInteractor left alive:\n" + "\n".join(messages)
+
+
+@pytest.fixture(autouse=True)
+def qasync_loop(request: pytest.FixtureRequest) -> Iterator[asyncio.AbstractEventLoop | None]:
+    """The studio's asyncio loop for Qt tests (those that use ``qtbot``); None elsewhere."""
+    if "qtbot" not in request.fixturenames:
+        yield None
+        return
+    import qasync  # lazily: plain tests stay Qt-free
+
+    app = request.getfixturevalue("qapp")
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    # The studio runs the loop with app.exec(); here pytest-qt spins Qt instead, so say the
+    # loop runs (as qasync itself does for an application already running) for async slots.
+    asyncio.events._set_running_loop(loop)
+    try:
+        yield loop
+    finally:
+        left = asyncio.all_tasks(loop)
+        for task in left:
+            task.cancel()  # a flow the test left waiting ends with the test
+        while not all(task.done() for task in left):  # each sees its cancellation first
+            app.processEvents()
+        asyncio.events._set_running_loop(None)
+        loop.close()  # waits for its executor's threads
+        asyncio.set_event_loop(None)
