@@ -92,7 +92,7 @@ class CreateViewModel(QObject):
             self.staging = False
             self._update_can_run()
             raise
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a sentence
+        except Exception as exc:  # every failure becomes a sentence
             self._on_stage_failed(exc)
             return
         self._on_staged(staged, thumbnail)
@@ -193,7 +193,7 @@ class CreateViewModel(QObject):
     async def _stage_and_submit(self, source: str) -> None:
         try:
             staged = await self._stage(source)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a sentence
+        except Exception as exc:  # every failure becomes a sentence
             self.error_raised.emit(_sentence(exc))
             return
         if self.adapter is None:

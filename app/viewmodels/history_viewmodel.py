@@ -9,6 +9,7 @@ goes through ``upsert``/``remove`` so views get exact insert/change/remove notif
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ from PySide6.QtCore import (
     Slot,
 )
 from PySide6.QtGui import QColor, QDesktopServices
-from superqt.utils import create_worker
+from qasync import asyncSlot
 
 from app.viewmodels.history_cells import (  # noqa: F401 (the columns are public here too)
     ADAPTER,
@@ -385,11 +386,15 @@ class HistoryViewModel(QObject):
             return None
         return Path(path)
 
-    def _in_background(self, work: Callable[[], Any], done: Callable[[Any], None],
-                       failure: str) -> None:
-        def failed(exc: Exception) -> None:
+    @asyncSlot()
+    async def _in_background(self, work: Callable[[], Any], done: Callable[[Any], None],
+                             failure: str) -> None:
+        """Await ``work`` on an executor thread, then hand its value to ``done`` here."""
+        try:
+            value = await asyncio.get_running_loop().run_in_executor(None, work)
+        except Exception as exc:  # every failure becomes a sentence
             reason = exc.message if isinstance(exc, MeshsmithError) else (
                 getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
             self.error_raised.emit(f"{failure}: {str(reason).rstrip('.')}.")
-
-        create_worker(work, _connect={"returned": done, "errored": failed})
+            return
+        done(value)

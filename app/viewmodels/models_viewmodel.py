@@ -135,7 +135,7 @@ class ModelsViewModel(QObject):
         """Look for every model again (off the GUI thread) and refill the table."""
         try:
             statuses = await self._busy_while(self.store.list)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a sentence
+        except Exception as exc:  # every failure becomes a sentence
             self.message.emit(_reason(exc, "Could not scan the models"))
             return
         self.table.set_statuses(statuses)
@@ -158,7 +158,7 @@ class ModelsViewModel(QObject):
         except ConsentNeeded as exc:
             self.consent_needed.emit(model_id, str(folder), exc.message)
             return
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a sentence
+        except Exception as exc:  # every failure becomes a sentence
             self.message.emit(_reason(exc, f"Could not import {folder}"))
             return
         self.table.update(status)
@@ -199,7 +199,7 @@ class ModelsViewModel(QObject):
 
         try:
             status = await asyncio.get_running_loop().run_in_executor(None, work)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a sentence
+        except Exception as exc:  # every failure becomes a sentence
             self.table.downloading.pop(model_id, None)
             self._refresh_row(model_id)
             self.message.emit(_reason(exc, f"Could not download {model_id}"))
@@ -232,7 +232,7 @@ class ModelsViewModel(QObject):
     async def _show_verdict_of(self, work: Callable[[], ModelStatus], failure: str) -> None:
         try:
             status = await self._busy_while(work)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a sentence
+        except Exception as exc:  # every failure becomes a sentence
             self.message.emit(_reason(exc, failure))
             return
         self.table.update(status)
