@@ -74,22 +74,11 @@ def qasync_loop(request: pytest.FixtureRequest) -> Iterator[asyncio.AbstractEven
     if "qtbot" not in request.fixturenames:
         yield None
         return
-    import qasync  # lazily: plain tests stay Qt-free
+    from app import async_loop  # lazily: plain tests stay Qt-free
 
     app = request.getfixturevalue("qapp")
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    # The studio runs the loop with app.exec(); here pytest-qt spins Qt instead, so say the
-    # loop runs (as qasync itself does for an application already running) for async slots.
-    asyncio.events._set_running_loop(loop)
+    loop = async_loop.attach(app)
     try:
         yield loop
     finally:
-        left = asyncio.all_tasks(loop)
-        for task in left:
-            task.cancel()  # a flow the test left waiting ends with the test
-        while not all(task.done() for task in left):  # each sees its cancellation first
-            app.processEvents()
-        asyncio.events._set_running_loop(None)
-        loop.close()  # waits for its executor's threads
-        asyncio.set_event_loop(None)
+        async_loop.detach(loop, app)  # a flow the test left waiting ends with the test
