@@ -2,9 +2,10 @@
 
 Loading follows napari's layer slicer: the request (paths, limits, a generation number) is
 captured on the GUI thread, ``scene_data.prepare_for_view`` runs in the viewport's helper
-process (``app.offload``: a thread would share the GIL with the GUI thread and stall it), and
-the result comes back through a queued signal. A newer request makes older results stale, so
-opening two files quickly never shows the first one last.
+process (``app.offload``: a thread would share the GIL with the GUI thread and stall it), a
+task awaits its future (docs/async.md) and hands the result on through a queued signal, so
+what the result sets off (an error dialog) runs outside the task. A newer request makes older
+results stale, so opening two files quickly never shows the first one last.
 
 Heavy meshes come with a lighter preview. Which one is drawn is decided here, from the
 artist's choice and the face budget the view measured on its renderer; the overlay always
@@ -13,6 +14,7 @@ gives the real counts and says when the preview is what is on screen.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
+from qasync import asyncSlot
 
 from app import offload, scene_data
 from app.scene_data import PartData, Prepared, SceneData
@@ -78,7 +81,7 @@ class ViewportViewModel(ViewportOverlay, ViewportDetail, QObject):
     grid_changed = Signal(bool)
     axes_changed = Signal(bool)
     detail_changed = Signal()  # the parts to draw changed: preview ⇄ full mesh
-    _prepared = Signal(object)  # _Delivery, emitted on the helper's result thread
+    _prepared = Signal(object)  # _Delivery, emitted by the task that awaited the helper
 
     def __init__(self, parent: QObject | None = None, *, max_faces: int = DEFAULT_MAX_FACES) -> None:
         super().__init__(parent)
@@ -308,16 +311,20 @@ class ViewportViewModel(ViewportOverlay, ViewportDetail, QObject):
         token = self._token
         self._pending_stats = dict(stats or {})
         self._set_loading(Path(paths[-1]).name)
-        future = self._helper.submit(scene_data.prepare_for_view, paths, self._max_faces)
-        future.add_done_callback(lambda done: self._on_future_done(token, paths, done))
+        self._await_prepared(token, paths, self._helper.submit(
+            scene_data.prepare_for_view, paths, self._max_faces))
 
-    def _on_future_done(self, token: int, paths: tuple[str, ...], future: Future[Prepared]) -> None:
-        # the helper's result thread (or this one, for a future already done): hand over
-        # through the queue
-        if future.cancelled() or self._closed or token != self._token:
+    @asyncSlot()
+    async def _await_prepared(self, token: int, paths: tuple[str, ...],
+                              future: Future[Prepared]) -> None:
+        """Await the helper's answer on the GUI thread (docs/async.md); a newer request
+        makes it stale."""
+        try:
+            prepared = await asyncio.wrap_future(future)
+        except Exception as exc:  # the helper died, or its answer could not travel
+            prepared = _failed(paths, exc)
+        if self._closed or token != self._token:
             return
-        exc = future.exception()
-        prepared = _failed(paths, exc) if exc is not None else future.result()
         try:
             self._prepared.emit(_Delivery(token, prepared))
         except RuntimeError:  # the C++ side is gone: the studio is closing
