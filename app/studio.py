@@ -76,6 +76,9 @@ def _run(app: QApplication, engine: Engine, args: argparse.Namespace) -> int:
     from app.stop_signals import close_on_stop_signals
     from app.views.main_window import MainWindow
 
+    # the loop first: the window's async slots (staging, models) make tasks on it
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
     bridge = EngineBridge(engine)
     window = MainWindow(bridge)
     handler = install_excepthook(window)
@@ -94,8 +97,6 @@ def _run(app: QApplication, engine: Engine, args: argparse.Namespace) -> int:
         window.open_path(str(args.open))
     if args.files:
         window.open_paths([str(p) for p in args.files])
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
     loop.set_exception_handler(handler.handle_loop)
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)

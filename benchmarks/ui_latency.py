@@ -73,6 +73,7 @@ def run(args: argparse.Namespace, memory: MemoryWatch) -> dict:
     from PySide6.QtWidgets import QApplication
 
     from adapters.registry import SPECS
+    from app import async_loop
     from app.bridge import EngineBridge
     from app.theme import apply_theme
     from app.views.main_window import MainWindow
@@ -87,6 +88,7 @@ def run(args: argparse.Namespace, memory: MemoryWatch) -> dict:
     faces = (make_scan_glb(glb, args.scan_faces) if args.scan_faces
              else make_glb(glb, args.subdivisions))
     app = QApplication.instance() or QApplication([])
+    loop = async_loop.attach(app)  # the window's async slots step as this script spins Qt
     apply_theme(app)
     registry = Registry([*SPECS, *(progress_spec(f"progress_{i}", f) for i, f in enumerate(
         ("mesh_segmentation", "part_completion", "auto_rig", "text_to_raw_mesh")))])
@@ -147,6 +149,7 @@ def run(args: argparse.Namespace, memory: MemoryWatch) -> dict:
     window.deleteLater()
     app.processEvents()  # tear the VTK widget down while Qt still exists
     engine.shutdown()
+    async_loop.detach(loop, app)  # joins its executor's QThreads before Qt goes
     probe_ms = np.array(stalls[20:]) if len(stalls) > 40 else np.array(stalls)
     return {
         "faces": faces,

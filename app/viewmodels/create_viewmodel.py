@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
-from superqt.utils import create_worker
+from qasync import asyncSlot
 
 from app import offload
 from app.bridge import EngineBridge
@@ -77,29 +78,44 @@ class CreateViewModel(QObject):
         self._update_can_run()
 
     # ---- input ----------------------------------------------------------------------------
-    def set_input_source(self, source: str) -> None:
-        """Stage a path or ``job:<id>`` off the GUI thread; the result arrives as a signal."""
+    @asyncSlot(str)
+    async def set_input_source(self, source: str) -> None:
+        """Stage a path or ``job:<id>`` off the GUI thread, then draw a mesh input's thumbnail;
+        the outcome arrives as ``input_changed`` or ``error_raised``."""
         self.staging = True
         self.input_staging_started.emit(source)
         self._update_can_run()
-        self._off_thread(self._stage_with_thumbnail, source, self._on_staged, self._on_stage_failed)
+        try:
+            staged = await self._stage(source)
+            thumbnail = await self._thumbnail(staged)
+        except asyncio.CancelledError:  # the caller cancelled the task: nothing is staging
+            self.staging = False
+            self._update_can_run()
+            raise
+        except Exception as exc:  # every failure becomes a sentence
+            self._on_stage_failed(exc)
+            return
+        self._on_staged(staged, thumbnail)
 
-    def _stage_with_thumbnail(self, source: str) -> tuple[StagedInput, Path | None]:
-        """Runs on a worker thread: stage, then draw a mesh input's thumbnail beside it. The
-        drawing happens in the staging helper process: rasterizing a million faces on a
-        thread would hold the GIL the GUI thread needs (this thread only waits for it)."""
-        staged = self.bridge.engine.stage(source)
+    async def _stage(self, source: str) -> StagedInput:
+        """Staging reads and hashes files: on an executor thread, awaited here."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self.bridge.engine.stage, source)
+
+    async def _thumbnail(self, staged: StagedInput) -> Path | None:
+        """A mesh input's thumbnail beside it, drawn in the staging helper process:
+        rasterizing a million faces on a thread would hold the GIL the GUI thread needs."""
         if staged.kind != "mesh":
-            return staged, None
+            return None
         thumbnail = staged.path.with_name("thumbnail.png")
         if not thumbnail.exists():
             try:
-                offload.STAGING.submit(offload.render_mesh_thumbnail, str(staged.path),
-                                       str(thumbnail)).result()
+                await asyncio.wrap_future(offload.STAGING.submit(
+                    offload.render_mesh_thumbnail, str(staged.path), str(thumbnail)))
             except Exception:  # a preview is a nicety; the staged input is what matters
                 log.warning("no thumbnail for %s", staged.path, exc_info=True)
-                return staged, None
-        return staged, thumbnail
+                return None
+        return thumbnail
 
     def clear_input(self) -> None:
         self.staged, self.input_thumbnail = None, None
@@ -107,10 +123,9 @@ class CreateViewModel(QObject):
         self.input_changed.emit(None)
         self._update_can_run()
 
-    def _on_staged(self, staged_and_thumbnail: tuple[StagedInput, Path | None]) -> None:
+    def _on_staged(self, staged: StagedInput, thumbnail: Path | None) -> None:
         self.staging = False
-        self.staged, self.input_thumbnail = staged_and_thumbnail
-        staged = self.staged
+        self.staged, self.input_thumbnail = staged, thumbnail
         self.inputs[staged.kind] = staged
         if self.adapter is not None and staged.kind not in self.adapter.inputs:
             self._switch_to_feature_for(staged.kind)
@@ -169,13 +184,18 @@ class CreateViewModel(QObject):
         self.job_submitted.emit(job_id)
         return job_id
 
-    def run_batch(self, sources: list[str]) -> None:
-        """One job per source, each staged off the GUI thread and submitted when ready."""
-        for source in sources:
-            self._off_thread(self.bridge.engine.stage, source, self._submit_staged,
-                             self._on_batch_failed)
+    @asyncSlot(list)
+    async def run_batch(self, sources: list[str]) -> None:
+        """One job per source, all staged at once off the GUI thread, each submitted when
+        ready; a source that cannot be read says so and the others go on."""
+        await asyncio.gather(*(self._stage_and_submit(source) for source in sources))
 
-    def _submit_staged(self, staged: StagedInput) -> None:
+    async def _stage_and_submit(self, source: str) -> None:
+        try:
+            staged = await self._stage(source)
+        except Exception as exc:  # every failure becomes a sentence
+            self.error_raised.emit(_sentence(exc))
+            return
         if self.adapter is None:
             return
         try:
@@ -186,9 +206,6 @@ class CreateViewModel(QObject):
             self.error_raised.emit(exc.message)
             return
         self.job_submitted.emit(job_id)
-
-    def _on_batch_failed(self, exc: BaseException) -> None:
-        self.error_raised.emit(_sentence(exc))
 
     # ---- helpers --------------------------------------------------------------------------
     def _job_inputs(self, replace: StagedInput | None = None) -> list[StagedInput]:
@@ -201,16 +218,6 @@ class CreateViewModel(QObject):
     def _update_can_run(self) -> None:
         reason = self.run_disabled_reason()
         self.can_run_changed.emit(not reason, reason)
-
-    def _off_thread(self, fn: Any, arg: Any, on_done: Any, on_error: Any) -> None:
-        # superqt keeps started workers alive and delivers returned/errored on this thread.
-        create_worker(fn, arg, _connect={"returned": on_done, "errored": on_error})
-
-    def wait_idle(self, timeout_ms: int = 30_000) -> None:
-        """For tests and shutdown: wait for staging threads to finish."""
-        from PySide6.QtCore import QThreadPool
-
-        QThreadPool.globalInstance().waitForDone(timeout_ms)
 
 
 def _sentence(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ nothing polls.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from PySide6.QtCore import (
     Slot,
 )
 from PySide6.QtGui import QColor
-from superqt.utils import create_worker
+from qasync import asyncSlot
 
 from app.viewmodels.list_table_model import AnyIndex, ListTableModel
 
@@ -311,8 +312,17 @@ class LogViewModel(QObject):
             self._again = True  # bursts of file events collapse into one more read
             return
         self._reading = True
-        create_worker(self.tail.read_new, _connect={
-            "returned": self._on_reader_returned, "errored": self._on_reader_errored})
+        self._read()
+
+    @asyncSlot()
+    async def _read(self) -> None:
+        """Await one read of the log files on an executor thread (docs/async.md)."""
+        try:
+            batch = await asyncio.get_running_loop().run_in_executor(None, self.tail.read_new)
+        except Exception as exc:  # every failure becomes a sentence
+            self._on_reader_errored(exc)
+            return
+        self._on_reader_returned(batch)
 
     @Slot(str)
     def set_min_level(self, level: str) -> None:

@@ -1,14 +1,15 @@
 """Models: the neural models Meshsmith knows, whether each is installed, and getting them.
 
 Everything that touches the disk or the network (scanning folders, reading weight headers,
-downloading, importing) runs on a worker thread; results and download progress come back as
-signals, so the GUI thread only updates the table. A model with a part that exists only as a
+downloading, importing) is awaited on an executor thread by an ``async`` slot; results and
+download progress come back as signals, so the GUI thread only updates the table. A model with a part that exists only as a
 pickle needs the artist's permission once: the view asks (``needs_consent`` before a download,
 ``consent_needed`` after an import found one) and passes ``allow_pickle=True`` when granted.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from superqt.utils import create_worker
+from qasync import asyncSlot
 
 from app.viewmodels.list_table_model import AnyIndex, ListTableModel
 from engine.errors import MeshsmithError
@@ -129,40 +130,48 @@ class ModelsViewModel(QObject):
         self._progress_from_thread.connect(self._on_progress)
 
     # ---- actions ------------------------------------------------------------------------
-    def refresh(self) -> None:
+    @asyncSlot()
+    async def refresh(self) -> None:
         """Look for every model again (off the GUI thread) and refill the table."""
-        self._background(self.store.list, self.table.set_statuses, "Could not scan the models")
+        try:
+            statuses = await self._busy_while(self.store.list)
+        except Exception as exc:  # every failure becomes a sentence
+            self.message.emit(_reason(exc, "Could not scan the models"))
+            return
+        self.table.set_statuses(statuses)
 
-    def verify(self, model_id: str) -> None:
+    @asyncSlot(str)
+    async def verify(self, model_id: str) -> None:
         """Check one model's files again and say what was found."""
-        self._background(lambda: self.store.status(model_id), self._show_verdict,
-                         f"Could not check {model_id}")
+        await self._show_verdict_of(lambda: self.store.status(model_id),
+                                    f"Could not check {model_id}")
 
-    def import_folder(self, model_id: str, folder: str | Path, *, allow_pickle: bool = False
-                      ) -> None:
+    @asyncSlot()
+    async def import_folder(self, model_id: str, folder: str | Path, *,
+                            allow_pickle: bool = False) -> None:
         """Check a folder downloaded elsewhere and use it for the model when it works."""
-        def done(status: ModelStatus) -> None:
-            self.table.update(status)
-            self.message.emit(f"{status.info.name} now comes from {status.folder}.")
-
-        def failed(exc: Exception) -> None:
-            if isinstance(exc, ConsentNeeded):
-                self.consent_needed.emit(model_id, str(folder), exc.message)
-            else:
-                self.message.emit(_reason(exc, f"Could not import {folder}"))
-
         def work() -> ModelStatus:
             return self.store.import_folder(model_id, Path(folder), allow_pickle=allow_pickle)
 
-        self._background(work, done, failed)
+        try:
+            status = await self._busy_while(work)
+        except ConsentNeeded as exc:
+            self.consent_needed.emit(model_id, str(folder), exc.message)
+            return
+        except Exception as exc:  # every failure becomes a sentence
+            self.message.emit(_reason(exc, f"Could not import {folder}"))
+            return
+        self.table.update(status)
+        self.message.emit(f"{status.info.name} now comes from {status.folder}.")
 
-    def allow_pickle(self, model_id: str) -> None:
+    @asyncSlot(str)
+    async def allow_pickle(self, model_id: str) -> None:
         """Remember that the artist allows the model's pickle parts, then check it again."""
         def work() -> ModelStatus:
             self.store.allow_pickle(model_id)
             return self.store.status(model_id)
 
-        self._background(work, self._show_verdict, f"Could not update {model_id}")
+        await self._show_verdict_of(work, f"Could not update {model_id}")
 
     def needs_consent(self, model_id: str) -> bool:
         """Whether a download of the model must first ask to allow its pickle parts."""
@@ -171,12 +180,16 @@ class ModelsViewModel(QObject):
                 and not self.store.pickle_allowed(model_id))
 
     def download(self, model_id: str, *, allow_pickle: bool = False) -> None:
-        """Fetch the model's files from the hub on a worker thread, with progress."""
+        """Fetch the model's files from the hub on an executor thread, with progress; the
+        row says "Downloading" at once."""
         if model_id in self.table.downloading:
             return
         self.table.downloading[model_id] = 0.0
         self._refresh_row(model_id)
+        self._fetch(model_id, allow_pickle)
 
+    @asyncSlot(str, bool)
+    async def _fetch(self, model_id: str, allow_pickle: bool) -> None:
         def report(stage: str, fraction: float) -> None:  # on the download's threads
             self._progress_from_thread.emit(model_id, stage, fraction)
 
@@ -184,19 +197,18 @@ class ModelsViewModel(QObject):
             return self.store.download(model_id, allow_pickle=allow_pickle,
                                        tqdm_class=progress_tqdm(report))
 
-        def done(status: ModelStatus) -> None:
-            self.table.downloading.pop(model_id, None)
-            self.table.update(status)
-            self.message.emit(_verdict(status))
-            self.download_finished.emit(model_id, status.state == "installed")
-
-        def failed(exc: Exception) -> None:
+        try:
+            status = await asyncio.get_running_loop().run_in_executor(None, work)
+        except Exception as exc:  # every failure becomes a sentence
             self.table.downloading.pop(model_id, None)
             self._refresh_row(model_id)
             self.message.emit(_reason(exc, f"Could not download {model_id}"))
             self.download_finished.emit(model_id, False)
-
-        create_worker(work, _connect={"returned": done, "errored": failed})
+            return
+        self.table.downloading.pop(model_id, None)
+        self.table.update(status)
+        self.message.emit(_verdict(status))
+        self.download_finished.emit(model_id, status.state == "installed")
 
     def can_download(self, model_id: str) -> bool:
         status = self.table.status(model_id)
@@ -217,26 +229,22 @@ class ModelsViewModel(QObject):
             index = self.table.index(row, STATE)
             self.table.dataChanged.emit(index, index)
 
-    def _show_verdict(self, status: ModelStatus) -> None:
+    async def _show_verdict_of(self, work: Callable[[], ModelStatus], failure: str) -> None:
+        try:
+            status = await self._busy_while(work)
+        except Exception as exc:  # every failure becomes a sentence
+            self.message.emit(_reason(exc, failure))
+            return
         self.table.update(status)
         self.message.emit(_verdict(status))
 
-    def _background(self, work: Callable[[], Any], done: Callable[[Any], None],
-                    failure: str | Callable[[Exception], None]) -> None:
+    async def _busy_while(self, work: Callable[[], Any]) -> Any:
+        """Await ``work`` on an executor thread, with the page busy meanwhile."""
         self._set_busy(+1)
-
-        def finished(value: Any) -> None:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, work)
+        finally:
             self._set_busy(-1)
-            done(value)
-
-        def failed(exc: Exception) -> None:
-            self._set_busy(-1)
-            if callable(failure):
-                failure(exc)
-            else:
-                self.message.emit(_reason(exc, failure))
-
-        create_worker(work, _connect={"returned": finished, "errored": failed})
 
     def _set_busy(self, delta: int) -> None:
         was = self._busy > 0

@@ -6,14 +6,19 @@ Binding the port and shutting uvicorn down take a moment: both run on a worker t
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from PySide6.QtCore import QObject, QSettings, Signal
-from superqt.utils import create_worker
+from qasync import asyncSlot
 
 from app.bridge import EngineBridge
 from app.server.backend import EngineBackend
 from app.server.config import DEFAULT_HOST, DEFAULT_PORT, ServerConfig
 from app.server.runner import ServerThread
 from engine.errors import MeshsmithError
+
+log = logging.getLogger(__name__)
 
 
 class ServingViewModel(QObject):
@@ -47,14 +52,32 @@ class ServingViewModel(QObject):
         if self.busy or self.serving:
             return
         self.busy = True
-        create_worker(self._open, _connect={"returned": self._on_worker_started,
-                                            "errored": self._on_worker_failed})
+        self._start()
+
+    @asyncSlot()
+    async def _start(self) -> None:
+        """Open the server on an executor thread (binding and starting take a moment)."""
+        try:
+            server = await asyncio.get_running_loop().run_in_executor(None, self._open)
+        except Exception as exc:  # every failure becomes a sentence
+            self._on_worker_failed(exc)
+            return
+        self._on_worker_started(server)
 
     def stop(self) -> None:
         if self.busy or self._server is None:
             return
         server, self._server, self.busy = self._server, None, True
-        create_worker(_close, server, _connect={"finished": self._on_worker_stopped})
+        self._stop(server)
+
+    @asyncSlot()
+    async def _stop(self, server: ServerThread) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, _close, server)
+        except Exception:  # it stops serving either way; the log says why it complained
+            log.exception("stopping the API failed")
+        finally:
+            self._on_worker_stopped()
 
     def release(self) -> None:
         """The window closes: stop serving now, before the engine goes."""

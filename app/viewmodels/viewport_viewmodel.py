@@ -2,9 +2,10 @@
 
 Loading follows napari's layer slicer: the request (paths, limits, a generation number) is
 captured on the GUI thread, ``scene_data.prepare_for_view`` runs in the viewport's helper
-process (``app.offload``: a thread would share the GIL with the GUI thread and stall it), and
-the result comes back through a queued signal. A newer request makes older results stale, so
-opening two files quickly never shows the first one last.
+process (``app.offload``: a thread would share the GIL with the GUI thread and stall it), a
+task awaits its future (docs/async.md) and hands the result on through a queued signal, so
+what the result sets off (an error dialog) runs outside the task. A newer request makes older
+results stale, so opening two files quickly never shows the first one last.
 
 Heavy meshes come with a lighter preview. Which one is drawn is decided here, from the
 artist's choice and the face budget the view measured on its renderer; the overlay always
@@ -13,6 +14,7 @@ gives the real counts and says when the preview is what is on screen.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
@@ -21,22 +23,23 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
+from qasync import asyncSlot
 
-from app import offload, scene_data, scene_lod
+from app import offload, scene_data
 from app.scene_data import PartData, Prepared, SceneData
 from app.viewmodels.display_modes import (
     MODE_KEYS,
     MODE_LABELS,
     DisplayMode,
     mode_for_feature,
-    mode_note,
 )
+from app.viewmodels.viewport_detail import ViewportDetail
+from app.viewmodels.viewport_overlay import AFTER, BEFORE, DETAIL_KEY, ViewportOverlay
 from engine.meshio.reader import DEFAULT_MAX_FACES
 
 log = logging.getLogger(__name__)
-__all__ = ["MODE_KEYS", "MODE_LABELS", "DisplayMode", "ViewportViewModel", "mode_for_feature"]
-DETAIL_KEY = "D"
-BEFORE, AFTER = "before", "after"
+__all__ = ["AFTER", "BEFORE", "DETAIL_KEY", "MODE_KEYS", "MODE_LABELS", "DisplayMode",
+           "ViewportViewModel", "mode_for_feature"]
 # stats a job knows better than a count of what is drawn (a rig may skip helper joints)
 _JOB_STAT_KEYS = ("parts", "bones", "uv_charts")
 
@@ -63,11 +66,7 @@ def _failed(paths: tuple[str, ...], exc: BaseException) -> Prepared:
                     tuple(None for _ in paths), 0)
 
 
-def _count(n: int, one: str, many: str = "") -> str:
-    return f"{n:,} {one if n == 1 else many or one + 's'}"
-
-
-class ViewportViewModel(QObject):
+class ViewportViewModel(ViewportOverlay, ViewportDetail, QObject):
     """State of the 3D viewport; the view draws whatever this says, and never parses files."""
 
     mode_changed = Signal(str)  # DisplayMode value
@@ -82,7 +81,7 @@ class ViewportViewModel(QObject):
     grid_changed = Signal(bool)
     axes_changed = Signal(bool)
     detail_changed = Signal()  # the parts to draw changed: preview ⇄ full mesh
-    _prepared = Signal(object)  # _Delivery, emitted on the helper's result thread
+    _prepared = Signal(object)  # _Delivery, emitted by the task that awaited the helper
 
     def __init__(self, parent: QObject | None = None, *, max_faces: int = DEFAULT_MAX_FACES) -> None:
         super().__init__(parent)
@@ -160,45 +159,6 @@ class ViewportViewModel(QObject):
             return DisplayMode.CLAY
         return self._mode
 
-    @property
-    def face_budget(self) -> int:
-        return self._face_budget
-
-    def parts_to_draw(self, scene: SceneData) -> tuple[PartData, ...]:
-        """The scene's preview while it is the one to draw, else its real parts. Wireframe
-        always draws the real mesh: its point is to show the actual topology."""
-        level = self._still_parts(scene)
-        if self.camera_moving and scene is self.scene:
-            if self._motion is None or not any(lvl is self._motion
-                                               for lvl in scene_lod.levels(scene)):
-                # picked once per move: a frame measured meanwhile must not swap levels mid-drag
-                self._motion = scene_lod.moving_level(scene, level, self._face_budget)
-            level = self._motion
-        return self._visible(level)
-
-    def _visible(self, level: tuple[PartData, ...]) -> tuple[PartData, ...]:
-        """``level`` without the parts the artist hid (every level keeps one entry per part)."""
-        if not self._hidden:
-            return level
-        key = (id(level), self._hidden)  # the same tuple again: the view keeps its meshes
-        if self._drawn[0] != key:
-            self._drawn = (key, tuple(p for i, p in enumerate(level) if i not in self._hidden))
-        return self._drawn[1]
-
-    def _still_parts(self, scene: SceneData) -> tuple[PartData, ...]:
-        return (scene.preview if self._draws_preview(scene) and scene.preview is not None
-                else scene.parts)
-
-    @property
-    def camera_moving(self) -> bool:
-        """True while the camera moves (a drag, a wheel, the turntable): a heavy scene then
-        draws a lighter level of detail, and its still level once the camera stops."""
-        return self._moving or self._turntable
-
-    @property
-    def hidden_parts(self) -> frozenset[int]:
-        return self._hidden
-
     @Slot(object)
     def set_hidden_parts(self, hidden: object) -> None:
         """Hide parts of the shown scene by index (the parts list's eyes and isolate)."""
@@ -206,21 +166,6 @@ class ViewportViewModel(QObject):
         if hidden != self._hidden:
             self._hidden = hidden
             self.detail_changed.emit()
-
-    @property
-    def shows_preview(self) -> bool:
-        scene = self.scene
-        return scene is not None and self._draws_preview(scene)
-
-    @property
-    def full_detail(self) -> bool:
-        """True when the artist asked for the full mesh where a preview exists."""
-        return self._full_detail
-
-    def _draws_preview(self, scene: SceneData) -> bool:
-        return (scene.preview is not None and not self._full_detail
-                and self._mode is not DisplayMode.WIREFRAME
-                and id(scene) not in self._auto_full)
 
     def stats(self) -> dict[str, Any]:
         """Counts for the shown scene; the job's own parts/bones/UV charts win over ours."""
@@ -357,55 +302,6 @@ class ViewportViewModel(QObject):
         self._closed = True
         self._token += 1  # the shared helper stays up for other viewports; its answer is dropped
 
-    # ------------------------------------------------------------------ overlay
-
-    def overlay_text(self) -> str:
-        """The lines drawn in the viewport's corner."""
-        if self._loading:
-            return f"Loading {self._loading}…"
-        scene = self.scene
-        if scene is None:
-            return "Open or drop a mesh: GLB, glTF, OBJ, PLY, STL or OFF."
-        stats, (low, high) = self.stats(), scene.bounds
-        title = scene.name + {BEFORE: "  ·  before (input)", AFTER: "  ·  after (result)"}.get(
-            self._side, "")
-        charts = stats.get("uv_charts")
-        counts = "  ·  ".join([
-            _count(stats["vertices"], "vertex", "vertices"), _count(stats["faces"], "face"),
-            _count(stats["parts"], "part"), _count(stats["bones"], "bone"),
-            "no UVs" if charts is None else _count(charts, "UV chart"),
-        ])
-        x, y, z = high - low
-        if self.side_by_side:
-            title = f"{scene.name}  ·  left: the input, right: the result"
-        lines = [title, counts, f"size {x:.3g} × {y:.3g} × {z:.3g}",
-                 f"[{MODE_KEYS[self._mode]}] {MODE_LABELS[self._mode]}"]
-        if detail := self.detail_note():
-            lines.append(detail)
-        note = " ".join(n for n in (self.mode_note(), self._note) if n)
-        # what reading the file found (a missing texture, UVs at one point, no material)
-        return "\n".join([*lines, *([note] if note else []), *scene.notes])
-
-    def detail_note(self) -> str:
-        """Which mesh is on screen, when the scene has a preview; "" otherwise."""
-        scene = self.scene
-        if scene is None or scene.preview is None:
-            return ""
-        drawn = self.parts_to_draw(scene)
-        if self.camera_moving and drawn is not self._still_parts(scene):
-            return (f"Moving: {scene_lod.face_count(drawn):,} of {scene.faces:,} faces drawn, "
-                    "refines when the camera stops")
-        if self._draws_preview(scene):
-            return (f"Preview: {scene.preview_faces:,} of {scene.faces:,} faces drawn, "
-                    f"[{DETAIL_KEY}] full detail")
-        if self._full_detail:
-            return f"Full detail, [{DETAIL_KEY}] lighter preview"
-        return ""
-
-    def mode_note(self) -> str:
-        """Why the mode looks the way it does on this scene, or ""."""
-        return mode_note(self.scene, self._mode)
-
     # ------------------------------------------------------------------ loading
 
     def _load(self, paths: tuple[str, ...], stats: dict[str, Any] | None) -> None:
@@ -415,16 +311,20 @@ class ViewportViewModel(QObject):
         token = self._token
         self._pending_stats = dict(stats or {})
         self._set_loading(Path(paths[-1]).name)
-        future = self._helper.submit(scene_data.prepare_for_view, paths, self._max_faces)
-        future.add_done_callback(lambda done: self._on_future_done(token, paths, done))
+        self._await_prepared(token, paths, self._helper.submit(
+            scene_data.prepare_for_view, paths, self._max_faces))
 
-    def _on_future_done(self, token: int, paths: tuple[str, ...], future: Future[Prepared]) -> None:
-        # the helper's result thread (or this one, for a future already done): hand over
-        # through the queue
-        if future.cancelled() or self._closed or token != self._token:
+    @asyncSlot()
+    async def _await_prepared(self, token: int, paths: tuple[str, ...],
+                              future: Future[Prepared]) -> None:
+        """Await the helper's answer on the GUI thread (docs/async.md); a newer request
+        makes it stale."""
+        try:
+            prepared = await asyncio.wrap_future(future)
+        except Exception as exc:  # the helper died, or its answer could not travel
+            prepared = _failed(paths, exc)
+        if self._closed or token != self._token:
             return
-        exc = future.exception()
-        prepared = _failed(paths, exc) if exc is not None else future.result()
         try:
             self._prepared.emit(_Delivery(token, prepared))
         except RuntimeError:  # the C++ side is gone: the studio is closing

@@ -158,7 +158,10 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
 
     def _connect(self) -> None:
         self.create_view.files_dropped.connect(self.open_paths)
-        self.create_vm.error_raised.connect(self.show_error)
+        # queued: a modal dialog must not open inside the asyncio task that raised the error
+        # (its nested event loop would step other tasks inside this one's step)
+        for failing in (self.create_vm, self.history_vm, self.pipeline_vm, self.serving_vm):
+            failing.error_raised.connect(self.show_error, Qt.ConnectionType.QueuedConnection)
         self.create_vm.input_changed.connect(self._on_create_input_changed)
         self.jobs_vm.active_count_changed.connect(self.status.show_active_jobs)
         self.create_vm.job_submitted.connect(self.outcomes.mark_started_here)
@@ -169,12 +172,9 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
         self.jobs_view.log_requested.connect(self.show_job_log)
         self.history_vm.open_requested.connect(self.open_in_viewport)
         self.history_vm.input_chosen.connect(self.create_vm.set_input_source)
-        self.history_vm.error_raised.connect(self.show_error)
-        self.pipeline_vm.error_raised.connect(self.show_error)
         self.history_vm.job_resubmitted.connect(
             lambda job_id: self.statusBar().showMessage(f"Re-running as job {job_id}", 5000))
         self.serving_vm.serving_changed.connect(self._on_serving_changed)
-        self.serving_vm.error_raised.connect(self.show_error)
         self.viewport.scene_shown.connect(self.scene_shown)
         self.viewport_vm.load_failed.connect(self.load_failed)
         self.viewport_vm.load_failed.connect(self.show_error)

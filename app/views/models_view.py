@@ -91,7 +91,9 @@ class ModelsView(QWidget):
         self.download_button.clicked.connect(self._on_download_clicked)
         self.folder_button.clicked.connect(self._on_folder_clicked)
         self.allow_button.clicked.connect(self._on_allow_clicked)
-        self.vm.consent_needed.connect(self._on_consent_needed)
+        # queued: the question's nested event loop must not run inside the import's task
+        self.vm.consent_needed.connect(self._on_consent_needed,
+                                       Qt.ConnectionType.QueuedConnection)
         self.refresh_button.clicked.connect(self.vm.refresh)
         self.vm.message.connect(self.message_label.setText)
         self.vm.busy_changed.connect(self._on_busy_changed)

@@ -19,22 +19,20 @@ import numpy as np
 import pyvista as pv
 from PIL import Image
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QApplication, QToolBar, QVBoxLayout, QWidget
 
 from app.scene_data import PartData, SceneData
 from app.viewmodels.viewport_viewmodel import (
-    DETAIL_KEY,
-    MODE_KEYS,
-    MODE_LABELS,
     DisplayMode,
     ViewportViewModel,
 )
 from app.views import viewport_modes as modes
-from app.views.viewport_camera import NAMED_VIEWS, Y_UP, look_from, use_turntable_orbit
+from app.views.viewport_camera import Y_UP, look_from, use_turntable_orbit
 from app.views.viewport_canvas import Canvas, KeySink, fit_overlay, make_overlay, with_overlay
 from app.views.viewport_lod import CameraMotionWatch
 from app.views.viewport_split import SideBySide
+from app.views.viewport_toolbar import build_actions
 
 TURNTABLE_STEP_DEG = 1.0
 TURNTABLE_INTERVAL_MS = 33  # ~30 frames a second: one turn in about 12 seconds
@@ -42,12 +40,6 @@ _VIEW_DIRECTION = np.array([1.0, 1.05, 1.75])  # three-quarter view from the fro
 FRAME_BUDGET_S = 0.1  # a frame longer than this is a stall the artist feels
 _MIN_MEASURED_FACES = 20_000  # below this a frame's time is the window's fill, not the mesh
 _UPLOAD_SLACK = 4  # how much dearer a frame that uploads meshes may be than the next one
-# toolbar words short enough that the whole bar fits a 900-pixel viewport; tooltips say more
-_SHORT = {
-    DisplayMode.TEXTURED: "Texture", DisplayMode.CLAY: "Clay", DisplayMode.WIREFRAME: "Wire",
-    DisplayMode.NORMALS: "Normals", DisplayMode.UV_CHECKER: "UVs", DisplayMode.PARTS: "Parts",
-    DisplayMode.SKELETON: "Skeleton", DisplayMode.TWO_SIDED: "2-sided",
-}
 
 
 class ViewportView(QWidget):
@@ -86,7 +78,7 @@ class ViewportView(QWidget):
         self._turntable_timer.timeout.connect(self._on_turntable_timer_timeout)
         self.toolbar = QToolBar("Viewport", self)
         self.mode_actions: dict[DisplayMode, QAction] = {}
-        self._build_actions()
+        build_actions(self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -178,68 +170,12 @@ class ViewportView(QWidget):
 
     # ------------------------------------------------------------------ setup
 
-    def _build_actions(self) -> None:
-        vm = self.view_model
-        group = QActionGroup(self)
-        for mode in DisplayMode:
-            action = self._action(_SHORT[mode], MODE_KEYS[mode], checkable=True,
-                                  tip=MODE_LABELS[mode])
-            action.setActionGroup(group)
-            action.triggered.connect(lambda _=False, m=mode: vm.set_mode(m))
-            self.mode_actions[mode] = action
-        self.mode_actions[vm.mode].setChecked(True)
-        self.toolbar.addSeparator()
-        self.before_after_action = self._action("A/B", "B", checkable=True,
-                                                 tip="Before/after: the job's input or result")
-        self.before_after_action.setEnabled(False)
-        self.before_after_action.triggered.connect(vm.toggle_before_after)
-        self.turntable_action = self._action("Spin", "T", checkable=True, tip="Turntable")
-        self.turntable_action.toggled.connect(vm.set_turntable)
-        self.detail_action = self._action(
-            "Full", DETAIL_KEY, checkable=True,
-            tip="Full detail: draw every face of a heavy mesh, not its lighter preview")
-        self.detail_action.setEnabled(False)
-        self.detail_action.toggled.connect(vm.set_full_detail)
-        self.frame_action = self._action("Frame", "F")
-        self.frame_action.triggered.connect(self.frame)
-        self.reset_action = self._action("Reset", "R", tip="Reset view")
-        self.reset_action.triggered.connect(self.reset_view)
-        self.grid_action = self._action("Grid", "G", checkable=True, checked=vm.grid_visible)
-        self.grid_action.toggled.connect(vm.set_grid_visible)
-        self.axes_action = self._action("Axes", "A", checkable=True, checked=vm.axes_visible)
-        self.axes_action.toggled.connect(vm.set_axes_visible)
-        self.view_actions = [self._view_action(*view) for view in NAMED_VIEWS]
-        self.split_action = self._action("A|B", "S", checkable=True,
-                                         tip="Side by side: the input beside the result")
-        self.split_action.toggled.connect(vm.set_side_by_side)
-
-    def _view_action(self, name: str, key: str, offset: tuple, up: tuple) -> QAction:
-        action = QAction(name, self, toolTip=f"{name} ({key})")
-        action.setShortcut(QKeySequence(key))  # numpad keys: the digits above stay modes
-        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        action.triggered.connect(lambda _=False: self.look_from(offset, up))
-        self.addAction(action)
-        return action
-
     def look_from(self, offset: tuple, up: tuple) -> None:
         if not self._closed:
             bounds = (self._scene.view_bounds if self._scene is not None
                       else np.array([[-1.0] * 3, [1.0] * 3]))
             look_from(self.plotter, bounds, offset, up)
             self._render()
-
-    def _action(self, text: str, key: str, *, checkable: bool = False, checked: bool = False,
-                tip: str = "") -> QAction:
-        action = QAction(text, self)
-        action.setShortcut(QKeySequence(key))
-        # only while the viewport has focus: digits typed in a prompt box must stay digits
-        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        action.setToolTip(f"{tip or text} ({key})")
-        action.setCheckable(checkable)
-        action.setChecked(checked)
-        self.addAction(action)
-        self.toolbar.addAction(action)
-        return action
 
     def _set_up_scene(self) -> None:
         self.plotter.set_background(modes.BACKGROUND_BOTTOM, top=modes.BACKGROUND_TOP)

@@ -3,10 +3,16 @@
 ``viewport_check_gc`` copies the idea of pyvistaqt's ``check_gc``: a test that leaves a
 ``QtInteractor`` alive (never closed, or still referenced) fails, because a leaked interactor
 keeps an OpenGL context whose late finalization crashes some later, unrelated test.
+
+``qasync_loop`` gives every test that uses ``qtbot`` the studio's asyncio loop: a
+``qasync.QEventLoop`` on the test's QApplication, marked running, so the view models' ``async``
+slots run their tasks whenever pytest-qt spins Qt (``qtbot.waitUntil``/``waitSignal``), exactly
+as they do under ``app.exec()`` in the studio.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import Iterator
 from typing import Any
@@ -60,3 +66,19 @@ def viewport_check_gc(request: pytest.FixtureRequest) -> Iterator[None]:
             pass
     del leaked
     assert not messages, "QtInteractor left alive:\n" + "\n".join(messages)
+
+
+@pytest.fixture(autouse=True)
+def qasync_loop(request: pytest.FixtureRequest) -> Iterator[asyncio.AbstractEventLoop | None]:
+    """The studio's asyncio loop for Qt tests (those that use ``qtbot``); None elsewhere."""
+    if "qtbot" not in request.fixturenames:
+        yield None
+        return
+    from app import async_loop  # lazily: plain tests stay Qt-free
+
+    app = request.getfixturevalue("qapp")
+    loop = async_loop.attach(app)
+    try:
+        yield loop
+    finally:
+        async_loop.detach(loop, app)  # a flow the test left waiting ends with the test

@@ -15,9 +15,7 @@ from app.scene_data import prepare_scene
 from app.scene_lod import MOTION_FACES, face_count, moving_level
 from app.views.viewport import ViewportView
 from app.views.viewport_lod import SETTLE_MS
-from tests.app.viewport_meshes import write_showcase_glb
-
-LOAD_TIMEOUT_MS = 60_000
+from tests.app.viewport.meshes import LOAD_TIMEOUT_MS, write_showcase_glb
 
 
 @pytest.fixture(scope="module")
@@ -28,17 +26,6 @@ def heavy_glb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("lod") / "heavy.glb"
     mesh.export(path)
     return path
-
-
-@pytest.fixture
-def view(qtbot):
-    view = ViewportView()
-    qtbot.addWidget(view)
-    view.resize(640, 480)
-    view.show()
-    qtbot.waitExposed(view)
-    yield view
-    view.shutdown()
 
 
 def _open(qtbot, view: ViewportView, path: Path) -> None:

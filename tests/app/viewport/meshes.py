@@ -15,6 +15,7 @@ import trimesh
 from PIL import Image
 
 PBR = trimesh.visual.material.PBRMaterial
+LOAD_TIMEOUT_MS = 60_000  # how long a test waits for a file to be prepared and drawn
 
 
 def _tube(radius: float = 0.5, height: float = 1.2, sections: int = 48, rows: int = 6):

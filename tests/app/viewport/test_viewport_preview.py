@@ -3,32 +3,16 @@ when the renderer is fast enough, and frames the GUI thread is spared."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import trimesh
 
 from app.scene_data import PartData, prepare_scene
 from app.scene_preview import PREVIEW_FACES, cluster, needs_preview
-from app.viewmodels.viewport_viewmodel import DisplayMode, ViewportViewModel
+from app.viewmodels.viewport_viewmodel import DisplayMode
 from app.views.viewport import ViewportView
 from app.views.viewport_canvas import is_software_renderer
-from tests.app.viewport_meshes import write_million_face_glb, write_showcase_glb
-
-LOAD_TIMEOUT_MS = 60_000
-
-
-@pytest.fixture(scope="module")
-def million_face_glb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_million_face_glb(tmp_path_factory.mktemp("big") / "million.glb")
-
-
-@pytest.fixture
-def view_model(qtbot):
-    vm = ViewportViewModel()
-    yield vm
-    vm.shutdown()
+from tests.app.viewport.meshes import LOAD_TIMEOUT_MS, write_showcase_glb
 
 
 def _part(mesh: trimesh.Trimesh, uv: np.ndarray | None = None) -> PartData:

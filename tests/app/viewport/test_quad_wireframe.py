@@ -13,7 +13,7 @@ import trimesh
 from app.scene_data import prepare_scene
 from app.viewmodels.viewport_viewmodel import DisplayMode, mode_for_feature
 from engine.meshio.glb import write_glb
-from tests.app.test_viewport import differing, shot, show, view  # noqa: F401 (fixture)
+from tests.app.viewport.test_viewport import differing, shot, show
 from tests.support.quad_meshes import quad_grid, quad_mesh
 
 pytestmark = pytest.mark.usefixtures("viewport_check_gc")
@@ -54,7 +54,7 @@ def test_retopology_results_open_in_wireframe():
     assert mode_for_feature("mesh_retopology") is DisplayMode.WIREFRAME
 
 
-def test_wireframe_outlines_quads_without_their_diagonals(qtbot, view, tmp_path):  # noqa: F811
+def test_wireframe_outlines_quads_without_their_diagonals(qtbot, view, tmp_path):
     view.view_model.set_grid_visible(False)
     view.view_model.set_axes_visible(False)
     view.view_model.set_mode(DisplayMode.WIREFRAME)

@@ -1,0 +1,71 @@
+"""Which parts the viewport draws: the full mesh, its lighter preview, or a moving level.
+
+A mixin of ``ViewportViewModel`` (``app.viewmodels.viewport_viewmodel``), which keeps the
+state read here (the mode, the artist's full-detail choice, the face budget the view measured,
+hidden parts, camera motion); these methods only decide from it, and change nothing but the
+caches they name (the level picked for a camera move, the filtered parts tuple).
+"""
+
+from __future__ import annotations
+
+from app import scene_lod
+from app.scene_data import PartData, SceneData
+from app.viewmodels.display_modes import DisplayMode
+
+
+class ViewportDetail:
+    """Level-of-detail decisions for ``ViewportViewModel``; mixed in before ``QObject``."""
+
+    @property
+    def face_budget(self) -> int:
+        return self._face_budget
+
+    def parts_to_draw(self, scene: SceneData) -> tuple[PartData, ...]:
+        """The scene's preview while it is the one to draw, else its real parts. Wireframe
+        always draws the real mesh: its point is to show the actual topology."""
+        level = self._still_parts(scene)
+        if self.camera_moving and scene is self.scene:
+            if self._motion is None or not any(lvl is self._motion
+                                               for lvl in scene_lod.levels(scene)):
+                # picked once per move: a frame measured meanwhile must not swap levels mid-drag
+                self._motion = scene_lod.moving_level(scene, level, self._face_budget)
+            level = self._motion
+        return self._visible(level)
+
+    def _visible(self, level: tuple[PartData, ...]) -> tuple[PartData, ...]:
+        """``level`` without the parts the artist hid (every level keeps one entry per part)."""
+        if not self._hidden:
+            return level
+        key = (id(level), self._hidden)  # the same tuple again: the view keeps its meshes
+        if self._drawn[0] != key:
+            self._drawn = (key, tuple(p for i, p in enumerate(level) if i not in self._hidden))
+        return self._drawn[1]
+
+    def _still_parts(self, scene: SceneData) -> tuple[PartData, ...]:
+        return (scene.preview if self._draws_preview(scene) and scene.preview is not None
+                else scene.parts)
+
+    @property
+    def camera_moving(self) -> bool:
+        """True while the camera moves (a drag, a wheel, the turntable): a heavy scene then
+        draws a lighter level of detail, and its still level once the camera stops."""
+        return self._moving or self._turntable
+
+    @property
+    def hidden_parts(self) -> frozenset[int]:
+        return self._hidden
+
+    @property
+    def shows_preview(self) -> bool:
+        scene = self.scene
+        return scene is not None and self._draws_preview(scene)
+
+    @property
+    def full_detail(self) -> bool:
+        """True when the artist asked for the full mesh where a preview exists."""
+        return self._full_detail
+
+    def _draws_preview(self, scene: SceneData) -> bool:
+        return (scene.preview is not None and not self._full_detail
+                and self._mode is not DisplayMode.WIREFRAME
+                and id(scene) not in self._auto_full)
