@@ -94,8 +94,10 @@ def test_a_thumbnail_the_disk_refuses_leaves_the_mesh_and_no_half_file(small_hom
     assert job.state is JobState.SUCCEEDED, job.error
     assert job.result.thumbnail_path is None
     folder = small_home.job_output(job_id)
-    assert sorted(p.name for p in folder.iterdir()) == ["result.glb"]  # no half thumbnail
-    assert len(reader.load_mesh(folder / "result.glb").faces) == 1280
+    glb = Path(job.result.output_file_path)
+    assert glb.name == "box_parts.glb"  # named after its input and feature
+    assert sorted(p.name for p in folder.iterdir()) == [glb.name]  # no half thumbnail
+    assert len(reader.load_mesh(glb).faces) == 1280
 
 
 class _CommitFails:
