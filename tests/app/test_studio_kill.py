@@ -43,6 +43,18 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def assert_none_outlive(helpers: dict[int, str], within_s: float = 10.0) -> None:
+    """Every process in ``helpers`` (pid: command line) is gone within ``within_s`` of the
+    studio's end; any left is killed before the test fails, so no orphan outlives the run."""
+    deadline = time.monotonic() + within_s
+    while any(alive(pid) for pid in helpers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = {pid: cmd for pid, cmd in helpers.items() if alive(pid)}
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"outlived the studio: {left}"
+
+
 @pytest.mark.slow
 def test_kill_9_of_the_studio_leaves_no_helper_or_resource_tracker(box_obj, tmp_path):
     if not os.environ.get("DISPLAY"):
@@ -66,10 +78,4 @@ def test_kill_9_of_the_studio_leaves_no_helper_or_resource_tracker(box_obj, tmp_
     finally:
         studio.send_signal(signal.SIGKILL)
         studio.wait(10)
-    deadline = time.monotonic() + 10
-    while any(alive(pid) for pid in helpers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = {pid: cmd for pid, cmd in helpers.items() if alive(pid)}
-    for pid in left:  # tidy up before failing, so no orphan outlives the test run
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"outlived the studio: {left}"
+    assert_none_outlive(helpers)

@@ -17,7 +17,7 @@ from engine.jobs import JobState
 from engine.runtime.instance_client import InstanceClient
 from engine.storage.jobstore import JobStore
 from engine.storage.paths import DataDir
-from tests.app.test_studio_kill import alive, children
+from tests.app.test_studio_kill import assert_none_outlive, children
 from tests.conftest import ROOT
 
 EXIT_BOUND_S = 60  # the studio closes its engine (30 s thread join at most) and its helpers
@@ -87,13 +87,7 @@ def test_a_stop_signal_closes_the_studio_and_records_its_running_job_interrupted
             studio.kill()
             studio.wait(10)
     assert code == 0, log.read_text()  # a clean close, not death by the signal
-    deadline = time.monotonic() + 10
-    while any(alive(pid) for pid in helpers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = {pid: cmd for pid, cmd in helpers.items() if alive(pid)}
-    for pid in left:  # tidy up before failing, so no orphan outlives the test run
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"outlived the studio: {left}"
+    assert_none_outlive(helpers)
     store = JobStore(data.db, recover=False)
     try:
         job = store.get(job_id)
