@@ -198,9 +198,8 @@ class Engine(EngineLoop, EngineInstructions):
                            params=parsed.model_dump(mode="json"), timeout_s=timeout_s)
         job_id = new_job_id()
         self._futures[job_id] = Future()
-        job = self._store.add(job_id, job_spec, pipeline=pipeline, user=user)
+        self._store.add(job_id, job_spec, pipeline=pipeline, user=user)
         self._sizes[job_id] = input_size(inputs)
-        self._emit(JobEvent("updated", job_id, job=job))  # on the caller's thread: "queued"
         self._commands.put(("submit", job_id))
         self._wake()
         return job_id
@@ -278,6 +277,7 @@ class Engine(EngineLoop, EngineInstructions):
             self._finish(job_id, JobState.FAILED, ErrorInfo(**exc.to_dict()))
             return
         self._running[job_id] = RunningJob(job=job, adapter=spec)
+        self._emit(JobEvent("updated", job_id, job=job))  # "queued", before it can start
         largest = max((d.total_mb for d in self.scheduler.devices.values() if d.is_gpu),
                       default=0)
         peak = self.memory.peak_mb(spec, largest)
@@ -323,7 +323,7 @@ class Engine(EngineLoop, EngineInstructions):
         self.memory.remember(self.scheduler.observed_peak_mb)
 
     def _emit(self, event: JobEvent) -> None:
-        # Only the engine thread reads the scheduler ("queued" is emitted on submit's thread).
+        # Every event is emitted on the engine thread, the only one that reads the scheduler.
         if event.eta_s is None and threading.current_thread() is self._thread \
                 and event.job_id in self.scheduler.jobs:
             event = replace(event, eta_s=self.scheduler.eta(event.job_id, time.monotonic()))

@@ -95,12 +95,15 @@ def test_running_a_job_streams_progress_into_the_jobs_model_then_reports_success
     jobs = JobsViewModel(bridge)
     stage(qtbot, create_vm, str(box_obj))
     create_vm.set_param("steps", 5)
-    progress = []
+    progress, states = [], []
     bridge.job_progress.connect(lambda job_id, stage, fraction: progress.append(fraction))
+    bridge.job_updated.connect(lambda job: states.append(job.state))
     with qtbot.waitSignal(jobs.job_succeeded, timeout=60_000) as done:
         job_id = create_vm.run()
-        assert jobs.model.find(job_id) == 0  # listed at once, while queued
+        qtbot.waitUntil(lambda: jobs.model.find(job_id) == 0)  # listed as the engine takes it
     assert done.args[0].job_id == job_id and done.args[0].state is JobState.SUCCEEDED
+    qtbot.waitUntil(lambda: len(states) == 3)
+    assert states == [JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED]
     assert progress == sorted(progress) and progress[-1] == 1.0
     assert [r.job.state for r in jobs.model.rows] == [JobState.SUCCEEDED]  # stays, finished
     jobs.dismiss_finished()
