@@ -33,6 +33,7 @@ from engine.runtime.loop import EngineLoop
 from engine.runtime.memory import MemoryWatch
 from engine.runtime.shell import (
     check_inputs,
+    crash_error,
     history_observations,
     idle_timeout_setting,
     input_size,
@@ -289,7 +290,8 @@ class Engine(EngineLoop, EngineInstructions):
     def _on_worker(self, item: WorkerMessage | WorkerExit) -> None:
         now = time.monotonic()
         if isinstance(item, WorkerExit):
-            error = ErrorInfo(**item.reason) if item.reason else None
+            error = (ErrorInfo(**item.reason) if item.reason
+                     else crash_error(item.label, item.exitcode))
             self._feed(WorkerExited(item.worker_id, now, error))
             return
         message, handle = item.message, self._pool.workers.get(item.worker_id)

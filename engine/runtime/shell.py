@@ -4,6 +4,7 @@ is, and what a job is told when the engine thread has stopped."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -66,6 +67,34 @@ def stopped_error() -> ErrorInfo:
 def start_failed_error(adapter_label: str, exc: BaseException) -> ErrorInfo:
     return ErrorInfo(code=ErrorCode.WORKER_CRASHED,
                      message=f"The worker for {adapter_label} could not be started ({exc}).")
+
+
+_CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
+
+
+def crash_error(adapter_label: str, exitcode: int | None) -> ErrorInfo | None:
+    """One sentence for a worker that died on its own while it ran a job, saying how it died
+    when the exit code tells (None: not known, the scheduler's generic sentence stands)."""
+    if exitcode is None or exitcode == 0 or not adapter_label:
+        return None
+    if exitcode < 0:
+        try:
+            sig = signal.Signals(-exitcode)
+        except ValueError:
+            return None
+        if sig in _CRASH_SIGNALS:
+            message = (f"{adapter_label} crashed on this input ({sig.name}), so the job did not "
+                       "finish; a lighter or cleaned-up input (decimate or repair a mesh first) "
+                       "may get through.")
+        elif sig == signal.SIGKILL:
+            message = (f"The {adapter_label} worker was killed (SIGKILL, most often the system "
+                       "running out of memory), so the job did not finish.")
+        else:
+            message = f"The {adapter_label} worker was stopped by {sig.name}, so the job did not finish."
+    else:
+        message = (f"The {adapter_label} worker exited with code {exitcode} in the middle of the "
+                   "job, so the job did not finish.")
+    return ErrorInfo(code=ErrorCode.WORKER_CRASHED, message=message)
 
 
 def history_observations(store: JobStore, limit: int = HISTORY_JOBS) -> Iterator[Observation]:

@@ -60,6 +60,7 @@ class WorkerExit:
     worker_id: int
     exitcode: int | None
     reason: dict[str, str] | None  # set when the engine killed it on purpose (timeout)
+    label: str = ""  # the adapter's label, for the sentence when it died on its own
 
 
 class WorkerPool:
@@ -169,4 +170,5 @@ class WorkerPool:
         self._forget(handle)
         log.info("worker exited", extra={"worker": handle.worker_id,
                                          "exitcode": handle.process.exitcode})
-        return WorkerExit(handle.worker_id, handle.process.exitcode, handle.exit_reason)
+        return WorkerExit(handle.worker_id, handle.process.exitcode, handle.exit_reason,
+                          handle.spec.label)

@@ -20,6 +20,7 @@ class SleepyParams(BaseModel):
     fail: bool = False
     ignore_cancel: bool = False
     crash: bool = False
+    segfault: bool = False  # dies as a native library's bug would: SIGSEGV
     warn: str = ""  # a warning sentence to return with the result
 
 
@@ -44,6 +45,10 @@ class SleepyAdapter:
             time.sleep(p.step_s)
         if p.crash:
             os._exit(9)
+        if p.segfault:
+            import ctypes
+
+            ctypes.string_at(0)  # reads address 0: the process gets SIGSEGV
         if p.fail:
             raise ValueError("the fake adapter was told to fail")
         return AdapterOutput(mesh=trimesh.creation.box(), stats={"steps": p.steps},

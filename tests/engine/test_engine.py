@@ -109,6 +109,7 @@ def test_sigkill_of_a_worker_fails_that_job_and_the_next_succeeds(engine, box_ob
     os.kill(engine.worker_pids()[0], signal.SIGKILL)
     result = engine.wait(job_id, 20)
     assert result.status == "failed" and result.error.code == ErrorCode.WORKER_CRASHED
+    assert "SIGKILL" in result.error.message and "memory" in result.error.message
     assert engine.wait(after, 60).status == "succeeded"
 
 
@@ -120,7 +121,19 @@ def test_adapter_exception_fails_with_one_sentence(engine, box_obj):
 
 def test_worker_that_exits_mid_job_fails_only_that_job(engine, box_obj):
     crash = submit_sleepy(engine, box_obj, steps=2, crash=True)
-    assert engine.wait(crash, 60).error.code == ErrorCode.WORKER_CRASHED
+    error = engine.wait(crash, 60).error
+    assert error.code == ErrorCode.WORKER_CRASHED
+    assert error.message == ("The Fake sleepy worker exited with code 9 in the middle of the "
+                             "job, so the job did not finish.")
+    assert engine.wait(submit_sleepy(engine, box_obj, steps=1), 60).status == "succeeded"
+
+
+def test_a_native_crash_names_the_adapter_and_the_signal_and_suggests_a_lighter_input(
+        engine, box_obj):
+    error = engine.wait(submit_sleepy(engine, box_obj, steps=1, segfault=True), 60).error
+    assert error.code == ErrorCode.WORKER_CRASHED
+    assert error.message.startswith("Fake sleepy crashed on this input (SIGSEGV)")
+    assert "decimate" in error.message and error.message.count(". ") == 0
     assert engine.wait(submit_sleepy(engine, box_obj, steps=1), 60).status == "succeeded"
 
 

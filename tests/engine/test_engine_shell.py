@@ -4,6 +4,7 @@ carry the ETA."""
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
 
@@ -161,3 +162,16 @@ def test_a_load_that_runs_out_of_memory_is_retried_once_on_a_fresh_worker(
     assert result.status == "succeeded", result.error
     assert marker.exists()  # the first load did run out of memory
     assert any("out of memory" in s for s in stages)
+
+
+def test_a_worker_death_is_told_by_how_it_died_or_left_to_the_generic_sentence():
+    from engine.runtime.shell import crash_error
+
+    assert crash_error("UV unwrap (xatlas)", None) is None  # not known: the generic sentence
+    assert crash_error("UV unwrap (xatlas)", 0) is None
+    assert crash_error("", -11) is None
+    assert crash_error("UV unwrap (xatlas)", -999) is None  # no such signal
+    segv = crash_error("UV unwrap (xatlas)", -signal.SIGSEGV)
+    assert segv.message.startswith("UV unwrap (xatlas) crashed on this input (SIGSEGV)")
+    assert "SIGTERM" in crash_error("UV unwrap (xatlas)", -signal.SIGTERM).message
+    assert "code 3" in crash_error("UV unwrap (xatlas)", 3).message
