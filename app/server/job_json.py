@@ -12,7 +12,9 @@ from app.server.backend import Live
 from app.server.store import iso
 from engine.jobs import Job, JobState
 
-STATUS = {JobState.QUEUED: "queued", JobState.INTERRUPTED: "queued",
+# An interrupted job waits for someone to resume it, not for the queue: "failed" (with the
+# INTERRUPTED code and the sentence that says how to resume) lets a polling client stop.
+STATUS = {JobState.QUEUED: "queued", JobState.INTERRUPTED: "failed",
           JobState.RUNNING: "processing", JobState.SUCCEEDED: "completed",
           JobState.FAILED: "failed", JobState.CANCELLED: "cancelled"}
 STATUS_NAMES = ("queued", "processing", "completed", "failed", "cancelled")

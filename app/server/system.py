@@ -84,8 +84,7 @@ def _status(backend: Any, who: Caller) -> dict[str, Any]:
                  "memory_utilization": round(m.used_mb / m.total_mb, 3) if m.total_mb else 0}
                 for i, m in enumerate(backend.devices())],
         "models": {"available": len(backend.registry.specs)},
-        "queue": {"pending_jobs": count(states=[JobState.QUEUED, JobState.INTERRUPTED],
-                                        user=who.scope),
+        "queue": {"pending_jobs": count(states=[JobState.QUEUED], user=who.scope),
                   "processing_jobs": count(states=[JobState.RUNNING], user=who.scope),
                   "completed_jobs": count(states=[JobState.SUCCEEDED], user=who.scope)},
     }

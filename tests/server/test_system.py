@@ -12,7 +12,8 @@ import pytest
 
 from app.server.backend import Live, LiveJobs
 from app.server.job_json import job_status
-from engine.jobs import Job, JobSpec, JobState
+from engine.errors import ErrorCode
+from engine.jobs import ErrorInfo, Job, JobSpec, JobState
 from engine.runtime.events import JobEvent
 from engine.storage.jobstore import JobStore
 from tests.server.conftest import b64
@@ -166,6 +167,16 @@ def test_the_engines_eta_reaches_the_job_status(box_obj):
     assert status["eta_seconds"] == 12.5 and status["wait_cause"] is None
     live.on_message({"event": "state", "job_id": "j1", "state": "succeeded"})
     assert live.get("j1") == Live()
+
+
+def test_an_interrupted_job_reads_failed_with_its_resume_sentence_so_a_polling_client_stops():
+    error = ErrorInfo(code=ErrorCode.INTERRUPTED,
+                      message="The studio closed before this job finished; run `main.py resume j1`.")
+    job = Job(job_id="j1", spec=JobSpec(feature="uv_unwrapping", adapter="xatlas"),
+              state=JobState.INTERRUPTED, created_at=time.time(), error=error)
+    status = job_status(job, Live(), "http://127.0.0.1:7842/")
+    assert (status["status"], status["error_code"]) == ("failed", "INTERRUPTED")
+    assert "resume" in status["error"] and status["result"] is None
 
 
 def test_a_staged_file_a_job_used_is_kept_when_its_upload_is_deleted(data_dir):
