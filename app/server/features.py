@@ -99,7 +99,8 @@ class AutoRigRequest(MeshRequest):
 
 
 class MeshSegmentationRequest(MeshRequest):
-    num_parts: int = Field(8, ge=2, le=32)
+    num_parts: int | None = Field(None, ge=2, le=32, description="Left out: the adapter "
+                                  "chooses the count from the mesh's creases and joints")
 
 
 class MeshRetopologyRequest(MeshRequest):
@@ -183,8 +184,9 @@ def adapter_params(body: FeatureRequest, spec: AdapterSpec) -> tuple[dict[str, A
         value, target = getattr(body, field), ALIASES.get(field, field)
         if field == "target_vertex_count" and value is not None and "target_faces" in known:
             params["target_faces"] = value * _FACES_PER_VERTEX.get(spec.id, 2)
-        elif target in known and value is not None:
-            params[target] = value
+        elif target in known:
+            if value is not None:  # null: the adapter's own default (e.g. choose the count)
+                params[target] = value
         else:
             unused.append(field)
     notes = [f"{field} has no counterpart in {spec.id} and was not used." for field in unused]

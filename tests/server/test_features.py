@@ -141,3 +141,16 @@ def test_the_openapi_page_and_schema_stay_on(api):
                  "/api/v1/mesh-retopology/retopologize-mesh", "/api/v1/mesh-uv-unwrapping/"
                  "unwrap-mesh", "/auth/login", "/health"):
         assert path in schema["paths"], path
+
+
+def test_segmentation_without_num_parts_or_with_null_lets_the_adapter_choose_the_count():
+    from adapters.registry import default_registry
+    from app.server.features import MeshSegmentationRequest, adapter_params
+
+    spec = default_registry().find("mesh_segmentation", None)
+    for body in ({"mesh_file_id": "x"}, {"mesh_file_id": "x", "num_parts": None}):
+        params, notes = adapter_params(MeshSegmentationRequest(**body), spec)
+        assert "num_parts" not in params and notes == []
+        assert spec.parse_params(params).num_parts is None  # automatic
+    params, _ = adapter_params(MeshSegmentationRequest(mesh_file_id="x", num_parts=5), spec)
+    assert params == {"num_parts": 5}
