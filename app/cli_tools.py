@@ -157,7 +157,8 @@ def run_in_studio(args: argparse.Namespace, params: dict[str, Any], bar: Any) ->
     if client is None:
         return None
     request = {"op": "run", "feature": args.feature, "inputs": absolute_sources(args.inputs),
-               "adapter": args.adapter, "params": params}
+               "adapter": args.adapter, "params": params,
+               "timeout_s": getattr(args, "timeout", None)}
     with client:
         event = _stream(client, request, bar, "result")
     return JobResult.model_validate(event["result"])

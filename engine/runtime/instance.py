@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import queue
 import socket
@@ -152,6 +153,7 @@ class InstanceServer:
 
     def _submit(self, request: dict[str, Any]) -> str:
         engine = self.engine
+        timeout_s = _timeout(request.get("timeout_s"))  # checked before anything is staged
         staged = [engine.stage(str(source)) for source in _list(request, "inputs")]
         params = request.get("params") or {}
         if not isinstance(params, dict):
@@ -159,7 +161,8 @@ class InstanceServer:
         adapter = request.get("adapter")
         return engine.submit(str(request.get("feature", "")), staged,
                              adapter=str(adapter) if adapter else None, params=params,
-                             user=str(request.get("user") or ""))
+                             user=str(request.get("user") or ""),
+                             timeout_s=timeout_s)
 
     def _watch(self, reader: Any, send: _Sender) -> None:
         """Every engine event, as the ``run`` op streams them, until the client hangs up."""
@@ -284,6 +287,17 @@ def _read(reader: Any) -> dict[str, Any] | None:
     if not isinstance(message, dict):
         raise ValueError("a request must be a JSON object")
     return message
+
+
+def _timeout(value: Any) -> float | None:
+    """A run's own time limit (``main.py run --timeout``); None: the adapter's."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not math.isfinite(value) or value <= 0:
+        raise MeshsmithError(ErrorCode.INVALID_PARAMS,
+                             f"The time limit must be a positive number of seconds, not {value!r}.")
+    return float(value)
 
 
 def _list(request: dict[str, Any], key: str) -> list[Any]:

@@ -22,6 +22,7 @@ from app.views.main_window import MainWindow
 from engine.jobs import JobState
 from engine.pipelines.recipes import Recipe, RecipeBook
 from engine.pipelines.runner import PipelineRunner
+from engine.errors import MeshsmithError
 from engine.runtime.instance import InstanceServer, socket_path
 from engine.runtime.instance_client import InstanceClient
 from engine.storage.paths import DataDir
@@ -110,6 +111,25 @@ def test_run_in_the_studio_keeps_the_exit_codes(studio, engine, box_obj, tmp_pat
                                    "--adapter", "sleepy"))
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
     assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_run_in_the_studio_keeps_its_own_time_limit(studio, engine, box_obj):
+    code, out, err = finish(launch("run", "mesh_segmentation", str(box_obj), "--adapter",
+                                   "sleepy", "--param", "steps=2000", "--param", "step_s=0.05",
+                                   "--timeout", "1", "--json"))
+    result = json.loads(out.strip().splitlines()[-1])
+    assert code == 1 and result["status"] == "failed", err
+    assert result["error"]["code"] == "TIMEOUT"
+    assert engine.store.get(result["job_id"]).spec.timeout_s == 1.0
+
+
+def test_a_bad_time_limit_handed_to_the_studio_is_one_sentence(studio, engine, box_obj):
+    with InstanceClient.connect(engine.data) as client, pytest.raises(MeshsmithError) as err:
+        list(client.request({"op": "submit", "feature": "mesh_segmentation", "adapter": "sleepy",
+                             "inputs": [str(box_obj)], "timeout_s": "soon"}))
+    assert str(err.value) == "The time limit must be a positive number of seconds, not 'soon'."
+    assert engine.store.list() == []  # nothing was queued
 
 
 @pytest.mark.slow
