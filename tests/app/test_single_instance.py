@@ -19,10 +19,10 @@ from PySide6.QtWidgets import QMessageBox
 from app.bridge import EngineBridge
 from app.single_instance import serve_studio
 from app.views.main_window import MainWindow
+from engine.errors import MeshsmithError
 from engine.jobs import JobState
 from engine.pipelines.recipes import Recipe, RecipeBook
 from engine.pipelines.runner import PipelineRunner
-from engine.errors import MeshsmithError
 from engine.runtime.instance import InstanceServer, socket_path
 from engine.runtime.instance_client import InstanceClient
 from engine.storage.paths import DataDir
