@@ -5,6 +5,10 @@ An evicted worker is not gone until its process has exited: its memory stays cou
 gets its ``StartJob`` only then (pending eviction). An out-of-memory failure, at run time or
 while the model loads (the worker's exit), is retried once after stopping the other idle
 workers on the device. Idle workers are stopped after ``idle_timeout_s``.
+
+Sparing (rent or buy): an idle worker whose adapter has queued jobs is not evicted by a job
+that has waited less than ``spare_loads`` times that model's expected load; the job waits for
+room elsewhere first, and evicts once its wait has cost about what the reload would.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from engine.errors import ErrorCode
-from engine.jobs import ErrorInfo
+from engine.jobs import ErrorInfo, JobState
 from engine.scheduling.vocabulary import EvictWorker, Instruction, RetryingJob, StartJob
 from engine.scheduling.vocabulary import SchedJob as _Job
 from engine.scheduling.vocabulary import SchedWorker as _Worker
@@ -34,6 +38,29 @@ def least_recent(
         victims.append(worker)
         freed += size(worker)
     return victims if freed >= shortfall else None
+
+
+def spared(s: Scheduler, worker: _Worker, job: _Job, wanted: set[str]) -> bool:
+    """True if ``job`` may not evict ``worker`` yet (``wanted``: adapters with queued jobs)."""
+    return worker.adapter in wanted and s.now < spare_until(s, worker, job)
+
+
+def spare_until(s: Scheduler, worker: _Worker, job: _Job) -> float:
+    return job.submitted_at + s.spare_loads * s.estimates.load_s(worker.adapter)
+
+
+def wanted_adapters(s: Scheduler) -> set[str]:
+    return {s.jobs[j].request.adapter for queue in s.queues.values() for j in queue}
+
+
+def spare_deadline(s: Scheduler) -> float | None:
+    """When the next queued job may evict a model it is kept from now (the shell ticks then)."""
+    wanted = wanted_adapters(s)
+    idle = [w for w in s.workers.values() if w.busy_job is None and w.adapter in wanted
+            and w.device != "cpu"]
+    times = [spare_until(s, w, job) for job in s.jobs.values() if job.state is JobState.QUEUED
+             for w in idle if w.adapter != job.request.adapter]
+    return min((t for t in times if t > s.now), default=None)
 
 
 def evict(s: Scheduler, worker: _Worker, out: list[Instruction]) -> None:

@@ -190,6 +190,9 @@ def placement(
         if free < need:
             found = s.lru_victims(device, job, need - free)
             if found is None:
+                if s.lru_victims(device, job, need - free, spare=False) is not None:
+                    return (2, f"waiting: the models on {s.label(device)} are kept a while for "
+                               "their queued jobs", CAPACITY)
                 return (2, f"waiting for {format_gb(need)} on {s.label(device)}", MEMORY)
             victims = found
         # Affinity first, then best fit: keep big holes for big jobs.

@@ -35,6 +35,7 @@ from engine.scheduling.vocabulary import SchedJob as _Job
 from engine.scheduling.vocabulary import SchedWorker as _Worker
 
 AGEING = 0.02  # chosen by measurement: docs/benchmarks.md, "Scheduler policy"
+SPARE_LOADS = 0.5  # likewise: docs/benchmarks.md, "Issue 13: saturated and mixed days"
 CANCELLED_BY_ARTIST = ErrorInfo(code=ErrorCode.CANCELLED, message="The job was cancelled.")
 WORKER_CRASHED = ErrorInfo(
     code=ErrorCode.WORKER_CRASHED,
@@ -49,11 +50,14 @@ class Scheduler:
         self, devices: Iterable[DeviceSpec], *, cpu_slots: int = 1, starvation_s: float = 1800.0,
         estimates: Estimates | None = None, ageing: float = AGEING,
         idle_timeout_s: float | None = None, host_ram_mb: int = 0,
+        spare_loads: float = SPARE_LOADS,
     ) -> None:
         """``estimates``: run-time estimates seeded from the history (empty when None);
         ``ageing``: seconds of expected run time a queued job gains per second it waits;
         ``idle_timeout_s``: stop a warm worker idle that long (None: keep it until evicted);
-        ``host_ram_mb``: host RAM the CPU workers' models may hold together (0: not counted)."""
+        ``host_ram_mb``: host RAM the CPU workers' models may hold together (0: not counted);
+        ``spare_loads``: a job that has waited less than this many of a warm model's expected
+        loads does not evict it while queued jobs want it (0: evict at once)."""
         self.devices = {d.id: d for d in devices}
         if "cpu" not in self.devices:
             self.devices["cpu"] = DeviceSpec("cpu", 0)
@@ -69,6 +73,7 @@ class Scheduler:
         self._now = 0.0
         self.idle_timeout_s = idle_timeout_s
         self.host_ram_mb = host_ram_mb
+        self.spare_loads = spare_loads
         self.evicting: dict[int, _Worker] = {}  # told to stop, not yet exited
         self.observed_peak_mb: dict[str, int] = {}  # adapter -> most NVML saw a worker use
         self._seq = itertools.count()
@@ -106,7 +111,7 @@ class Scheduler:
         """When a blocked head crosses the starvation bound (the shell feeds a Tick then)."""
         times = [j.blocked_since + self.starvation_s for j in policy.class_heads(self)
                  if j.blocked_since is not None]
-        times.append(evictions.idle_deadline(self))
+        times += [evictions.idle_deadline(self), evictions.spare_deadline(self)]
         times = [t for t in times if t is not None and t > self._now]
         return min(times) if times else None
 
@@ -222,9 +227,15 @@ class Scheduler:
         evictions.expire_idle(self, now, out)
         policy.dispatch(self, now, out)
 
-    def lru_victims(self, device: str, job: _Job, shortfall: int) -> list[_Worker] | None:
+    def lru_victims(
+        self, device: str, job: _Job, shortfall: int, *, spare: bool = True
+    ) -> list[_Worker] | None:
+        """Idle workers of other adapters to evict, least recently used first; with ``spare``,
+        not the models that queued jobs want and ``job`` has not yet waited long enough for."""
+        wanted = evictions.wanted_adapters(self) if spare else set()
         idle = [w for w in self.workers.values()
-                if w.device == device and w.busy_job is None and w.adapter != job.request.adapter]
+                if w.device == device and w.busy_job is None and w.adapter != job.request.adapter
+                and not evictions.spared(self, w, job, wanted)]
         return evictions.least_recent(idle, shortfall, lambda w: w.resident_mb)
 
     def start(

@@ -250,3 +250,44 @@ def test_without_a_ram_budget_cpu_models_are_not_counted():
     s = Scheduler([], cpu_slots=4)
     out = s.handle(*(Submitted(cpu_model_job(j, j, 60000), 0) for j in ("a", "b")))
     assert set(starts(out)) == {"a", "b"}
+
+
+def loads(**figures: tuple[float, float]) -> Estimates:
+    """Estimates with a run and a load time per adapter."""
+    return Estimates(Observation(a, run, 0.0, load) for a, (run, load) in figures.items())
+
+
+def test_a_fresh_light_job_does_not_evict_a_warm_model_that_queued_jobs_want():
+    # Saturated day: light jobs evicted a warm TRELLIS.2 between its queued jobs, and every
+    # reload cost its load again (seed 3: 15 heavy loads for 23 heavy jobs).
+    est = loads(heavy=(150, 40), light=(10, 5))
+    for spare, first in ((0.5, "h2"), (0.0, "l1")):
+        s = Scheduler([GPU], estimates=est, spare_loads=spare)
+        s.handle(Submitted(gpu_job("h1", "gen", "heavy", 20000), 0),
+                 Submitted(gpu_job("h2", "gen", "heavy", 20000), 1))
+        out = s.handle(Submitted(gpu_job("l1", "seg", "light", 8000), 150),
+                       JobFinished("h1", JobState.SUCCEEDED, 150))
+        assert running(out) == [first]
+        evicted = [i.adapter for i in out if isinstance(i, EvictWorker)]
+        assert evicted == ([] if spare else ["heavy"])
+
+
+def test_a_light_job_evicts_a_wanted_model_once_it_has_waited_half_its_reload():
+    # Rent or buy: the job waits for room elsewhere at most spare_loads x the model's load.
+    est = loads(heavy=(150, 40), mid=(100, 10), light=(10, 5))
+    s = Scheduler([GPU], estimates=est)  # default spare_loads: 0.5
+    s.handle(Submitted(JobRequest("h1", "gen", "heavy", 14000, 10000, ("cuda",)), 0))
+    s.handle(JobFinished("h1", JobState.SUCCEEDED, 190))  # heavy's worker idles, 10 GB kept
+    s.handle(Submitted(gpu_job("m", "mid", "mid", 12000), 191))  # 2 GB left free
+    # h2 needs 4 GB more than its warm worker keeps: it waits for 'm'.
+    out = s.handle(Submitted(JobRequest("h2", "gen", "heavy", 14000, 10000, ("cuda",)), 192),
+                   Submitted(gpu_job("l1", "seg", "light", 8000), 200))
+    assert running(out) == []
+    assert causes(out)["l1"] == ("waiting: the models on GPU 0 are kept a while for their "
+                                 "queued jobs")
+    assert s.next_deadline() == 220  # 200 + 0.5 x heavy's 40 s load
+    assert not [i for i in s.handle(Tick(219)) if isinstance(i, EvictWorker)]
+    out = s.handle(Tick(220))
+    assert [i.adapter for i in out if isinstance(i, EvictWorker)] == ["heavy"]
+    assert running(out) == ["l1"]
+    assert "l1" in starts(s.handle(WorkerExited(1, 221)))
