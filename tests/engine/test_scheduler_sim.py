@@ -106,3 +106,18 @@ def test_saturated_and_mixed_days_run_every_job_within_the_slots_and_above_the_b
         assert sum(j.spec.peak_mb >= 19 * 1024 for j in jobs if j.submit_s <= 20) >= 20
     else:
         assert {j.spec.on_gpu for j in jobs} == {True, False}
+
+
+def test_saturated_room_area_check_flags_a_day_where_both_targets_cannot_hold() -> None:
+    from benchmarks._sim_workload import SimJob
+    from benchmarks.saturated_room import area_check
+
+    samesh = [SimJob(f"s{i}", "samesh", 10.0 * i, 30.0) for i in range(40)]
+    # 4 x 1000 s of TRELLIS.2 that must all start by 1000 s, beside 40 SAMesh jobs that must
+    # start within 50 s: 2 heavy jobs + 36 SAMesh jobs (38 + 2 free waits) need 3,080 s of 2,000.
+    long = [SimJob(f"h{i}", "trellis2", 0.0, 1000.0) for i in range(4)] + samesh
+    assert area_check(long, 1000.0, 50.0) == {"must_run_s": 3080.0, "room_s": 2000.0}
+    short = [SimJob(f"h{i}", "trellis2", 0.0, 100.0) for i in range(4)] + samesh
+    assert area_check(short, 1000.0, 50.0) == {"must_run_s": 1280.0, "room_s": 2000.0}
+    partfield_only = [SimJob(f"p{i}", "partfield", 0.0, 10.0) for i in range(5)]
+    assert area_check(partfield_only, 1000.0, 50.0) == {"must_run_s": 0.0, "room_s": 0.0}
