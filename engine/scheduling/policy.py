@@ -12,7 +12,9 @@ one, hold the amount they need (MB on one GPU, or one CPU slot) on the device th
 soonest by the estimates. Another job may use that device only if it is expected to finish
 before the holder could start (the shadow time), or if it fits in what is left beside the
 holder then. Holds are recomputed on every dispatch, so none outlives its cause; a head that
-waits only for its own adapter's busy worker holds nothing.
+waits only for its own adapter's busy worker holds nothing. A job does not evict a warm model
+that queued jobs want until it has waited ``spare_loads`` of that model's loads
+(``engine.scheduling.evictions.spared``).
 """
 
 from __future__ import annotations
