@@ -210,6 +210,8 @@ def list_history(args: argparse.Namespace) -> int:
     store = JobStore(data.db, recover=False)
     try:
         jobs = store.list(limit=args.limit)
+        if store.warning:
+            print(f"meshsmith: {store.warning}", file=sys.stderr)
     finally:
         store.close()
     if not EngineLock(data.lock).in_use():

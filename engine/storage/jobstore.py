@@ -75,7 +75,11 @@ class JobStore:
         except sqlite3.DatabaseError as exc:
             if not recover and not _is_damage(exc) and path.is_file():
                 # a reader of a read-only folder or file: read what is there, change nothing
-                self._db = _open_read_only(path, exc)
+                self._db, complete = _open_read_only(path, exc)
+                wal = path.with_name(path.name + "-wal")
+                if not complete and wal.is_file() and wal.stat().st_size > 0:
+                    self.warning = ("The job history is read-only here, so its newest jobs "
+                                    "(not yet folded into the main file) cannot be shown.")
                 return
             if not (recover and _is_damage(exc)):
                 raise _unavailable(path, exc) from exc
@@ -252,17 +256,26 @@ def _where(states: list[JobState] | None, feature: str | None, pipeline_id: str 
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
-def _open_read_only(path: Path, first: sqlite3.DatabaseError) -> sqlite3.Connection:
-    try:
-        db = sqlite3.connect(f"{path.as_uri()}?immutable=1", uri=True, check_same_thread=False)
+def _open_read_only(path: Path, first: sqlite3.DatabaseError) -> tuple[sqlite3.Connection, bool]:
+    """Read a history nobody may write here. ``mode=ro`` reads the write-ahead log's newest
+    jobs too (it needs the log's index file); ``immutable=1``, the last resort, sees only
+    what was checkpointed into the main file."""
+    for query in ("mode=ro", "immutable=1"):
+        try:
+            db = sqlite3.connect(f"{path.as_uri()}?{query}", uri=True, check_same_thread=False)
+        except sqlite3.DatabaseError:
+            continue
         db.row_factory = sqlite3.Row
-        db.execute("SELECT 1 FROM jobs LIMIT 1")
-    except sqlite3.DatabaseError:
-        raise _unavailable(path, first) from first
-    if {r[1] for r in db.execute("PRAGMA table_info(jobs)")} >= {c for c, _ in _ADDED_COLUMNS}:
-        return db
-    db.close()
-    raise _unavailable(path, first)
+        try:
+            db.execute("SELECT 1 FROM jobs LIMIT 1")
+            columns = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
+        except sqlite3.DatabaseError:
+            db.close()
+            continue
+        if columns >= {c for c, _ in _ADDED_COLUMNS}:
+            return db, query == "mode=ro"
+        db.close()
+    raise _unavailable(path, first) from first
 
 
 def _is_damage(exc: sqlite3.DatabaseError) -> bool:

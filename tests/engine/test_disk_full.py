@@ -10,6 +10,7 @@ so a connection wrapper raises SQLite's own error there; it is named so below.
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -185,3 +186,40 @@ def test_a_refused_running_write_still_ends_the_job_in_the_history(data_dir, box
         assert refused == [JobState.RUNNING]
         assert result.status == "succeeded"
         assert engine.get(job_id).state is JobState.SUCCEEDED
+
+
+def test_a_read_only_history_still_shows_the_jobs_its_write_ahead_log_holds(tmp_path):
+    """A studio's newest jobs sit in jobs.sqlite-wal until a checkpoint. A reader on a
+    read-only mount reads them while the log's index (-shm) is there; without it SQLite can
+    read only the main file, and the reader says the newest jobs are missing."""
+    from engine.jobs import JobSpec
+    from engine.storage.jobstore import JobStore
+    from tests.support.small_disks import remount, small_disk
+
+    writer = JobStore(tmp_path / "jobs.sqlite")
+    try:
+        writer._db.execute("PRAGMA wal_autocheckpoint=0")  # new jobs stay in the log
+        writer.add("job000000000", JobSpec(feature="uv_unwrapping", adapter="xatlas"))
+        writer._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # this one is in the main file
+        for i in (1, 2):
+            writer.add(f"job{i:09d}", JobSpec(feature="uv_unwrapping", adapter="xatlas"))
+        with small_disk(tmp_path / "ro") as ro:
+            for name in ("jobs.sqlite", "jobs.sqlite-wal", "jobs.sqlite-shm"):
+                shutil.copy(tmp_path / name, ro / name)
+            remount(ro, read_only=True)
+            reader = JobStore(ro / "jobs.sqlite", recover=False)
+            try:
+                assert len(reader.list()) == 3 and reader.warning is None
+            finally:
+                reader.close()
+            remount(ro, read_only=False)
+            (ro / "jobs.sqlite-shm").unlink()  # without the log's index only the main file reads
+            remount(ro, read_only=True)
+            reader = JobStore(ro / "jobs.sqlite", recover=False)
+            try:
+                assert [j.job_id for j in reader.list()] == ["job000000000"]
+                assert "newest jobs" in reader.warning
+            finally:
+                reader.close()
+    finally:
+        writer.close()
