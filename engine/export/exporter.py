@@ -24,6 +24,7 @@ from engine.export import check as export_check
 from engine.export.gltf import split_gltf, wrapped_glb
 from engine.jobs import JobState
 from engine.meshio.glb import write_glb
+from engine.meshio.quads import quads_of
 from engine.meshio.skin import _read_glb  # the one GLB container reader
 from engine.storage.jobstore import JobStore
 
@@ -235,6 +236,7 @@ def _write_obj(meshes: list[trimesh.Trimesh], dest: Path) -> list[str]:
     text, extra = trimesh.exchange.obj.export_obj(
         scene, include_normals=True, include_texture=True, return_texture=True,
         mtl_name=mtl_name)
+    text = _obj_with_quads(text, scene)
     renamed = {name: f"{dest.stem}_{name}" for name in extra if not name.endswith(".mtl")}
     names = []
     for name, blob in extra.items():
@@ -250,6 +252,29 @@ def _write_obj(meshes: list[trimesh.Trimesh], dest: Path) -> list[str]:
         names.append(out)
     _write_bytes(dest, text.encode())
     return [*names, dest.name]
+
+
+def _obj_with_quads(text: str, scene: trimesh.Scene) -> str:
+    """OBJ holds polygons: a quad remesh's paired triangles (engine.meshio.quads) leave as
+    the quads they are, so Blender and other DCCs open the quad topology the job made."""
+    quads = {f"o {name}": len(q) for name, mesh in scene.geometry.items()
+             if (q := quads_of(mesh)) is not None}
+    if not quads:
+        return text
+    out: list[str] = []
+    pairs, pending = 0, None  # quads left to write in the current object; a first half
+    for line in text.splitlines():
+        if line.startswith("o "):
+            pairs, pending = quads.get(line.strip(), 0), None
+        elif line.startswith("f ") and pairs:
+            if pending is None:  # a b c: hold it for its partner c d a
+                pending = line.split()[1:]
+                continue
+            corners = line.split()[1:]  # c d a
+            line = "f " + " ".join([*pending, corners[1]])
+            pairs, pending = pairs - 1, None
+        out.append(line)
+    return "\n".join(out) + "\n"
 
 
 def _write_error(dest: Path, exc: OSError) -> MeshsmithError:

@@ -4,6 +4,8 @@ the triangles are ignored rather than drawn wrong."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import trimesh
@@ -107,3 +109,41 @@ def test_a_mesh_without_extras_has_no_quads(tmp_path):
     path = write_glb(trimesh.creation.box(), tmp_path / "box.glb")
     geometry = next(iter(read_scene(path).scene.geometry.values()))
     assert quads_of(geometry) is None
+
+
+def _obj_polygons(path) -> list[list[str]]:
+    return [line.split()[1:] for line in path.read_text().splitlines() if line.startswith("f ")]
+
+
+@pytest.mark.parametrize("apply", [False, True], ids=["as-is", "transforms-applied"])
+def test_an_obj_export_writes_a_quad_remesh_as_quads_and_its_triangles_as_triangles(tmp_path,
+                                                                                    apply):
+    from engine.export.exporter import ExportOptions, export_file
+
+    points, quads = quad_grid()  # 36 quads
+    tris = np.array([[0, 8, 16]])  # and one plain triangle after them
+    glb = write_glb(quad_mesh(points, quads, tris), tmp_path / "remesh.glb")
+    result = export_file(glb, tmp_path / "out" / "remesh.obj",
+                         ExportOptions(format="obj", scale=2.0, up="z", apply_transforms=apply))
+    polygons = _obj_polygons(Path(result.path))
+    assert [len(p) for p in polygons] == [4] * 36 + [3]
+    # each quad is the grid's quad (same corners, same winding), whatever diagonal split it
+    v = np.array([[float(x) for x in line.split()[1:4]] for line in
+                  Path(result.path).read_text().splitlines() if line.startswith("v ")])
+    corner = {tuple(np.round(p, 6)): i for i, p in enumerate(points)}
+    back = v @ np.diag([0.5, 0.5, 0.5])  # undo the scale; z-up maps (x, y, z) to (x, -z, y)
+    back = np.column_stack([back[:, 0], back[:, 2], -back[:, 1]])
+    written = {tuple(np.roll([corner[tuple(np.round(back[int(t.split("/")[0]) - 1], 6))]
+                              for t in poly], -k)) for poly in polygons[:36] for k in range(4)}
+    assert all(tuple(q) in written for q in quads.tolist())
+    assert result.faces == 73 and trimesh.load(result.path, process=False).faces.shape == (73, 3)
+
+
+def test_an_obj_export_of_triangles_claiming_to_be_quads_stays_triangles(tmp_path):
+    from engine.export.exporter import ExportOptions, export_file
+
+    plain = trimesh.creation.icosphere(1)
+    plain.metadata[QUAD_PAIRS] = 10  # the halves do not share diagonals
+    glb = write_glb(plain, tmp_path / "liar.glb")
+    result = export_file(glb, tmp_path / "liar.obj", ExportOptions(format="obj"))
+    assert {len(p) for p in _obj_polygons(Path(result.path))} == {3}
