@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,12 @@ from qasync import asyncSlot
 
 from app import offload
 from app.bridge import EngineBridge
+from app.viewmodels.job_results import await_and_show
 from app.viewmodels.names import FEATURE_LABELS
+from app.viewmodels.viewport_viewmodel import ViewportViewModel
 from engine.contract.spec import AdapterSpec
 from engine.errors import MeshsmithError
-from engine.jobs import FEATURES
+from engine.jobs import FEATURES, JobResult
 from engine.meshio.staging import KIND_PHRASE, StagedInput
 
 log = logging.getLogger(__name__)
@@ -30,12 +33,15 @@ class CreateViewModel(QObject):
     input_changed = Signal(object)  # StagedInput | None
     input_staging_started = Signal(str)  # what is being staged, for a busy indicator
     can_run_changed = Signal(bool, str)  # enabled, the reason when disabled
-    job_submitted = Signal(str)  # job id
+    job_submitted = Signal(str)  # job id, as Run's flow submits it
     error_raised = Signal(str)  # one sentence for the artist
 
-    def __init__(self, bridge: EngineBridge, parent: QObject | None = None) -> None:
+    def __init__(self, bridge: EngineBridge, parent: QObject | None = None, *,
+                 viewport: ViewportViewModel | None = None) -> None:
+        """``viewport``: where Run shows its result (none: Run only submits and awaits)."""
         super().__init__(parent)
         self.bridge = bridge
+        self.viewport = viewport
         self.registry = bridge.engine.registry
         self.feature = ""
         self.adapter: AdapterSpec | None = None
@@ -171,53 +177,71 @@ class CreateViewModel(QObject):
             return exc.message
         return ""
 
-    def run(self) -> str | None:
-        """Submit the job (fast: a row in SQLite and a message to the engine thread)."""
+    def run(self) -> asyncio.Task | None:
+        """Start Run on the staged inputs with the current settings (taken now: the artist may
+        change them while it runs); returns the flow's task, None when Run is disabled."""
         if self.run_disabled_reason() or self.adapter is None:
             return None
-        try:
-            job_id = self.bridge.engine.submit(self.feature, self._job_inputs(),
-                                               adapter=self.adapter.id, params=self.params)
-        except MeshsmithError as exc:
-            self.error_raised.emit(exc.message)
-            return None
-        self.job_submitted.emit(job_id)
-        return job_id
+        return self._run(self._order(), None)
 
     @asyncSlot(list)
     async def run_batch(self, sources: list[str]) -> None:
-        """One job per source, all staged at once off the GUI thread, each submitted when
-        ready; a source that cannot be read says so and the others go on."""
-        await asyncio.gather(*(self._stage_and_submit(source) for source in sources))
+        """One job per source, all staged at once, each submitted when ready; a source that
+        cannot be read says so and the others go on."""
+        order = self._order()
+        await asyncio.gather(*(self._run(order, source) for source in sources))
 
-    async def _stage_and_submit(self, source: str) -> None:
+    @asyncSlot()
+    async def _run(self, order: RunOrder, source: str | None) -> JobResult | None:
+        """Run, top to bottom: stage a batch's ``source`` and draw its thumbnail (the inputs
+        of a single Run were staged when dropped), submit, await the engine's result, then
+        show it if nothing else is on screen. Cancelling the task cancels the job. A failed
+        job's notice comes from the engine's events, as for every job (JobOutcomes)."""
+        inputs = order.inputs
         try:
-            staged = await self._stage(source)
+            if source is not None:
+                staged = await self._stage(source)
+                await self._thumbnail(staged)  # the Jobs card shows it
+                inputs = order.inputs_with(staged)
+            job_id = self.bridge.engine.submit(order.feature, inputs, adapter=order.adapter,
+                                               params=order.params)
         except Exception as exc:  # every failure becomes a sentence
             self.error_raised.emit(_sentence(exc))
-            return
-        if self.adapter is None:
-            return
-        try:
-            job_id = self.bridge.engine.submit(self.feature, self._job_inputs(staged),
-                                               adapter=self.adapter.id,
-                                               params=self.params)
-        except MeshsmithError as exc:
-            self.error_raised.emit(exc.message)
-            return
+            return None
         self.job_submitted.emit(job_id)
+        try:
+            return await await_and_show(self.bridge.engine, job_id, self.viewport)
+        except MeshsmithError as exc:  # the engine stopped before the job ended
+            self.error_raised.emit(exc.message)
+            return None
 
     # ---- helpers --------------------------------------------------------------------------
-    def _job_inputs(self, replace: StagedInput | None = None) -> list[StagedInput]:
-        """The adapter's inputs in its order; ``replace`` stands in for its own kind (batches)."""
-        chosen = dict(self.inputs)
-        if replace is not None:
-            chosen[replace.kind] = replace
-        return [chosen[kind] for kind in self.adapter.inputs if kind in chosen]
+    def _order(self) -> RunOrder:
+        return RunOrder(self.feature, self.adapter.id, dict(self.params), self.adapter.inputs,
+                        dict(self.inputs))
 
     def _update_can_run(self) -> None:
         reason = self.run_disabled_reason()
         self.can_run_changed.emit(not reason, reason)
+
+
+@dataclass(frozen=True)
+class RunOrder:
+    """What Run was asked for, taken when it was pressed."""
+
+    feature: str
+    adapter: str
+    params: dict[str, Any]
+    kinds: tuple[str, ...]  # the adapter's inputs, in its order
+    chosen: dict[str, StagedInput]  # the staged input of each kind
+
+    @property
+    def inputs(self) -> list[StagedInput]:
+        return [self.chosen[kind] for kind in self.kinds if kind in self.chosen]
+
+    def inputs_with(self, staged: StagedInput) -> list[StagedInput]:
+        """A batch's file stands in for the input of its own kind."""
+        return replace(self, chosen={**self.chosen, staged.kind: staged}).inputs
 
 
 def _sentence(exc: BaseException) -> str:

@@ -39,10 +39,12 @@ from app.viewmodels.history_model import (  # noqa: F401 (public here too)
     HistoryFilter,
     HistoryModel,
 )
+from app.viewmodels.job_results import await_and_show
 from app.viewmodels.thumbnail_cache import ThumbnailCache
+from app.viewmodels.viewport_viewmodel import ViewportViewModel
 from engine.errors import MeshsmithError
 from engine.export.exporter import ExportOptions, ExportResult, export_file
-from engine.jobs import FEATURES, Job, JobState
+from engine.jobs import FEATURES, Job, JobResult, JobState
 
 if TYPE_CHECKING:
     from app.bridge import EngineBridge
@@ -70,9 +72,11 @@ class HistoryViewModel(QObject):
     def __init__(
         self, bridge: EngineBridge, parent: QObject | None = None, *,
         open_url: Callable[[QUrl], bool] | None = None, limit: int = 1000,
-        thumbnail_size: int = 32,
+        thumbnail_size: int = 32, viewport: ViewportViewModel | None = None,
     ) -> None:
+        """``viewport``: where a re-run shows its result (none: it only submits and awaits)."""
         super().__init__(parent)
+        self.viewport = viewport
         self._engine = bridge.engine
         self._limit = limit
         self._open_url = open_url or QDesktopServices.openUrl  # injectable: tests open nothing
@@ -143,18 +147,27 @@ class HistoryViewModel(QObject):
         if self._result_path(job_id, "use as an input") is not None:
             self.input_chosen.emit(f"job:{job_id}")
 
-    @Slot(str)
-    def rerun(self, job_id: str) -> None:
+    @asyncSlot(str)
+    async def rerun(self, job_id: str) -> JobResult | None:
+        """The same job again: stage its inputs and submit (off the GUI thread: staging reads
+        whole meshes), await the new job's result, then show it if nothing else is on screen.
+        Cancelling the task cancels the new job."""
         job = self._job(job_id)
         if job is None:
-            return
+            return None
         engine, spec = self._engine, job.spec
 
-        def resubmit() -> str:  # staging reads whole meshes: never on the GUI thread
+        def resubmit() -> str:
             staged = [engine.stage(path) for path in spec.inputs]
             return engine.submit(spec.feature, staged, adapter=spec.adapter, params=spec.params)
 
-        self._in_background(resubmit, self.job_resubmitted.emit, f"Job {job_id} could not re-run")
+        try:
+            new_id = await asyncio.get_running_loop().run_in_executor(None, resubmit)
+            self.job_resubmitted.emit(new_id)
+            return await await_and_show(engine, new_id, self.viewport)
+        except Exception as exc:  # every failure becomes a sentence
+            self.error_raised.emit(_failure(f"Job {job_id} could not re-run", exc))
+            return None
 
     @Slot(str)
     def reveal(self, job_id: str) -> None:
@@ -254,8 +267,12 @@ class HistoryViewModel(QObject):
         try:
             value = await asyncio.get_running_loop().run_in_executor(None, work)
         except Exception as exc:  # every failure becomes a sentence
-            reason = exc.message if isinstance(exc, MeshsmithError) else (
-                getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
-            self.error_raised.emit(f"{failure}: {str(reason).rstrip('.')}.")
+            self.error_raised.emit(_failure(failure, exc))
             return
         done(value)
+
+
+def _failure(what: str, exc: Exception) -> str:
+    reason = exc.message if isinstance(exc, MeshsmithError) else (
+        getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
+    return f"{what}: {str(reason).rstrip('.')}."

@@ -214,13 +214,22 @@ class Engine(EngineLoop, EngineInstructions):
             self.cancel(job.job_id)
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobResult:
-        future = self._futures.get(job_id)
-        if future is None:
-            job = self._store.get(job_id)
-            if job is None or job.result is None:
-                raise KeyError(f"no finished job {job_id}")
-            return job.result
-        return future.result(timeout)
+        return self.result_future(job_id).result(timeout)
+
+    def result_future(self, job_id: str) -> Future[JobResult]:
+        """The job's result as a future of the caller's own, from any thread: cancelling it
+        stops the caller waiting, never the job (that is ``cancel``). Done at once for a job
+        that has ended; raises KeyError for a job this engine neither runs nor remembers."""
+        theirs: Future[JobResult] = Future()
+        ours = self._futures.get(job_id)
+        if ours is not None:
+            ours.add_done_callback(lambda done: _copy_outcome(done, theirs))
+            return theirs
+        job = self._store.get(job_id)  # ended: its row was written before its future was set
+        if job is None or job.result is None:
+            raise KeyError(f"no finished job {job_id}")
+        theirs.set_result(job.result)
+        return theirs
 
     def subscribe(self, callback: Callable[[JobEvent], None]) -> None:
         """``callback`` runs on the engine thread: keep it quick, hand work elsewhere."""
@@ -334,3 +343,13 @@ class Engine(EngineLoop, EngineInstructions):
                 callback(event)
             except Exception:
                 log.error("a subscriber failed", exc_info=True)
+
+
+def _copy_outcome(source: Future[JobResult], copy: Future[JobResult]) -> None:
+    """On the thread that set ``source``; a copy its caller cancelled meanwhile is left be."""
+    if not copy.set_running_or_notify_cancel():
+        return
+    if source.exception() is not None:
+        copy.set_exception(source.exception())
+    else:
+        copy.set_result(source.result())

@@ -99,7 +99,9 @@ def test_running_a_job_streams_progress_into_the_jobs_model_then_reports_success
     bridge.job_progress.connect(lambda job_id, stage, fraction: progress.append(fraction))
     bridge.job_updated.connect(lambda job: states.append(job.state))
     with qtbot.waitSignal(jobs.job_succeeded, timeout=60_000) as done:
-        job_id = create_vm.run()
+        with qtbot.waitSignal(create_vm.job_submitted, timeout=30_000) as submitted:
+            create_vm.run()
+        job_id = submitted.args[0]
         qtbot.waitUntil(lambda: jobs.model.find(job_id) == 0)  # listed as the engine takes it
     assert done.args[0].job_id == job_id and done.args[0].state is JobState.SUCCEEDED
     qtbot.waitUntil(lambda: len(states) == 3)
@@ -118,7 +120,9 @@ def test_cancel_from_the_jobs_panel_cancels_the_running_job(qtbot, bridge, creat
     qtbot.addWidget(view)
     stage(qtbot, create_vm, str(box_obj))
     create_vm.set_param("steps", 500)
-    job_id = create_vm.run()
+    with qtbot.waitSignal(create_vm.job_submitted, timeout=30_000) as submitted:
+        create_vm.run()
+    job_id = submitted.args[0]
     qtbot.waitUntil(lambda: bool(jobs.model.rows) and jobs.model.rows[0].fraction > 0, timeout=30_000)
     cancelled = []
     bridge.job_updated.connect(lambda job: cancelled.append(job.state))
@@ -152,7 +156,7 @@ def test_painting_takes_a_mesh_and_an_image_before_it_can_run(qtbot, create_vm, 
     Image.new("RGB", (32, 32), "red").save(tmp_path / "paint.png")
     stage(qtbot, create_vm, str(tmp_path / "paint.png"))
     assert create_vm.run_disabled_reason() == ""
-    assert [i.kind for i in create_vm._job_inputs()] == ["mesh", "image"]
+    assert [i.kind for i in create_vm._order().inputs] == ["mesh", "image"]
 
 
 def test_a_burst_of_progress_redraws_the_jobs_list_once(qtbot):

@@ -149,13 +149,27 @@ def test_finished_jobs_stay_until_dismissed_and_selection_follows_the_job(
     qtbot.waitUntil(lambda: card(studio, second).status.text() == "Cancelled.", timeout=10_000)
 
 
+def run_in_window(qtbot, studio, source: Path, **params) -> str:
+    """Segment ``source`` with the sleepy adapter from the Create panel's Run button; the
+    input is staged only (a drop would also show it in the viewport)."""
+    vm = studio.create_vm
+    vm.set_feature("mesh_segmentation")
+    vm.set_adapter("sleepy")
+    with qtbot.waitSignal(vm.input_changed, timeout=30_000):
+        vm.set_input_source(str(source))
+    for name, value in params.items():
+        vm.set_param(name, value)
+    with qtbot.waitSignal(vm.job_submitted, timeout=30_000) as submitted:
+        studio.create_view.run_button.click()
+    return submitted.args[0]
+
+
 def test_a_finished_job_raises_a_notice_and_leaves_the_viewport_alone(
         qtbot, studio, engine, box_obj, sphere_ply):
     with qtbot.waitSignal(studio.scene_shown, timeout=60_000):
         studio.open_in_viewport(str(sphere_ply))  # the artist is looking at something
     with qtbot.waitSignal(studio.jobs_vm.job_succeeded, timeout=120_000) as done:
-        studio.create_vm.job_submitted.emit(  # as if Run was pressed in this window
-            submit(engine, "mesh_segmentation", "sleepy", box_obj, steps=2, step_s=0.01))
+        run_in_window(qtbot, studio, box_obj, steps=2, step_s=0.01)
     job = done.args[0]
     assert Path(job.result.output_file_path).name == "box_parts.glb"
     notice = next(n for n in studio.notices.notices() if "box.obj" in n.label.text())
@@ -177,9 +191,19 @@ def test_only_a_job_from_this_window_fills_an_empty_viewport(qtbot, studio, engi
     qtbot.wait(300)
     assert studio.viewport_vm.scene is None and not studio.viewport_vm.is_loading
     with qtbot.waitSignal(studio.scene_shown, timeout=120_000):
-        studio.create_vm.job_submitted.emit(
-            submit(engine, "mesh_segmentation", "sleepy", box_obj, steps=2, step_s=0.01))
+        run_in_window(qtbot, studio, box_obj, steps=2, step_s=0.01)
     assert studio.viewport_vm.after is not None and studio.viewport_vm.mode.value == "parts"
+
+
+def test_a_retry_from_this_window_fills_an_empty_viewport(qtbot, studio, engine, box_obj):
+    first = submit(engine, "mesh_segmentation", "sleepy", box_obj, steps=2, step_s=0.01)
+    qtbot.waitUntil(lambda: studio.jobs_view.card(first) is not None
+                    and card(studio, first).status.text().startswith("Finished"),
+                    timeout=120_000)
+    assert studio.viewport_vm.scene is None  # a script's job: the viewport stayed empty
+    with qtbot.waitSignal(studio.scene_shown, timeout=120_000):
+        studio.jobs_view.retry_requested.emit(first)  # the card's Retry
+    assert studio.viewport_vm.after.path != engine.get(first).result.output_file_path
 
 
 def test_f1_lists_the_shortcuts(qtbot, studio, monkeypatch):

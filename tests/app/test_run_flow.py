@@ -1,0 +1,154 @@
+"""Create's Run as one awaited flow: submit, await the engine's future, show the result while
+nothing else is on screen. A real engine and real worker processes; the tests wait on the
+flow's own task (``qtbot.waitUntil``), never with sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import trimesh
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMessageBox
+
+from app.bridge import EngineBridge
+from app.viewmodels.create_viewmodel import CreateViewModel
+from app.viewmodels.viewport_viewmodel import ViewportViewModel
+from engine.jobs import JobState
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def viewport(qtbot) -> ViewportViewModel:
+    vm = ViewportViewModel()
+    yield vm
+    vm.shutdown()
+
+
+@pytest.fixture
+def create_vm(engine, qapp, viewport) -> CreateViewModel:
+    return CreateViewModel(EngineBridge(engine), viewport=viewport)
+
+
+def choose(qtbot, vm: CreateViewModel, feature: str, adapter: str, source: Path,
+           **params: object) -> None:
+    vm.set_feature(feature)
+    vm.set_adapter(adapter)
+    with qtbot.waitSignal(vm.input_changed, timeout=30_000):
+        vm.set_input_source(str(source))
+    for name, value in params.items():
+        vm.set_param(name, value)
+
+
+def submitted_job(qtbot, vm: CreateViewModel) -> tuple[asyncio.Task, str]:
+    """Press Run; the flow's task and the id of the job it submitted."""
+    with qtbot.waitSignal(vm.job_submitted, timeout=30_000) as submitted:
+        task = vm.run()
+    return task, submitted.args[0]
+
+
+def test_run_awaits_the_job_and_opens_its_result_in_an_empty_viewport(
+        qtbot, create_vm, viewport, engine, box_obj):
+    choose(qtbot, create_vm, "uv_unwrapping", "xatlas", box_obj)
+    with qtbot.waitSignal(viewport.scene_loaded, timeout=120_000):
+        task, job_id = submitted_job(qtbot, create_vm)
+        qtbot.waitUntil(task.done, timeout=120_000)
+    result = task.result()
+    assert result.job_id == job_id and result.status == "succeeded"
+    assert engine.get(job_id).state is JobState.SUCCEEDED
+    # the mesh it unwrapped beside its result, in the feature's display mode
+    assert viewport.after.path == result.output_file_path
+    assert viewport.before.path == engine.get(job_id).spec.inputs[0]
+    assert viewport.mode.value == "uv_checker"
+
+
+def test_cancelling_the_run_task_cancels_the_job_and_opens_nothing(
+        qtbot, create_vm, viewport, engine, box_obj):
+    choose(qtbot, create_vm, "mesh_segmentation", "sleepy", box_obj, steps=500, step_s=0.05)
+    task, job_id = submitted_job(qtbot, create_vm)
+    qtbot.waitUntil(lambda: engine.get(job_id).state is JobState.RUNNING, timeout=60_000)
+    task.cancel()
+    qtbot.waitUntil(lambda: engine.get(job_id).state is JobState.CANCELLED, timeout=60_000)
+    qtbot.waitUntil(task.done, timeout=10_000)
+    assert task.cancelled()
+    assert viewport.scene is None and not viewport.is_loading
+
+
+def test_the_jobs_own_cancel_ends_the_run_without_opening_anything(
+        qtbot, create_vm, viewport, engine, box_obj):
+    choose(qtbot, create_vm, "mesh_segmentation", "sleepy", box_obj, steps=500, step_s=0.05)
+    task, job_id = submitted_job(qtbot, create_vm)
+    qtbot.waitUntil(lambda: engine.get(job_id).state is JobState.RUNNING, timeout=60_000)
+    engine.cancel(job_id)  # what the Jobs card's Cancel does, for any job
+    qtbot.waitUntil(task.done, timeout=60_000)
+    assert task.result().status == "cancelled"
+    assert viewport.scene is None and not viewport.is_loading
+
+
+def test_a_file_opened_while_the_job_runs_stays_on_screen(
+        qtbot, create_vm, viewport, engine, box_obj, sphere_ply):
+    choose(qtbot, create_vm, "mesh_segmentation", "sleepy", box_obj, steps=100, step_s=0.05)
+    task, job_id = submitted_job(qtbot, create_vm)
+    with qtbot.waitSignal(viewport.scene_loaded, timeout=60_000):
+        viewport.open_file(str(sphere_ply))  # the artist looks at something else meanwhile
+    assert not engine.get(job_id).state.terminal  # it was meanwhile: the job still runs
+    qtbot.waitUntil(task.done, timeout=120_000)
+    assert task.result().status == "succeeded"
+    assert viewport.scene.path == str(sphere_ply) and viewport.after is None
+    assert not viewport.is_loading
+
+
+def test_the_future_of_an_unknown_job_is_refused_not_awaited_for_ever(engine):
+    with pytest.raises(KeyError):
+        engine.result_future("no-such-job")
+
+
+def test_cancelling_a_callers_future_leaves_the_job_and_other_waiters_alone(engine, box_obj):
+    job_id = engine.submit("mesh_segmentation", [engine.stage(str(box_obj))], adapter="sleepy",
+                           params={"steps": 20, "step_s": 0.05})
+    mine = engine.result_future(job_id)
+    assert mine.cancel()
+    assert engine.wait(job_id, timeout=60).status == "succeeded"
+    done = engine.result_future(job_id)  # after the end: already done, from the history
+    assert done.done() and done.result().status == "succeeded"
+
+
+# ---- in the window: Run pressed, a job that fails ---------------------------------------
+@pytest.fixture
+def plane_obj(tmp_path: Path) -> Path:
+    path = tmp_path / "plane.obj"
+    trimesh.Trimesh(vertices=[[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]],
+                    faces=[[0, 1, 2], [0, 2, 3]]).export(path)
+    return path
+
+
+@pytest.fixture
+def studio(qtbot, engine, tmp_path, monkeypatch):
+    from app.views.main_window import MainWindow
+
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qs"))
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, _title, text: warnings.append(text))
+    win = MainWindow(EngineBridge(engine))
+    win.warnings = warnings
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.release()
+
+
+def test_a_run_that_fails_says_why_in_a_notice_and_opens_nothing(qtbot, studio, engine, plane_obj):
+    choose(qtbot, studio.create_vm, "auto_rig", "skeleton_rig", plane_obj)
+    with qtbot.waitSignal(studio.create_vm.job_submitted, timeout=30_000) as submitted:
+        studio.create_view.run_button.click()
+    job_id = submitted.args[0]
+    qtbot.waitUntil(lambda: engine.get(job_id).state is JobState.FAILED, timeout=120_000)
+    reason = engine.get(job_id).error.message
+    qtbot.waitUntil(lambda: any(reason in n.label.text() for n in studio.notices.notices()),
+                    timeout=10_000)
+    assert "failed" in studio.notices.notices()[-1].label.text()
+    assert studio.viewport_vm.scene is None and not studio.viewport_vm.is_loading
+    assert studio.warnings == []  # the notice is the one sentence: no dialog as well
