@@ -96,7 +96,7 @@ def test_a_file_opened_while_the_job_runs_stays_on_screen(
     assert not engine.get(job_id).state.terminal  # it was meanwhile: the job still runs
     qtbot.waitUntil(task.done, timeout=120_000)
     assert task.result().status == "succeeded"
-    assert viewport.scene.path == str(sphere_ply) and viewport.after is None
+    assert viewport.scene.path == str(sphere_ply) and viewport.before is None  # no comparison
     assert not viewport.is_loading
 
 
