@@ -1,6 +1,7 @@
 """Create's Run as one awaited flow: submit, await the engine's future, show the result while
 nothing else is on screen. A real engine and real worker processes; the tests wait on the
-flow's own task (``qtbot.waitUntil``), never with sleeps."""
+flow's own task (``qtbot.waitUntil``), never with sleeps. (A Run that fails, in the window with
+its notice: tests/app/test_studio_jobs.py.)"""
 
 from __future__ import annotations
 
@@ -8,9 +9,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-import trimesh
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QMessageBox
 
 from app.bridge import EngineBridge
 from app.viewmodels.create_viewmodel import CreateViewModel
@@ -113,42 +111,3 @@ def test_cancelling_a_callers_future_leaves_the_job_and_other_waiters_alone(engi
     assert engine.wait(job_id, timeout=60).status == "succeeded"
     done = engine.result_future(job_id)  # after the end: already done, from the history
     assert done.done() and done.result().status == "succeeded"
-
-
-# ---- in the window: Run pressed, a job that fails ---------------------------------------
-@pytest.fixture
-def plane_obj(tmp_path: Path) -> Path:
-    path = tmp_path / "plane.obj"
-    trimesh.Trimesh(vertices=[[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]],
-                    faces=[[0, 1, 2], [0, 2, 3]]).export(path)
-    return path
-
-
-@pytest.fixture
-def studio(qtbot, engine, tmp_path, monkeypatch):
-    from app.views.main_window import MainWindow
-
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qs"))
-    warnings: list[str] = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, _title, text: warnings.append(text))
-    win = MainWindow(EngineBridge(engine))
-    win.warnings = warnings
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.release()
-
-
-def test_a_run_that_fails_says_why_in_a_notice_and_opens_nothing(qtbot, studio, engine, plane_obj):
-    choose(qtbot, studio.create_vm, "auto_rig", "skeleton_rig", plane_obj)
-    with qtbot.waitSignal(studio.create_vm.job_submitted, timeout=30_000) as submitted:
-        studio.create_view.run_button.click()
-    job_id = submitted.args[0]
-    qtbot.waitUntil(lambda: engine.get(job_id).state is JobState.FAILED, timeout=120_000)
-    reason = engine.get(job_id).error.message
-    qtbot.waitUntil(lambda: any(reason in n.label.text() for n in studio.notices.notices()),
-                    timeout=10_000)
-    assert "failed" in studio.notices.notices()[-1].label.text()
-    assert studio.viewport_vm.scene is None and not studio.viewport_vm.is_loading
-    assert studio.warnings == []  # the notice is the one sentence: no dialog as well

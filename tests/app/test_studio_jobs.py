@@ -149,12 +149,13 @@ def test_finished_jobs_stay_until_dismissed_and_selection_follows_the_job(
     qtbot.waitUntil(lambda: card(studio, second).status.text() == "Cancelled.", timeout=10_000)
 
 
-def run_in_window(qtbot, studio, source: Path, **params) -> str:
-    """Segment ``source`` with the sleepy adapter from the Create panel's Run button; the
-    input is staged only (a drop would also show it in the viewport)."""
+def run_in_window(qtbot, studio, source: Path, feature: str = "mesh_segmentation",
+                  adapter: str = "sleepy", **params) -> str:
+    """Run on ``source`` from the Create panel's button; the input is staged only (a drop
+    would also show it in the viewport)."""
     vm = studio.create_vm
-    vm.set_feature("mesh_segmentation")
-    vm.set_adapter("sleepy")
+    vm.set_feature(feature)
+    vm.set_adapter(adapter)
     with qtbot.waitSignal(vm.input_changed, timeout=30_000):
         vm.set_input_source(str(source))
     for name, value in params.items():
@@ -193,6 +194,21 @@ def test_only_a_job_from_this_window_fills_an_empty_viewport(qtbot, studio, engi
     with qtbot.waitSignal(studio.scene_shown, timeout=120_000):
         run_in_window(qtbot, studio, box_obj, steps=2, step_s=0.01)
     assert studio.viewport_vm.after is not None and studio.viewport_vm.mode.value == "parts"
+
+
+def test_a_run_that_fails_says_why_in_a_notice_and_opens_nothing(
+        qtbot, studio, engine, plane_obj, monkeypatch):
+    dialogs = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args: dialogs.append(args))
+    job_id = run_in_window(qtbot, studio, plane_obj, "auto_rig", "skeleton_rig")
+    qtbot.waitUntil(lambda: engine.get(job_id).state is JobState.FAILED, timeout=120_000)
+    reason = engine.get(job_id).error.message
+    qtbot.waitUntil(lambda: any(reason in n.label.text() for n in studio.notices.notices()),
+                    timeout=10_000)
+    notice = next(n for n in studio.notices.notices() if reason in n.label.text())
+    assert notice.label.text().startswith("Auto-rig of plane.obj failed")
+    assert studio.viewport_vm.scene is None and not studio.viewport_vm.is_loading
+    assert dialogs == []  # the notice is the one sentence: no dialog besides
 
 
 def test_a_retry_from_this_window_fills_an_empty_viewport(qtbot, studio, engine, box_obj):
