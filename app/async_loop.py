@@ -23,14 +23,30 @@ def attach(app: QCoreApplication) -> qasync.QEventLoop:
     return loop
 
 
+# The reason a task is cancelled with when the studio closes: a flow awaiting a job then
+# leaves the job to the engine (interrupted, resumed at the next start) instead of cancelling it.
+CLOSING = "the studio is closing"
+
+
+def cancel_left(loop: qasync.QEventLoop, app: QCoreApplication, reason: str | None = None) -> None:
+    """Cancel the tasks left on ``loop`` (with ``reason``) and let each see it, whether or not
+    the loop still runs (``app.processEvents`` steps them)."""
+    left = asyncio.all_tasks(loop)
+    for task in left:
+        task.cancel(reason)
+    running = asyncio.events._get_running_loop()
+    asyncio.events._set_running_loop(loop)
+    try:
+        while not all(task.done() for task in left):
+            app.processEvents()
+    finally:
+        asyncio.events._set_running_loop(running)
+
+
 def detach(loop: qasync.QEventLoop, app: QCoreApplication) -> None:
     """Cancel the tasks left on ``loop``, let each see it, then close the loop (which waits
     for its executor's threads)."""
-    left = asyncio.all_tasks(loop)
-    for task in left:
-        task.cancel()
-    while not all(task.done() for task in left):
-        app.processEvents()
+    cancel_left(loop, app)
     asyncio.events._set_running_loop(None)
     loop.close()
     asyncio.set_event_loop(None)

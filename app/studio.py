@@ -70,6 +70,7 @@ def main(argv: list[str]) -> int:
 def _run(app: QApplication, engine: Engine, args: argparse.Namespace) -> int:
     import qasync
 
+    from app import async_loop
     from app.bridge import EngineBridge
     from app.excepthook import install_excepthook
     from app.single_instance import serve_studio
@@ -103,6 +104,8 @@ def _run(app: QApplication, engine: Engine, args: argparse.Namespace) -> int:
     try:
         with loop:
             loop.run_until_complete(closed.wait())
+            # flows still awaiting jobs end here; their jobs stay the engine's (resumed later)
+            async_loop.cancel_left(loop, app, async_loop.CLOSING)
     finally:
         stop_signals.uninstall()
     if server is not None:

@@ -14,6 +14,7 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.async_loop import CLOSING
 from app.viewmodels.viewport_viewmodel import ViewportViewModel, mode_for_feature
 from engine.jobs import Job, JobResult, JobState
 
@@ -25,12 +26,15 @@ MESH_SUFFIXES = {".glb", ".gltf", ".obj", ".ply", ".stl", ".off"}
 
 
 async def await_result(engine: Engine, job_id: str) -> JobResult:
-    """The job's result, whatever its status. Cancelling the awaiting task cancels the job;
-    raises the engine's MeshsmithError when it stopped before the job ended."""
+    """The job's result, whatever its status. Cancelling the awaiting task cancels the job,
+    unless the studio is closing (``async_loop.CLOSING``): the engine then marks the job
+    interrupted and the next start resumes it. Raises the engine's MeshsmithError when it
+    stopped before the job ended."""
     try:
         return await asyncio.wrap_future(engine.result_future(job_id))
-    except asyncio.CancelledError:
-        engine.cancel(job_id)
+    except asyncio.CancelledError as exc:
+        if CLOSING not in exc.args:
+            engine.cancel(job_id)
         raise
 
 

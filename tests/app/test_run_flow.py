@@ -74,6 +74,20 @@ def test_cancelling_the_run_task_cancels_the_job_and_opens_nothing(
     assert viewport.scene is None and not viewport.is_loading
 
 
+def test_closing_the_studio_ends_the_run_but_leaves_its_job_to_the_engine(
+        qtbot, qapp, qasync_loop, create_vm, engine, box_obj, monkeypatch):
+    from app import async_loop
+
+    choose(qtbot, create_vm, "mesh_segmentation", "sleepy", box_obj, steps=500, step_s=0.05)
+    task, job_id = submitted_job(qtbot, create_vm)
+    cancelled = []
+    monkeypatch.setattr(engine, "cancel", cancelled.append)
+    async_loop.cancel_left(qasync_loop, qapp, async_loop.CLOSING)  # what app.studio does
+    assert task.cancelled() and cancelled == []
+    # still the engine's: at shutdown it becomes interrupted, and the next studio resumes it
+    assert not engine.get(job_id).state.terminal
+
+
 def test_the_jobs_own_cancel_ends_the_run_without_opening_anything(
         qtbot, create_vm, viewport, engine, box_obj):
     choose(qtbot, create_vm, "mesh_segmentation", "sleepy", box_obj, steps=500, step_s=0.05)
