@@ -1,12 +1,11 @@
 """A job's result, from the engine's future to the viewport.
 
 ``await_and_show`` ends every view-model flow that submits a job (Create's Run, History's
-Retry): ``await_result`` awaits the engine's future on the studio's loop, then the result is
-shown if the viewport is free. ``show_if_free`` holds
-the studio's one rule for such a flow's ending (issue 12): the result takes the viewport only
-while nothing is on screen, so a file the artist opened meanwhile is never replaced. ``open_job``
-and ``compare_job`` are what the artist's Open and Compare buttons do (app.views.job_outcomes).
-"""
+Retry): ``await_result`` awaits the engine's future on the studio's loop, then
+``show_if_free`` applies the studio's one rule for such a flow's ending (issue 12): the result
+takes the viewport only while nothing is on screen, so a file the artist opened meanwhile is
+never replaced. ``open_job`` and ``compare_job`` are what the artist's Open and Compare
+buttons do (app.views.job_outcomes)."""
 
 from __future__ import annotations
 
