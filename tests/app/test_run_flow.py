@@ -110,18 +110,3 @@ def test_a_file_opened_while_the_job_runs_stays_on_screen(
     assert task.result().status == "succeeded"
     assert viewport.scene.path == str(sphere_ply) and viewport.before is None  # no comparison
     assert not viewport.is_loading
-
-
-def test_the_future_of_an_unknown_job_is_refused_not_awaited_for_ever(engine):
-    with pytest.raises(KeyError):
-        engine.result_future("no-such-job")
-
-
-def test_cancelling_a_callers_future_leaves_the_job_and_other_waiters_alone(engine, box_obj):
-    job_id = engine.submit("mesh_segmentation", [engine.stage(str(box_obj))], adapter="sleepy",
-                           params={"steps": 20, "step_s": 0.05})
-    mine = engine.result_future(job_id)
-    assert mine.cancel()
-    assert engine.wait(job_id, timeout=60).status == "succeeded"
-    done = engine.result_future(job_id)  # after the end: already done, from the history
-    assert done.done() and done.result().status == "succeeded"

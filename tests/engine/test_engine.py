@@ -70,6 +70,20 @@ def test_second_job_reuses_the_warm_worker_and_reports_no_load_time(engine, box_
     assert engine.worker_pids() == pids
 
 
+def test_the_result_future_of_an_unknown_job_is_refused_not_awaited_for_ever(engine):
+    with pytest.raises(KeyError):
+        engine.result_future("no-such-job")
+
+
+def test_cancelling_a_callers_future_leaves_the_job_and_other_waiters_alone(engine, box_obj):
+    job_id = submit_sleepy(engine, box_obj, steps=20, step_s=0.05)
+    mine = engine.result_future(job_id)
+    assert mine.cancel()
+    assert engine.wait(job_id, timeout=60).status == "succeeded"
+    done = engine.result_future(job_id)  # after the end: already done, from the history
+    assert done.done() and done.result().status == "succeeded"
+
+
 def test_cancel_queued_job(engine, box_obj):
     running = submit_sleepy(engine, box_obj, steps=100, step_s=0.05)
     queued = submit_sleepy(engine, box_obj, steps=1)
