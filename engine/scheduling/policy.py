@@ -14,7 +14,9 @@ before the holder could start (the shadow time), or if it fits in what is left b
 holder then. Holds are recomputed on every dispatch, so none outlives its cause; a head that
 waits only for its own adapter's busy worker holds nothing. A job does not evict a warm model
 that queued jobs want until it has waited ``spare_loads`` of that model's loads
-(``engine.scheduling.evictions.spared``).
+(``engine.scheduling.evictions.spared``). A job whose model is warm on a GPU goes before the
+shorter jobs that would evict it while another GPU serves them soon enough
+(``engine.scheduling.keeping``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.jobs import JobState
-from engine.scheduling import evictions
+from engine.scheduling import evictions, keeping
 from engine.scheduling.vocabulary import Instruction, MeasureDevices, format_gb
 from engine.scheduling.vocabulary import SchedJob as _Job
 from engine.scheduling.vocabulary import SchedWorker as _Worker
@@ -78,6 +80,8 @@ def ordered_heads(s: Scheduler, now: float) -> list[_Job]:
 def priority(s: Scheduler, job: _Job, now: float) -> tuple[float, ...]:
     if starving(s, job, now):
         return (0, job.seq)
+    if keeping.keeps_model(s, job, now):
+        return (0.5, job.seq)  # its warm model is not reloaded; others wait on another GPU
     return (1, expected_s(s, job) - s.ageing * (now - job.submitted_at), job.seq)
 
 

@@ -36,6 +36,7 @@ from engine.scheduling.vocabulary import SchedWorker as _Worker
 
 AGEING = 0.02  # chosen by measurement: docs/benchmarks.md, "Scheduler policy"
 SPARE_LOADS = 0.5  # likewise: docs/benchmarks.md, "Issue 13: saturated and mixed days"
+KEEP_HORIZON = 3.0  # likewise
 CANCELLED_BY_ARTIST = ErrorInfo(code=ErrorCode.CANCELLED, message="The job was cancelled.")
 WORKER_CRASHED = ErrorInfo(
     code=ErrorCode.WORKER_CRASHED,
@@ -50,14 +51,17 @@ class Scheduler:
         self, devices: Iterable[DeviceSpec], *, cpu_slots: int = 1, starvation_s: float = 1800.0,
         estimates: Estimates | None = None, ageing: float = AGEING,
         idle_timeout_s: float | None = None, host_ram_mb: int = 0,
-        spare_loads: float = SPARE_LOADS,
+        spare_loads: float = SPARE_LOADS, keep_horizon: float = KEEP_HORIZON,
     ) -> None:
         """``estimates``: run-time estimates seeded from the history (empty when None);
         ``ageing``: seconds of expected run time a queued job gains per second it waits;
         ``idle_timeout_s``: stop a warm worker idle that long (None: keep it until evicted);
         ``host_ram_mb``: host RAM the CPU workers' models may hold together (0: not counted);
         ``spare_loads``: a job that has waited less than this many of a warm model's expected
-        loads does not evict it while queued jobs want it (0: evict at once)."""
+        loads does not evict it while queued jobs want it (0: evict at once);
+        ``keep_horizon``: a job whose model is warm on a GPU goes before shorter jobs that would
+        evict it if another GPU is expected to serve them within this many of its runs
+        (0: never; ``engine.scheduling.keeping``)."""
         self.devices = {d.id: d for d in devices}
         if "cpu" not in self.devices:
             self.devices["cpu"] = DeviceSpec("cpu", 0)
@@ -74,6 +78,7 @@ class Scheduler:
         self.idle_timeout_s = idle_timeout_s
         self.host_ram_mb = host_ram_mb
         self.spare_loads = spare_loads
+        self.keep_horizon = keep_horizon
         self.evicting: dict[int, _Worker] = {}  # told to stop, not yet exited
         self.observed_peak_mb: dict[str, int] = {}  # adapter -> most NVML saw a worker use
         self._seq = itertools.count()

@@ -291,3 +291,41 @@ def test_a_light_job_evicts_a_wanted_model_once_it_has_waited_half_its_reload():
     assert [i.adapter for i in out if isinstance(i, EvictWorker)] == ["heavy"]
     assert running(out) == ["l1"]
     assert "l1" in starts(s.handle(WorkerExited(1, 221)))
+
+
+TWO_GPUS = [DeviceSpec("cuda:0", 24000), DeviceSpec("cuda:1", 24000)]
+
+
+def _heavy_done_while_light_waits(s: Scheduler, other: JobRequest) -> list:
+    """``other`` runs on cuda:0 and h1 on cuda:1; h2 and a light job queue; h1 finishes."""
+    s.handle(Submitted(other, 0), Submitted(gpu_job("h1", "gen", "heavy", 20000), 0))
+    s.handle(Submitted(gpu_job("h2", "gen", "heavy", 20000), 1),
+             Submitted(gpu_job("l1", "seg", "light", 8000), 1))
+    return s.handle(JobFinished("h1", JobState.SUCCEEDED, 150))
+
+
+@pytest.mark.parametrize(("horizon", "kept"), [(3.0, True), (0.05, False), (0.0, False)])
+def test_a_warm_heavy_model_is_kept_for_its_next_job_while_another_gpu_serves_light_ones(
+    horizon: float, kept: bool
+):
+    # Saturated day: a light job that did not fit beside a warm heavy model evicted it between
+    # two heavy jobs, and the next one loaded it again (seed 1: 18 of 22 heavy jobs cold).
+    est = loads(heavy=(150, 40), light=(10, 5))
+    s = Scheduler(TWO_GPUS, estimates=est, keep_horizon=horizon)
+    out = _heavy_done_while_light_waits(s, gpu_job("l0", "seg", "light", 8000))
+    evicted = [i.adapter for i in out if isinstance(i, EvictWorker)]
+    if kept:  # cuda:0's light worker is expected to serve l1 within 3 heavy runs
+        assert running(out) == ["h2"] and evicted == []
+        assert starts(out)["h2"].device == "cuda:1"
+    else:  # shortest first: l1 evicts the warm model (it has waited past its spare time)
+        assert running(out)[0] == "l1" and evicted == ["heavy"]
+
+
+def test_a_warm_model_is_not_kept_when_no_other_gpu_is_open_to_the_light_jobs():
+    # cuda:0 runs another heavy job the light one cannot run beside: keeping cuda:1's model
+    # too would leave the light job no GPU, so it evicts the idle model as before.
+    est = loads(heavy=(150, 40), heavy2=(150, 40), light=(10, 5))
+    s = Scheduler(TWO_GPUS, estimates=est)
+    out = _heavy_done_while_light_waits(s, gpu_job("x", "raw", "heavy2", 20000))
+    assert running(out)[0] == "l1"
+    assert [i.adapter for i in out if isinstance(i, EvictWorker)] == ["heavy"]
