@@ -12,6 +12,10 @@ idle worker on a GPU goes before the shortest-expected order (``keeps_model``) w
   within ``keep_horizon`` times this job's expected run: the jobs it passes wait a bounded
   while elsewhere instead of paying its reload.
 
+The place it earns belongs to its feature (``policy.ordered_heads``): when an older head of the
+same feature, of another class, waits too, that one is tried there first (the artist's order);
+limiting the rule to a feature's oldest head measured worse (seeds 1-10).
+
 ``keep_horizon`` = 0 turns the rule off. Chosen by measurement: docs/benchmarks.md, "Issue 13".
 """
 
