@@ -121,3 +121,19 @@ def test_saturated_room_area_check_flags_a_day_where_both_targets_cannot_hold() 
     assert area_check(short, 1000.0, 50.0) == {"must_run_s": 1280.0, "room_s": 2000.0}
     partfield_only = [SimJob(f"p{i}", "partfield", 0.0, 10.0) for i in range(5)]
     assert area_check(partfield_only, 1000.0, 50.0) == {"must_run_s": 0.0, "room_s": 0.0}
+
+
+def test_saturated_room_load_accounting_counts_cold_starts_and_the_last_heavy_wait() -> None:
+    from benchmarks._sim_metrics import JobRun, PolicyRun
+    from benchmarks._sim_workload import SimJob
+    from benchmarks.saturated_room import load_accounting
+
+    run = PolicyRun()
+    h1, h2 = SimJob("h1", "trellis2", 0.0, 100.0), SimJob("h2", "hunyuan3d21", 5.0, 100.0)
+    light = SimJob("l1", "samesh", 10.0, 20.0)
+    run.record(JobRun(h1, 0.0, 40.0, 140.0, "cuda:0", True))
+    run.record(JobRun(light, 140.0, 150.0, 170.0, "cuda:0", True))
+    run.record(JobRun(h2, 170.0, 170.0, 270.0, "cuda:0", False))  # waited 165 s, warm
+    assert load_accounting(run, 150.0) == {
+        "heavy_cold_starts": 1, "heavy_load_s": 40.0, "light_load_s": 10.0,
+        "last_heavy_wait_over_longest_s": 15.0}
