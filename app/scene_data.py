@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import logging
 import os
-import traceback
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -23,8 +22,16 @@ import trimesh
 from PIL import Image
 from trimesh.visual.material import PBRMaterial, SimpleMaterial
 
+from app.scene_glbview import read_plain_glb
 from app.scene_lod import motion_parts
-from app.scene_preview import PREVIEW_FACES, needs_preview, preview_parts
+from app.scene_preview import (
+    PREVIEW_FACES,
+    area_normals,
+    column_bounds,
+    needs_preview,
+    preview_parts,
+    unit_rows,
+)
 from app.scene_skeleton import SkeletonData, gltf_json, read_skeleton
 from engine.errors import InvalidInput
 from engine.meshio.quads import quads_of
@@ -43,7 +50,9 @@ class PartData:
     name: str
     vertices: np.ndarray  # (n, 3) float32
     faces: np.ndarray  # (m, 3) int64: VTK's id type, so no copy on the GUI thread
-    normals: np.ndarray  # (n, 3) float32, unit length
+    # (n, 3) float32, unit length; None only in the helper, before ``full_parts`` (a file
+    # without normals of its own: the first level needs none at full detail)
+    normals: np.ndarray | None
     uv: np.ndarray | None = None  # (n, 2) float32, OpenGL convention (v up)
     texture: np.ndarray | None = None  # (h, w, 3|4) uint8, rows top-down as in the file
     base_color: tuple[float, float, float, float] = (0.8, 0.8, 0.8, 1.0)
@@ -73,14 +82,26 @@ class SceneData:
     # the preview clustered once more, drawn while the camera moves (app.scene_lod); None
     # when the scene has no preview or its preview is light enough to move
     motion: tuple[PartData, ...] | None = None
+    # (vertices, faces) of the full level while it is still on its way: the first answer for
+    # a heavy file (``first_level``) carries its preview as ``parts`` too; None once complete
+    pending_counts: tuple[int, int] | None = None
 
     @property
     def vertices(self) -> int:
+        if self.pending_counts is not None:
+            return self.pending_counts[0]
         return sum(len(p.vertices) for p in self.parts)
 
     @property
     def faces(self) -> int:
+        if self.pending_counts is not None:
+            return self.pending_counts[1]
         return sum(len(p.faces) for p in self.parts)
+
+    @property
+    def full_pending(self) -> bool:
+        """True while ``parts`` stand in for the full level, which ``completed`` brings."""
+        return self.pending_counts is not None
 
     @property
     def preview_faces(self) -> int:
@@ -106,36 +127,6 @@ class SceneData:
                 "bones": bones, "uv_charts": self.uv_charts}
 
 
-@dataclass(frozen=True, eq=False)
-class Prepared:
-    """What the helper process hands back for one viewport request, path for path."""
-
-    scenes: tuple[SceneData | None, ...]
-    errors: tuple[str | None, ...]  # the sentence for the artist when a file failed
-    crashes: tuple[str | None, ...]  # traceback of an internal error, for the studio's log
-    pid: int  # the process that did the work
-
-
-def prepare_for_view(paths: tuple[str, ...], max_faces: int = DEFAULT_MAX_FACES) -> Prepared:
-    """Runs in the viewport's helper process: each file prepared, or a sentence saying why not."""
-    scenes: list[SceneData | None] = []
-    errors: list[str | None] = []
-    crashes: list[str | None] = []
-    for path in paths:
-        scene = error = crash = None
-        try:
-            scene = prepare_scene(path, max_faces=max_faces)
-        except InvalidInput as exc:
-            error = exc.message
-        except Exception:
-            crash = traceback.format_exc()
-            error = f"{Path(path).name} could not be shown because of an internal error."
-        scenes.append(scene)
-        errors.append(error)
-        crashes.append(crash)
-    return Prepared(tuple(scenes), tuple(errors), tuple(crashes), os.getpid())
-
-
 def prepare_scene(
     path: str | os.PathLike[str], *, max_faces: int = DEFAULT_MAX_FACES,
     preview_faces: int = PREVIEW_FACES,
@@ -143,27 +134,81 @@ def prepare_scene(
     """Read and check ``path`` and turn it into display arrays (plus a preview when it has
     far more than ``preview_faces`` faces; 0 for none); slow, so call it in a helper process.
     Anything wrong with the file raises ``InvalidInput`` carrying one sentence."""
-    loaded = read_scene(path, max_faces=max_faces)  # the engine's loader: same checks
-    label, fmt, scene = loaded.label, loaded.format, loaded.scene
-    doc = gltf_json(path) if fmt in (GLB, GLTF) else None
-    parts = guarded(lambda: _parts(scene, merge=fmt is STL), label, "prepared for display")
+    first, raw = first_level(path, max_faces=max_faces, preview_faces=preview_faces)
+    return first if raw is None else completed(first, full_parts(raw))
+
+
+def first_level(
+    path: str | os.PathLike[str], *, max_faces: int = DEFAULT_MAX_FACES,
+    preview_faces: int = PREVIEW_FACES,
+) -> tuple[SceneData, tuple[PartData, ...] | None]:
+    """What the viewport can draw first, and the raw parts still to finish. A light file is
+    complete at once (None). A heavy one comes as its preview and motion levels, made
+    straight from the raw arrays (no normals at full detail needed), with the real counts;
+    ``full_parts`` of the raw parts then gives its full level (``completed``)."""
+    plain = read_plain_glb(path, max_faces=max_faces)
+    if plain is not None:  # memory-mapped views, no trimesh (app.scene_glbview)
+        label, notes, material, skeleton = plain.label, (), False, None
+        normals = None if plain.normals is None else unit_rows(plain.normals)
+        parts: tuple[PartData, ...] = (
+            PartData(plain.node, plain.vertices, plain.faces, normals),)
+    else:
+        loaded = read_scene(path, max_faces=max_faces)  # the engine's loader: same checks
+        label, fmt, scene = loaded.label, loaded.format, loaded.scene
+        doc = gltf_json(path) if fmt in (GLB, GLTF) else None
+        parts = guarded(lambda: _parts(scene, merge=fmt is STL), label, "prepared for display")
+        skeleton = guarded(lambda: read_skeleton(doc), label,
+                           "read for its skeleton") if doc else None
+        notes, material = loaded.notes, _has_material(scene)
+        del loaded, scene  # the arrays are all this keeps of the file
     for part in parts:
         _check_part(part, label)
     if not parts or sum(len(p.faces) for p in parts) == 0:
         raise InvalidInput(f"{label} contains no triangles, so there is nothing to show.")
-    skeleton = guarded(lambda: read_skeleton(doc), label, "read for its skeleton") if doc else None
+    notes += () if material else (f"{label} has no material, so it is shown in clay.",)
     charts = tuple(_chart_labels(p) for p in parts)
-    preview = None
-    if preview_faces and needs_preview(sum(len(p.faces) for p in parts), preview_faces):
-        preview = guarded(lambda: preview_parts(parts, charts, preview_faces), label,
-                           "simplified for display")
+    bounds, uv_charts = scene_bounds(parts), _uv_charts(parts, charts)
+    if not preview_faces or not needs_preview(sum(len(p.faces) for p in parts), preview_faces):
+        return SceneData(str(path), label, full_parts(parts), bounds, skeleton, uv_charts,
+                         None, notes, material), None
+    preview = guarded(lambda: preview_parts(parts, charts, preview_faces), label,
+                      "simplified for display")
     motion = guarded(lambda: motion_parts(preview, _chart_labels), label,
-                     "simplified for moving views") if preview is not None else None
-    material = _has_material(scene)
-    notes = loaded.notes + (() if material else
-                            (f"{label} has no material, so it is shown in clay.",))
-    return SceneData(str(path), label, parts, scene_bounds(parts), skeleton,
-                     _uv_charts(parts, charts), preview, notes, material, motion)
+                     "simplified for moving views")
+    counts = (sum(len(p.vertices) for p in parts), sum(len(p.faces) for p in parts))
+    return SceneData(str(path), label, preview, bounds, skeleton, uv_charts, preview, notes,
+                     material, motion, counts), parts
+
+
+def full_parts(
+    parts: tuple[PartData, ...], empty: Callable[[tuple[int, ...], Any], np.ndarray] = np.empty,
+) -> tuple[PartData, ...]:
+    """``parts`` ready to draw: normals where the file had none (computed once, here),
+    float32 vertices and int64 faces, each array made by ``empty`` (shape, dtype): the
+    viewport's helper passes one that allocates in shared memory (``app.shared_arrays``)."""
+    def put(array: np.ndarray | None, dtype: Any) -> np.ndarray | None:
+        if array is None:
+            return None
+        out = empty(array.shape, dtype)
+        np.copyto(out, array, casting="unsafe")
+        return out
+
+    out = []
+    for part in parts:
+        normals = part.normals
+        if normals is None:
+            normals = unit_rows(area_normals(part.vertices, part.faces))
+        out.append(replace(
+            part, vertices=put(part.vertices, np.float32), faces=put(part.faces, np.int64),
+            normals=put(normals, np.float32), uv=put(part.uv, np.float32),
+            vertex_colors=put(part.vertex_colors, np.uint8), quads=put(part.quads, np.int64)))
+        del normals
+    return tuple(out)
+
+
+def completed(first: SceneData, parts: tuple[PartData, ...]) -> SceneData:
+    """``first`` (from ``first_level``) with its full level in place of the stand-in."""
+    return replace(first, parts=parts, pending_counts=None)
 
 
 def _has_material(scene: Any) -> bool:
@@ -177,8 +222,9 @@ def scene_bounds(parts: tuple[PartData, ...]) -> np.ndarray:
     points = [p.vertices for p in parts if len(p.vertices)]
     if not points:
         return np.zeros((2, 3))
-    low = np.min([v.min(axis=0) for v in points], axis=0)
-    high = np.max([v.max(axis=0) for v in points], axis=0)
+    bounds = [column_bounds(v) for v in points]
+    low = np.min([b[0] for b in bounds], axis=0)
+    high = np.max([b[1] for b in bounds], axis=0)
     return np.array([low, high], dtype=np.float64)
 
 
@@ -200,52 +246,45 @@ def _parts(scene: trimesh.Scene, *, merge: bool) -> tuple[PartData, ...]:
 
 
 def _part(name: str, geom: trimesh.Trimesh, transform: np.ndarray) -> PartData:
-    normals = vertex_normals(geom)
+    normals = _stored_normals(geom)  # None: computed later, once, by full_parts
     if np.array_equal(transform, np.eye(4)):  # most parts: spare ten million a few copies
         vertices = np.asarray(geom.vertices, dtype=np.float32)
     else:
         vertices = trimesh.transform_points(geom.vertices, transform).astype(np.float32)
-        linear = transform[:3, :3]
-        try:  # normals follow the inverse transpose, or a squashed part would shade wrongly
-            normal_matrix = np.linalg.inv(linear)
-        except np.linalg.LinAlgError:
-            normal_matrix = linear.T
-        normals = normals @ normal_matrix
-    length = np.linalg.norm(normals, axis=1, keepdims=True)
-    normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 1e-12)
+        if normals is not None:
+            linear = transform[:3, :3]
+            try:  # normals follow the inverse transpose, or a squashed part would shade wrongly
+                normal_matrix = np.linalg.inv(linear)
+            except np.linalg.LinAlgError:
+                normal_matrix = linear.T
+            normals = normals @ normal_matrix
     visual = geom.visual
     uv, texture, base = _material(visual, len(vertices))
     colors = None
     if getattr(visual, "kind", None) in ("vertex", "face"):
         colors = np.ascontiguousarray(visual.vertex_colors, dtype=np.uint8)
-    faces = np.ascontiguousarray(geom.faces, dtype=np.int64)
-    return PartData(name, vertices, faces, normals.astype(np.float32), uv, texture, base, colors,
+    return PartData(name, vertices, np.asarray(geom.faces),
+                    None if normals is None else unit_rows(normals), uv, texture, base, colors,
                     quads_of(geom))
 
 
-def vertex_normals(geom: trimesh.Trimesh) -> np.ndarray:
-    """The file's own vertex normals when it has them (its hard edges are meant), else each
-    vertex's sum of its faces' area-weighted normals (not unit length: normalize after any
-    transform). Not ``geom.vertex_normals``: trimesh
-    weighs by corner angles and caches by hashing, ~1 s per million faces against ~0.1 s."""
+def _stored_normals(geom: trimesh.Trimesh) -> np.ndarray | None:
+    """The file's own vertex normals (its hard edges are meant), or None."""
     # trimesh keeps normals read from the file in its cache and has no public "were they
     # stored?"; the raw dict, since its checked lookup hashes every array first
     stored = getattr(getattr(geom, "_cache", None), "cache", {}).get("vertex_normals")
     if stored is not None and np.shape(stored) == np.shape(geom.vertices):
         return np.asarray(stored, dtype=np.float64)
-    v = np.asarray(geom.vertices, dtype=np.float32)  # plenty for a direction, half the traffic
-    f = np.asarray(geom.faces, dtype=np.int64)
-    (ux, uy, uz), (wx, wy, wz) = _edges(v, f)
-    cross = (uy * wz - uz * wy, uz * wx - ux * wz, ux * wy - uy * wx)  # |cross| = 2 × area
-    corners = f.ravel()
-    return np.column_stack([np.bincount(corners, weights=np.repeat(c, 3), minlength=len(v))
-                            for c in cross])
+    return None
 
 
-def _edges(v: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each triangle's two edges from its first corner, as (3, m) coordinate rows."""
-    a = v[f[:, 0]]
-    return (v[f[:, 1]] - a).T, (v[f[:, 2]] - a).T
+def vertex_normals(geom: trimesh.Trimesh) -> np.ndarray:
+    """The file's own vertex normals when it has them, else each vertex's sum of its faces'
+    area-weighted normals (not unit length). Not ``geom.vertex_normals``: trimesh
+    weighs by corner angles and caches by hashing, ~1 s per million faces against ~0.1 s."""
+    stored = _stored_normals(geom)
+    return stored if stored is not None else area_normals(np.asarray(geom.vertices),
+                                                          np.asarray(geom.faces))
 
 
 def _material(visual: Any, n: int) -> tuple[np.ndarray | None, np.ndarray | None, tuple]:
