@@ -89,7 +89,9 @@ def prepare_full(key: str) -> shared_arrays.Packet | None:
 
 
 def release(key: str) -> None:
-    """Runs in the viewport's helper: the studio has mapped (or given up) packet ``key``."""
+    """Runs in the viewport's helper: the studio has mapped request ``key``'s full level, or
+    will never ask for it (superseded, closed): let go of its raw parts and memory file."""
+    _PENDING.pop(key, None)
     shared_arrays.release(key)
 
 

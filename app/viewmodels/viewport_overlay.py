@@ -57,6 +57,9 @@ class ViewportOverlay:
         if self.camera_moving and drawn is not self._still_parts(scene):
             return (f"Moving: {scene_lod.face_count(drawn):,} of {scene.faces:,} faces drawn, "
                     "refines when the camera stops")
+        if scene.full_pending and drawn is scene.preview:
+            return (f"Preview: {scene.preview_faces:,} of {scene.faces:,} faces drawn, "
+                    "full detail on its way")
         if self._draws_preview(scene):
             return (f"Preview: {scene.preview_faces:,} of {scene.faces:,} faces drawn, "
                     f"[{DETAIL_KEY}] full detail")

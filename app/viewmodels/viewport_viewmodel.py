@@ -1,11 +1,13 @@
 """What the 3D viewport shows: the scene, the display mode, before/after and the overlay.
 
 Loading follows napari's layer slicer: the request (paths, limits, a generation number) is
-captured on the GUI thread, ``scene_data.prepare_for_view`` runs in the viewport's helper
+captured on the GUI thread, ``scene_stages.prepare_first`` runs in the viewport's helper
 process (``app.offload``: a thread would share the GIL with the GUI thread and stall it), a
 task awaits its future (docs/async.md) and hands the result on through a queued signal, so
 what the result sets off (an error dialog) runs outside the task. A newer request makes older
 results stale, so opening two files quickly never shows the first one last.
+Loading, in one step or two (a heavy file's preview first), is ``ViewportLoading``'s
+(``app.viewmodels.viewport_loading``).
 
 Heavy meshes come with a lighter preview. Which one is drawn is decided here, from the
 artist's choice and the face budget the view measured on its renderer; the overlay always
@@ -14,19 +16,14 @@ gives the real counts and says when the preview is what is on screen.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
-from pathlib import Path
+import uuid
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
-from qasync import asyncSlot
 
-from app import offload, scene_data
-from app.scene_data import PartData, Prepared, SceneData
+from app import offload
+from app.scene_data import PartData, SceneData
 from app.viewmodels.display_modes import (
     MODE_KEYS,
     MODE_LABELS,
@@ -34,6 +31,7 @@ from app.viewmodels.display_modes import (
     mode_for_feature,
 )
 from app.viewmodels.viewport_detail import ViewportDetail
+from app.viewmodels.viewport_loading import ViewportLoading
 from app.viewmodels.viewport_overlay import AFTER, BEFORE, DETAIL_KEY, ViewportOverlay
 from engine.meshio.reader import DEFAULT_MAX_FACES
 
@@ -44,34 +42,13 @@ __all__ = ["AFTER", "BEFORE", "DETAIL_KEY", "MODE_KEYS", "MODE_LABELS", "Display
 _JOB_STAT_KEYS = ("parts", "bones", "uv_charts")
 
 
-@dataclass(frozen=True)
-class _Delivery:
-    """A helper's answer with the request's generation number, on its way to the GUI thread."""
-
-    token: int
-    prepared: Prepared
-
-
-def _failed(paths: tuple[str, ...], exc: BaseException) -> Prepared:
-    """The helper gave no answer (it died, or its answer could not travel): one sentence each."""
-    if isinstance(exc, BrokenProcessPool):
-        reason = ("reading it stopped the helper process (it may be too large for this "
-                  "machine's memory)")
-    else:
-        log.error("preparing %s for the viewport failed", ", ".join(paths), exc_info=exc)
-        reason = "of an internal error"
-    names = [Path(p).name for p in paths]
-    return Prepared(tuple(None for _ in paths),
-                    tuple(f"{name} could not be shown because {reason}." for name in names),
-                    tuple(None for _ in paths), 0)
-
-
-class ViewportViewModel(ViewportOverlay, ViewportDetail, QObject):
+class ViewportViewModel(ViewportLoading, ViewportOverlay, ViewportDetail, QObject):
     """State of the 3D viewport; the view draws whatever this says, and never parses files."""
 
     mode_changed = Signal(str)  # DisplayMode value
-    scene_loaded = Signal(object)  # SceneData just prepared (the result, when comparing)
+    scene_loaded = Signal(object)  # SceneData complete (the result, when comparing)
     scene_changed = Signal(object, bool)  # SceneData | None to draw now, keep the camera
+    scene_completed = Signal(object)  # the shown scene, its full level now in place
     load_failed = Signal(str)  # one sentence
     loading_changed = Signal(bool)
     overlay_changed = Signal(str)
@@ -110,6 +87,7 @@ class ViewportViewModel(ViewportOverlay, ViewportDetail, QObject):
         self._axes = True
         # queued even when emitted on this thread, so results always arrive via the event loop
         self._prepared.connect(self._on_worker_prepared, Qt.ConnectionType.QueuedConnection)
+        self._session = uuid.uuid4().hex[:8]  # names this view model's requests in the helper
 
     # ------------------------------------------------------------------ state
 
@@ -303,62 +281,6 @@ class ViewportViewModel(ViewportOverlay, ViewportDetail, QObject):
         self._token += 1  # the shared helper stays up for other viewports; its answer is dropped
 
     # ------------------------------------------------------------------ loading
-
-    def _load(self, paths: tuple[str, ...], stats: dict[str, Any] | None) -> None:
-        if self._closed:
-            return
-        self._token += 1
-        token = self._token
-        self._pending_stats = dict(stats or {})
-        self._set_loading(Path(paths[-1]).name)
-        self._await_prepared(token, paths, self._helper.submit(
-            scene_data.prepare_for_view, paths, self._max_faces))
-
-    @asyncSlot()
-    async def _await_prepared(self, token: int, paths: tuple[str, ...],
-                              future: Future[Prepared]) -> None:
-        """Await the helper's answer on the GUI thread (docs/async.md); a newer request
-        makes it stale."""
-        try:
-            prepared = await asyncio.wrap_future(future)
-        except Exception as exc:  # the helper died, or its answer could not travel
-            prepared = _failed(paths, exc)
-        if self._closed or token != self._token:
-            return
-        try:
-            self._prepared.emit(_Delivery(token, prepared))
-        except RuntimeError:  # the C++ side is gone: the studio is closing
-            pass
-
-    @Slot(object)
-    def _on_worker_prepared(self, delivery: _Delivery) -> None:
-        if self._closed or delivery.token != self._token:
-            return  # stale: a newer file was asked for meanwhile
-        prepared = delivery.prepared
-        for crash in prepared.crashes:
-            if crash:
-                log.error("preparing a file for the viewport failed in the helper process:\n%s",
-                          crash)
-        self._set_loading("")
-        *before, after = prepared.scenes
-        *before_error, after_error = prepared.errors
-        if after is None:
-            self.load_failed.emit(after_error or "The file could not be shown.")
-            self._emit_overlay()
-            return
-        self._full_detail, self._auto_full, self._hidden = False, set(), frozenset()
-        self._scenes = {AFTER: after}
-        self._job_stats = self._pending_stats
-        self._note = ""
-        if before and before[0] is not None:
-            self._scenes[BEFORE] = before[0]
-        elif before:  # the result still shows; the artist learns why there is no "before"
-            self._note = f"No before view: {before_error[0]}"
-        self._side = AFTER if BEFORE in self._scenes else ""
-        self.comparison_changed.emit(self._side)
-        self.scene_loaded.emit(after)
-        self.scene_changed.emit(after, False)
-        self._emit_overlay()
 
     def _set_loading(self, name: str) -> None:
         was = bool(self._loading)

@@ -187,6 +187,7 @@ class ViewportView(QWidget):
     def _connect_view_model(self) -> None:
         vm = self.view_model
         vm.scene_changed.connect(self._on_view_model_scene_changed)
+        vm.scene_completed.connect(self._on_view_model_scene_completed)
         vm.mode_changed.connect(self._on_view_model_mode_changed)
         vm.overlay_changed.connect(self._on_view_model_overlay_changed)
         vm.comparison_changed.connect(self._on_view_model_comparison_changed)
@@ -211,6 +212,16 @@ class ViewportView(QWidget):
             self.reset_view()
         self._shown_pending = scene is not None
         self._render()
+
+    @Slot(object)
+    def _on_view_model_scene_completed(self, scene: SceneData | None) -> None:
+        """The full level arrived: nothing to redraw while the preview is what is drawn."""
+        if self._closed:
+            return
+        self._scene = scene
+        if self._sync_meshes() or self.view_model.side_by_side:
+            self._redraw_mode()
+            self._render()
 
     @Slot(str)
     def _on_view_model_mode_changed(self, mode: str) -> None:

@@ -322,7 +322,8 @@ def test_a_million_faces_open_without_blocking_the_gui_thread(qtbot, view, milli
     loaded: list[float] = []
     view.view_model.scene_loaded.connect(lambda _scene: loaded.append(time.perf_counter()))
     started = time.perf_counter()
-    scene = show(qtbot, view, million_face_glb)
+    scene = show(qtbot, view, million_face_glb)  # its preview first
+    qtbot.waitUntil(lambda: bool(loaded), timeout=LOAD_TIMEOUT_MS)  # then its full level
     timer.stop()
     preparing = np.array([started, *[t for t in ticks if t < loaded[0]]])
     assert scene.faces == 999_698 and scene.uv_charts == 1

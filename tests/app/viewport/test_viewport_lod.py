@@ -45,7 +45,9 @@ def slow_renderer(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _open(qtbot, view: ViewportView, path: Path) -> None:
-    with qtbot.waitSignal(view.scene_shown, timeout=LOAD_TIMEOUT_MS):
+    """Open ``path`` and wait for its first frame and its full level (they come apart)."""
+    with qtbot.waitSignals([view.scene_shown, view.view_model.scene_loaded],
+                           timeout=LOAD_TIMEOUT_MS):
         view.open_file(path)
 
 
