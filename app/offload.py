@@ -134,5 +134,5 @@ def _thumbnail_mesh(mesh: Any) -> Any:
 
 # The viewport and the stager each get their own worker, so opening a file prepares it for
 # display while the same file is staged and thumbnailed, not after.
-VIEWPORT = HelperProcess("viewport", ("app.scene_data",))
+VIEWPORT = HelperProcess("viewport", ("app.scene_stages",))
 STAGING = HelperProcess("staging", ("engine.meshio.reader", "engine.meshio.thumbnail", "app.scene_data"))

@@ -146,19 +146,17 @@ class ViewportLoading:
     def _complete(self, prepared: Prepared, full: tuple[tuple[PartData, ...] | None, ...]
                   ) -> None:
         """Swap each first-level scene still held for its complete self."""
-        *_, after = prepared.scenes
-        swapped = False
+        swapped = []
         for side, first, parts in zip((BEFORE, AFTER)[-len(full):], prepared.scenes, full,
                                       strict=True):
             if parts is None or first is None or self._scenes.get(side) is not first:
                 continue
-            scene = completed(first, parts)
-            self._scenes[side] = scene
-            swapped = True
+            scene = self._scenes[side] = completed(first, parts)
+            swapped.append(side)
             if id(first) in self._auto_full:
                 self._auto_full.add(id(scene))
-            if first is after:
-                self.scene_loaded.emit(scene)
         if swapped:
             self.scene_completed.emit(self.scene)
             self._emit_overlay()
+        if AFTER in swapped:
+            self.scene_loaded.emit(self._scenes[AFTER])

@@ -40,7 +40,7 @@ def test_the_viewport_says_which_file_a_dead_helper_took_down(qtbot):
         died: Future = Future()
         died.set_exception(BrokenProcessPool("the helper died"))
         with qtbot.waitSignal(vm.load_failed, timeout=5_000) as failed:
-            vm._await_prepared(vm._token, ("/data/huge.glb",), died)  # the task awaiting it
+            vm._await_prepared(vm._token, ("/data/huge.glb",), "key", died)  # the task awaiting it
         assert failed.args[0].startswith("huge.glb could not be shown because reading it stopped")
         assert failed.args[0].endswith(".") and "\n" not in failed.args[0]
     finally:
