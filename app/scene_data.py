@@ -4,9 +4,12 @@
 validated geometry but wrong for looking at a result: the viewport needs every part node, its
 UVs and base-colour texture, and the glTF skin. So this module reads the file with the
 engine's scene loader (``engine.meshio.scene``: same sniffing, prechecks, side files and notes
-as staging and the adapters), and hands back frozen arrays the viewport turns into VTK
-objects on the GUI thread. No Qt and no VTK here: the
-helper process that runs ``prepare_for_view`` (``app.offload``) must never load either.
+as staging and the adapters), or, for a plain GLB, as views on the mapped file
+(``app.scene_glbview``, after the same prechecks), and hands back frozen arrays the viewport
+turns into VTK objects on the GUI thread. A heavy file comes in two steps (``first_level``:
+its preview and the real counts; ``full_parts``: the full level), which ``app.scene_stages``
+runs as two answers. No Qt and no VTK here: the helper process that runs them
+(``app.offload``) must never load either.
 """
 
 from __future__ import annotations
