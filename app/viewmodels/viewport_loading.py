@@ -19,6 +19,7 @@ stale.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
@@ -95,7 +96,8 @@ class ViewportLoading:
         except Exception as exc:  # the preview stays; the artist can open the file again
             log.error("the full level of %s did not arrive", ", ".join(paths), exc_info=exc)
         finally:  # mapped here, or never to be: the helper lets go of it either way
-            self._helper.submit(scene_stages.release, key)
+            with contextlib.suppress(RuntimeError):  # no new tasks: Python is shutting down
+                self._helper.submit(scene_stages.release, key)
         if full is not None:
             self._deliver(_Delivery(token, prepared, full))
 
