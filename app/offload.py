@@ -99,9 +99,16 @@ def render_mesh_thumbnail(mesh_path: str, out_path: str) -> str:
     # imported here, in the helper, so the viewport's helper never loads the rasterizer
     import trimesh
 
+    from app.scene_glbview import read_plain_glb
     from engine.meshio.scene import read_scene
     from engine.meshio.thumbnail import render_thumbnail
 
+    plain = read_plain_glb(mesh_path)
+    if plain is not None and len(plain.faces) > THUMBNAIL_FACES:
+        # a heavy plain GLB (a scan): clustered straight from the mapped file, never read
+        # whole by trimesh (ten million faces: seconds and gigabytes of copies)
+        return str(render_thumbnail(_clustered(plain.node, plain.vertices, plain.faces),
+                                    Path(out_path)))
     scene = read_scene(mesh_path).scene
     meshes = [g for g in scene.geometry.values() if isinstance(g, trimesh.Trimesh)]
     materials = any(isinstance(g.visual, trimesh.visual.TextureVisuals) for g in meshes)
@@ -115,18 +122,28 @@ def _thumbnail_mesh(mesh: Any) -> Any:
     grows with the faces, the picture does not. Kept whole when its colours sit on faces or
     in a texture, which clustering would lose."""
     import numpy as np
-    import trimesh
 
-    from app.scene_data import PartData, vertex_normals
-    from app.scene_preview import cluster
+    from app.scene_data import vertex_normals
 
     kind = getattr(mesh.visual, "kind", None)
     if len(mesh.faces) <= THUMBNAIL_FACES or kind not in (None, "vertex"):
         return mesh
     colors = np.asarray(mesh.visual.vertex_colors, dtype=np.uint8) if kind == "vertex" else None
-    part = PartData("thumbnail", np.asarray(mesh.vertices, dtype=np.float32),
-                    np.asarray(mesh.faces, dtype=np.int64),
-                    vertex_normals(mesh).astype(np.float32), vertex_colors=colors)
+    return _clustered("thumbnail", np.asarray(mesh.vertices, dtype=np.float32),
+                      np.asarray(mesh.faces, dtype=np.int64), vertex_normals(mesh), colors)
+
+
+def _clustered(name: str, vertices: Any, faces: Any, normals: Any = None,
+               colors: Any = None) -> Any:
+    """A trimesh of about half ``THUMBNAIL_FACES`` clustered from these arrays (``normals``
+    None: the clustered faces' own)."""
+    import trimesh
+
+    from app.scene_data import PartData
+    from app.scene_preview import cluster
+
+    part = PartData(name, vertices, faces, None if normals is None else
+                    normals.astype("float32"), vertex_colors=colors)
     light = cluster(part, None, THUMBNAIL_FACES // 2)
     return trimesh.Trimesh(light.vertices, light.faces, vertex_colors=light.vertex_colors,
                            process=False)

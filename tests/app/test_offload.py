@@ -7,6 +7,7 @@ import os
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 
+import numpy as np
 import pytest
 
 from app.offload import HelperProcess
@@ -60,3 +61,21 @@ def test_a_heavy_thumbnail_is_drawn_from_a_lighter_mesh_with_its_colours():
     assert (np.asarray(light.visual.vertex_colors)[:, :3] == [200, 40, 40]).all()
     sphere.visual.face_colors = np.tile([40, 200, 40, 255], (len(sphere.faces), 1))
     assert _thumbnail_mesh(sphere) is sphere  # colours on faces would not survive clustering
+
+
+def test_a_heavy_plain_glb_thumbnail_is_clustered_from_the_mapped_file(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from app.offload import render_mesh_thumbnail
+    from tests.app.viewport.meshes import plain_grid, write_plain_glb
+
+    path = write_plain_glb(tmp_path / "scan.glb", *plain_grid(401))  # 320,000 faces
+
+    def whole_read(*_args, **_kwargs):
+        raise AssertionError("the heavy plain GLB was read whole through trimesh")
+
+    monkeypatch.setattr("engine.meshio.scene.read_scene", whole_read)
+    out = render_mesh_thumbnail(str(path), str(tmp_path / "thumb.png"))
+    with Image.open(out) as image:
+        pixels = np.asarray(image.convert("RGB")).astype(int)
+    assert pixels.std() > 5, "the thumbnail is blank"

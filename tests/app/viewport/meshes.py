@@ -131,3 +131,56 @@ def write_million_face_glb(path: Path) -> Path:
     mesh.visual = trimesh.visual.TextureVisuals(uv=(verts[:, [0, 2]] + 1.0) / 2.0)
     path.write_bytes(trimesh.exchange.gltf.export_glb(trimesh.Scene(mesh)))
     return path
+
+
+def plain_grid(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A wavy n × n grid: 2 (n - 1)² triangles."""
+    x, z = np.meshgrid(np.linspace(-1, 1, n), np.linspace(-1, 1, n))
+    y = 0.1 * np.sin(5 * x) * np.cos(4 * z)
+    vertices = np.column_stack([x.ravel(), y.ravel(), z.ravel()]).astype(np.float32)
+    i, j = np.meshgrid(np.arange(n - 1), np.arange(n - 1), indexing="ij")
+    a = (i * n + j).ravel()
+    faces = np.concatenate([np.column_stack([a, a + n, a + 1]),
+                            np.column_stack([a + 1, a + n, a + n + 1])]).astype(np.uint32)
+    return vertices, faces
+
+
+def write_plain_glb(path: Path, vertices: np.ndarray, faces: np.ndarray, *,
+              normals: np.ndarray | None = None, interleaved: bool = False,
+              index_type: int = 5125) -> Path:
+    """A one-node GLB written byte by byte: packed float32/uint32 (``index_type`` 5123:
+    uint16 indices), or positions and normals interleaved in one strided buffer view."""
+    indices = faces.astype(np.uint16 if index_type == 5123 else np.uint32).tobytes()
+    indices += b"\0" * (-len(indices) % 4)
+    prim: dict = {"attributes": {"POSITION": 1}, "indices": 0}
+    views = [{"buffer": 0, "byteOffset": 0, "byteLength": len(indices)}]
+    accessors = [{"bufferView": 0, "componentType": index_type, "count": faces.size,
+                  "type": "SCALAR"}]
+    bounds = {"min": vertices.min(axis=0).tolist(), "max": vertices.max(axis=0).tolist()}
+    if interleaved:
+        assert normals is not None
+        body = np.hstack([vertices, normals]).astype(np.float32).tobytes()
+        views.append({"buffer": 0, "byteOffset": len(indices), "byteLength": len(body),
+                      "byteStride": 24})
+        accessors.append({"bufferView": 1, "componentType": 5126, "count": len(vertices),
+                          "type": "VEC3", **bounds})
+        accessors.append({"bufferView": 1, "byteOffset": 12, "componentType": 5126,
+                          "count": len(vertices), "type": "VEC3"})
+        prim["attributes"]["NORMAL"] = 2
+    else:
+        body = vertices.astype(np.float32).tobytes()
+        views.append({"buffer": 0, "byteOffset": len(indices), "byteLength": len(body)})
+        accessors.append({"bufferView": 1, "componentType": 5126, "count": len(vertices),
+                          "type": "VEC3", **bounds})
+    binary = indices + body
+    doc = {"asset": {"version": "2.0"}, "scene": 0, "scenes": [{"nodes": [0]}],
+           "nodes": [{"mesh": 0, "name": "surface"}], "meshes": [{"primitives": [prim]}],
+           "buffers": [{"byteLength": len(binary)}], "bufferViews": views,
+           "accessors": accessors}
+    text = json.dumps(doc).encode()
+    text += b" " * (-len(text) % 4)
+    with open(path, "wb") as out:
+        out.write(struct.pack("<III", 0x46546C67, 2, 12 + 8 + len(text) + 8 + len(binary)))
+        out.write(struct.pack("<II", len(text), 0x4E4F534A) + text)
+        out.write(struct.pack("<II", len(binary), 0x004E4942) + binary)
+    return path

@@ -3,9 +3,7 @@ memory that nothing leaves behind; plain GLBs read as views on the file, others 
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -15,66 +13,13 @@ from app import scene_stages
 from app.scene_data import prepare_scene
 from app.scene_glbview import read_plain_glb
 from engine.errors import InvalidInput
-from tests.app.viewport.meshes import LOAD_TIMEOUT_MS
-
-
-def _grid(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """A wavy n × n grid: 2 (n - 1)² triangles."""
-    x, z = np.meshgrid(np.linspace(-1, 1, n), np.linspace(-1, 1, n))
-    y = 0.1 * np.sin(5 * x) * np.cos(4 * z)
-    vertices = np.column_stack([x.ravel(), y.ravel(), z.ravel()]).astype(np.float32)
-    i, j = np.meshgrid(np.arange(n - 1), np.arange(n - 1), indexing="ij")
-    a = (i * n + j).ravel()
-    faces = np.concatenate([np.column_stack([a, a + n, a + 1]),
-                            np.column_stack([a + 1, a + n, a + n + 1])]).astype(np.uint32)
-    return vertices, faces
-
-
-def write_glb(path: Path, vertices: np.ndarray, faces: np.ndarray, *,
-              normals: np.ndarray | None = None, interleaved: bool = False,
-              index_type: int = 5125) -> Path:
-    """A one-node GLB written byte by byte: packed float32/uint32 (``index_type`` 5123:
-    uint16 indices), or positions and normals interleaved in one strided buffer view."""
-    indices = faces.astype(np.uint16 if index_type == 5123 else np.uint32).tobytes()
-    indices += b"\0" * (-len(indices) % 4)
-    prim: dict = {"attributes": {"POSITION": 1}, "indices": 0}
-    views = [{"buffer": 0, "byteOffset": 0, "byteLength": len(indices)}]
-    accessors = [{"bufferView": 0, "componentType": index_type, "count": faces.size,
-                  "type": "SCALAR"}]
-    bounds = {"min": vertices.min(axis=0).tolist(), "max": vertices.max(axis=0).tolist()}
-    if interleaved:
-        assert normals is not None
-        body = np.hstack([vertices, normals]).astype(np.float32).tobytes()
-        views.append({"buffer": 0, "byteOffset": len(indices), "byteLength": len(body),
-                      "byteStride": 24})
-        accessors.append({"bufferView": 1, "componentType": 5126, "count": len(vertices),
-                          "type": "VEC3", **bounds})
-        accessors.append({"bufferView": 1, "byteOffset": 12, "componentType": 5126,
-                          "count": len(vertices), "type": "VEC3"})
-        prim["attributes"]["NORMAL"] = 2
-    else:
-        body = vertices.astype(np.float32).tobytes()
-        views.append({"buffer": 0, "byteOffset": len(indices), "byteLength": len(body)})
-        accessors.append({"bufferView": 1, "componentType": 5126, "count": len(vertices),
-                          "type": "VEC3", **bounds})
-    binary = indices + body
-    doc = {"asset": {"version": "2.0"}, "scene": 0, "scenes": [{"nodes": [0]}],
-           "nodes": [{"mesh": 0, "name": "surface"}], "meshes": [{"primitives": [prim]}],
-           "buffers": [{"byteLength": len(binary)}], "bufferViews": views,
-           "accessors": accessors}
-    text = json.dumps(doc).encode()
-    text += b" " * (-len(text) % 4)
-    with open(path, "wb") as out:
-        out.write(struct.pack("<III", 0x46546C67, 2, 12 + 8 + len(text) + 8 + len(binary)))
-        out.write(struct.pack("<II", len(text), 0x4E4F534A) + text)
-        out.write(struct.pack("<II", len(binary), 0x004E4942) + binary)
-    return path
+from tests.app.viewport.meshes import LOAD_TIMEOUT_MS, plain_grid, write_plain_glb
 
 
 @pytest.fixture(scope="module")
 def heavy_plain_glb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """320,000 faces in a plain GLB: a preview and a motion level, read as views."""
-    return write_glb(tmp_path_factory.mktemp("plain") / "plain.glb", *_grid(401))
+    return write_plain_glb(tmp_path_factory.mktemp("plain") / "plain.glb", *plain_grid(401))
 
 
 def _memfds(pid: int) -> list[str]:
@@ -114,9 +59,9 @@ def test_a_plain_glb_is_read_as_views_on_the_file_and_matches_the_general_reader
 
 @pytest.mark.parametrize("layout", ["interleaved", "uint16"])
 def test_a_glb_with_other_accessors_falls_back_to_the_general_reader(tmp_path, layout):
-    vertices, faces = _grid(60)
+    vertices, faces = plain_grid(60)
     normals = np.tile(np.float32([0.0, 1.0, 0.0]), (len(vertices), 1))
-    path = write_glb(tmp_path / f"{layout}.glb", vertices, faces, normals=normals,
+    path = write_plain_glb(tmp_path / f"{layout}.glb", vertices, faces, normals=normals,
                      interleaved=layout == "interleaved",
                      index_type=5123 if layout == "uint16" else 5125)
     assert read_plain_glb(path) is None
@@ -207,7 +152,7 @@ def test_a_request_given_up_leaves_nothing_behind(qtbot, tmp_path, heavy_plain_g
         pid = helper.submit(os.getpid).result(60)
         vm.open_file(str(heavy_plain_glb))
         if how == "superseded":
-            light = write_glb(tmp_path / "light.glb", *_grid(20))
+            light = write_plain_glb(tmp_path / "light.glb", *plain_grid(20))
             with qtbot.waitSignal(vm.scene_loaded, timeout=LOAD_TIMEOUT_MS):
                 vm.open_file(str(light))
             assert vm.scene.name == "light.glb"
