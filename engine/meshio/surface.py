@@ -30,14 +30,17 @@ def _has_area(mesh: trimesh.Trimesh) -> bool:
     if len(mesh.faces) == 0:
         return False
     vertices = np.asarray(mesh.vertices, dtype=np.float64)
-    used = vertices[np.unique(mesh.faces)]
-    extent = np.ptp(used, axis=0)
+    faces = np.asarray(mesh.faces)
+    # the corners in use by a mask, not np.unique: sorting ten million faces' corners held
+    # the GIL for seconds, and staging runs on a thread of the studio's process
+    used = np.zeros(len(vertices), dtype=bool)
+    used[faces.ravel()] = True
+    extent = np.array([np.ptp(vertices[used, k]) for k in range(3)])
     diagonal2 = float(extent @ extent)
     if diagonal2 == 0.0:
         return False  # every corner on one point
-    tris = vertices[mesh.faces]
-    for start in range(0, len(tris), 1 << 20):  # in blocks: no 5M x 3 temporary at once
-        block = tris[start:start + (1 << 20)]
+    for start in range(0, len(faces), 1 << 20):  # in blocks: no (m, 3, 3) array at once
+        block = vertices[faces[start:start + (1 << 20)]]
         cross = np.cross(block[:, 1] - block[:, 0], block[:, 2] - block[:, 0])
         if float(np.sqrt((cross * cross).sum(axis=1)).sum()) > _RELATIVE_AREA * diagonal2:
             return True
