@@ -149,7 +149,8 @@ def write_plain_glb(path: Path, vertices: np.ndarray, faces: np.ndarray, *,
               normals: np.ndarray | None = None, interleaved: bool = False,
               index_type: int = 5125) -> Path:
     """A one-node GLB written byte by byte: packed float32/uint32 (``index_type`` 5123:
-    uint16 indices), or positions and normals interleaved in one strided buffer view."""
+    uint16 indices), normals in a view of their own, or positions and normals interleaved in
+    one strided buffer view."""
     indices = faces.astype(np.uint16 if index_type == 5123 else np.uint32).tobytes()
     indices += b"\0" * (-len(indices) % 4)
     prim: dict = {"attributes": {"POSITION": 1}, "indices": 0}
@@ -172,6 +173,14 @@ def write_plain_glb(path: Path, vertices: np.ndarray, faces: np.ndarray, *,
         views.append({"buffer": 0, "byteOffset": len(indices), "byteLength": len(body)})
         accessors.append({"bufferView": 1, "componentType": 5126, "count": len(vertices),
                           "type": "VEC3", **bounds})
+        if normals is not None:  # packed in a view of their own
+            packed = normals.astype(np.float32).tobytes()
+            views.append({"buffer": 0, "byteOffset": len(indices) + len(body),
+                          "byteLength": len(packed)})
+            accessors.append({"bufferView": 2, "componentType": 5126,
+                              "count": len(vertices), "type": "VEC3"})
+            prim["attributes"]["NORMAL"] = 2
+            body += packed
     binary = indices + body
     doc = {"asset": {"version": "2.0"}, "scene": 0, "scenes": [{"nodes": [0]}],
            "nodes": [{"mesh": 0, "name": "surface"}], "meshes": [{"primitives": [prim]}],

@@ -57,6 +57,18 @@ def test_a_plain_glb_is_read_as_views_on_the_file_and_matches_the_general_reader
     assert fast.preview_faces == general.preview_faces
 
 
+def test_a_plain_glb_s_own_normals_are_read_as_views_too(tmp_path):
+    vertices, faces = plain_grid(60)
+    normals = np.tile(np.float32([0.0, 2.0, 0.0]), (len(vertices), 1))  # the file's, not unit
+    normals[::7] = (0.0, 0.0, -3.0)  # not what the faces say: the file wins
+    path = write_plain_glb(tmp_path / "normals.glb", vertices, faces, normals=normals)
+    plain = read_plain_glb(path)
+    assert plain is not None and np.array_equal(plain.normals, normals)
+    scene = prepare_scene(path)
+    assert np.allclose(scene.parts[0].normals, normals / np.linalg.norm(normals, axis=1,
+                                                                         keepdims=True))
+
+
 @pytest.mark.parametrize("layout", ["interleaved", "uint16"])
 def test_a_glb_with_other_accessors_falls_back_to_the_general_reader(tmp_path, layout):
     vertices, faces = plain_grid(60)
