@@ -52,7 +52,7 @@ def preview_parts(
 
 def cluster(part: PartData, chart: np.ndarray | None, target_faces: int) -> PartData:
     """``part`` with about ``target_faces`` faces (within a factor of ~1.5)."""
-    vertices = part.vertices.astype(np.float64)
+    vertices = part.vertices  # float32: snapped column by column in float64 (_snap)
     # the areas only size the first grid cell (the loop below corrects it), so a sample of
     # faces does: on ten million faces the full sums took 1.6 s of the 3 s clustering
     sample = part.faces[:: max(1, len(part.faces) // _AREA_SAMPLE)]
@@ -76,7 +76,7 @@ def cluster(part: PartData, chart: np.ndarray | None, target_faces: int) -> Part
 
 def _area(points: np.ndarray, faces: np.ndarray) -> float:
     """Total triangle area, for 3D positions or 2D UVs."""
-    p = points.astype(np.float32)
+    p = np.asarray(points, dtype=np.float32)  # no copy of float32 positions: a sample is read
     if p.shape[1] == 2:
         p = np.column_stack([p, np.zeros(len(p), dtype=np.float32)])
     a = p[faces[:, 0]]
@@ -127,9 +127,12 @@ def _snap(
     """Cluster id per vertex, and the surviving triangles in cluster ids. Triangles that land
     on the same three clusters are one triangle, and two of opposite winding cancel (a fold
     the grid collapsed): kept, either would show its dark back face as a speck."""
-    grid = np.floor((vertices - column_bounds(vertices)[0]) / cell).astype(np.int64)
-    dims = column_bounds(grid)[1] + 1
-    key = (grid[:, 0] * dims[1] + grid[:, 1]) * dims[2] + grid[:, 2]
+    low = column_bounds(vertices)[0]
+    # column by column: no (n, 3) float64 copy and temporaries of ten million faces' points
+    x, y, z = (np.floor((vertices[:, k].astype(np.float64) - low[k]) / cell).astype(np.int64)
+               for k in range(3))
+    key = (x * (int(y.max()) + 1) + y) * (int(z.max()) + 1) + z
+    del x, y, z
     if texture is not None:  # never average UVs across a seam
         key = _dense(key) * (int(texture.max()) + 1) + texture
     labels = _dense(key)
