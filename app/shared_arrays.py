@@ -10,7 +10,9 @@ studio maps the same file (through ``/proc/<helper>/fd``) and wraps numpy arrays
 arrays, around those pages: no copy on either side. The helper unmaps its view as soon as
 it has answered and keeps only the descriptor until the studio says ``release`` (or until
 a newer packet replaces it), so the memory belongs to the studio's arrays alone, and goes
-when they do. Where memfd is missing (not Linux), the arrays travel pickled, as before.
+when they do. Where memfd is missing (not Linux), the arrays travel pickled, as before;
+where the studio cannot open the helper's file (``unpack`` raises ``LookupError``: a
+locked-down /proc), the view model asks for the level again, pickled.
 No Qt and no VTK here.
 """
 

@@ -93,6 +93,11 @@ class ViewportLoading:
                 packet = await asyncio.wrap_future(
                     self._helper.submit(scene_stages.prepare_full, key))
                 full = shared_arrays.unpack(packet) if packet is not None else None
+        except LookupError:  # its memory file cannot be opened here (a locked-down /proc)
+            log.warning("shared memory unavailable; %s comes pickled", ", ".join(paths))
+            again = await asyncio.wrap_future(self._helper.submit(
+                scene_stages.prepare_first, paths, self._max_faces, ""))  # complete, in one
+            full = tuple(None if s is None else s.parts for s in again.scenes)
         except Exception as exc:  # the preview stays; the artist can open the file again
             log.error("the full level of %s did not arrive", ", ".join(paths), exc_info=exc)
         finally:  # mapped here, or never to be: the helper lets go of it either way

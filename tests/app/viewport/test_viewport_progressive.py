@@ -176,3 +176,18 @@ def test_a_request_given_up_leaves_nothing_behind(qtbot, tmp_path, heavy_plain_g
         assert _memfds(pid) == [] and _shm() <= shm
     finally:
         vm.shutdown()
+
+
+def test_the_full_level_still_arrives_when_shared_memory_cannot_be_opened(
+        qtbot, view_model, heavy_plain_glb, monkeypatch):
+    def locked(_packet):
+        raise LookupError("no /proc here")
+
+    monkeypatch.setattr("app.shared_arrays.unpack", locked)
+    with qtbot.waitSignal(view_model.scene_loaded, timeout=LOAD_TIMEOUT_MS):
+        view_model.open_file(str(heavy_plain_glb))
+    scene = view_model.scene
+    assert not scene.full_pending and sum(len(p.faces) for p in scene.parts) == 320_000
+    helper = view_model._helper
+    qtbot.waitUntil(lambda: helper.submit(scene_stages.held).result(60) == (0, 0),
+                    timeout=10_000)
