@@ -84,7 +84,8 @@ def test_a_glb_with_other_accessors_falls_back_to_the_general_reader(tmp_path, l
         assert np.allclose(scene.parts[0].normals, normals)
 
 
-def test_a_truncated_plain_glb_gives_one_sentence(tmp_path, heavy_plain_glb):
+def test_a_truncated_plain_glb_gives_one_sentence(qtbot, view_model, tmp_path,
+                                                  heavy_plain_glb):
     data = heavy_plain_glb.read_bytes()
     cut = tmp_path / "cut.glb"
     cut.write_bytes(data[: len(data) // 2])
@@ -93,6 +94,9 @@ def test_a_truncated_plain_glb_gives_one_sentence(tmp_path, heavy_plain_glb):
     message = caught.value.message
     assert message.startswith("cut.glb is truncated") and message.endswith(".")
     assert "\n" not in message
+    with qtbot.waitSignal(view_model.load_failed, timeout=LOAD_TIMEOUT_MS) as failed:
+        view_model.open_file(str(cut))  # the same sentence reaches the artist
+    assert failed.args == [message]
 
 
 # ----------------------------------------------------------------------------- two steps
