@@ -179,7 +179,7 @@ def _run_here(args: argparse.Namespace, params: dict[str, Any], bar: ProgressBar
 
 
 def _wait(engine: Engine, job_id: str) -> JobResult:
-    return wait_or_cancel(lambda timeout: engine.wait(job_id, timeout=timeout),
+    return wait_or_cancel(engine.result_future(job_id).result,  # one future, waited in slices
                           lambda: engine.cancel(job_id), engine.cancel_grace_s)
 
 

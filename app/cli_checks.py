@@ -81,6 +81,21 @@ def stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, interrupt)
 
 
+SIGNAL_CHECK_S = 0.25
+
+
+def _in_slices(wait: Callable[[float | None], T]) -> T:
+    """``wait(None)`` in short slices. The kernel may hand a process's Ctrl+C to any of its
+    threads; Python then runs the handler only when the main thread next runs Python code,
+    and a main thread blocked on a lock would not until the job ended (the cancel then came
+    too late: the job had finished)."""
+    while True:
+        try:
+            return wait(SIGNAL_CHECK_S)
+        except TimeoutError:
+            continue
+
+
 def wait_or_cancel(wait: Callable[[float | None], T], cancel: Callable[[], None],
                    grace_s: float) -> T:
     """``wait(None)`` for a job or a pipeline; Ctrl+C or SIGTERM cancels it and waits for the
@@ -88,7 +103,7 @@ def wait_or_cancel(wait: Callable[[float | None], T], cancel: Callable[[], None]
     period and ten seconds, stops at once: the engine's shutdown then records the work as
     interrupted (never running)."""
     try:
-        return wait(None)
+        return _in_slices(wait)
     except KeyboardInterrupt:
         cancel()
         try:

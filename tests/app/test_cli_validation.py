@@ -128,3 +128,39 @@ def test_the_one_parameter_check_refuses_bools_as_numbers_but_keeps_form_text():
     for raw in ({"num_parts": True}, {"num_parts": float("nan")}, {"num_parts": [[[[[[[[[[]]]]]]]]]]}):
         with pytest.raises(MeshsmithError):
             segmentation.parse_params(raw)
+
+
+def test_a_ctrl_c_another_thread_received_still_cancels_the_wait():
+    """The kernel may hand SIGINT to any thread that does not block it; the wait must still
+    notice within a moment and cancel, not sleep on until the job ends by itself."""
+    import signal
+    import threading
+    import time
+    from concurrent.futures import Future
+
+    from app.cli_checks import wait_or_cancel
+
+    outcome: Future[str] = Future()
+    started = threading.Event()
+
+    def other_thread() -> None:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # only this one takes it
+        started.wait()
+        time.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(20)
+        if not outcome.done():
+            outcome.set_result("finished by itself")  # the cancel never came
+
+    def cancel() -> None:
+        if not outcome.done():
+            outcome.set_result("cancelled")
+
+    thread = threading.Thread(target=other_thread, daemon=True)
+    thread.start()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        started.set()
+        assert wait_or_cancel(outcome.result, cancel, 1.0) == "cancelled"
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
