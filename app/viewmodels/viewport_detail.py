@@ -52,6 +52,23 @@ class ViewportDetail:
         return self._moving or self._turntable
 
     @property
+    def render_scale(self) -> float:
+        """The share of the view's resolution to draw at now: the motion scale the view set
+        (``set_motion_render_scale``) while the camera moves, else 1 (every pixel)."""
+        return self._motion_scale if self.camera_moving else 1.0
+
+    def set_motion_render_scale(self, scale: float) -> None:
+        """The view's word on how finely its renderer draws while the camera moves (1: every
+        pixel, as when still; 0.5: half the width and height, scaled up to the view)."""
+        if not 0.0 < scale <= 1.0:
+            raise ValueError(f"a render scale is in (0, 1], not {scale}")
+        if scale != self._motion_scale:
+            self._motion_scale = float(scale)
+            if self.camera_moving:
+                self.detail_changed.emit()
+                self._emit_overlay()
+
+    @property
     def hidden_parts(self) -> frozenset[int]:
         return self._hidden
 

@@ -18,6 +18,13 @@ def _count(n: int, one: str, many: str = "") -> str:
     return f"{n:,} {one if n == 1 else many or one + 's'}"
 
 
+def _resolution(scale: float) -> str:
+    """How the overlay names a render scale below 1 ("" at full resolution)."""
+    if scale >= 1.0:
+        return ""
+    return " at half resolution" if scale == 0.5 else f" at {scale:.0%} resolution"
+
+
 class ViewportOverlay:
     """Overlay text for ``ViewportViewModel``; mixed in before ``QObject``."""
 
@@ -51,12 +58,13 @@ class ViewportOverlay:
     def detail_note(self) -> str:
         """Which mesh is on screen, when the scene has a preview; "" otherwise."""
         scene = self.scene
-        if scene is None or scene.preview is None:
+        coarse = _resolution(self.render_scale)
+        if scene is None or (scene.preview is None and not coarse):
             return ""
         drawn = self.parts_to_draw(scene)
-        if self.camera_moving and drawn is not self._still_parts(scene):
-            return (f"Moving: {scene_lod.face_count(drawn):,} of {scene.faces:,} faces drawn, "
-                    "refines when the camera stops")
+        if self.camera_moving and (coarse or drawn is not self._still_parts(scene)):
+            return (f"Moving: {scene_lod.face_count(drawn):,} of {scene.faces:,} faces drawn"
+                    f"{coarse}, refines when the camera stops")
         if scene.full_pending and drawn is scene.preview:
             return (f"Preview: {scene.preview_faces:,} of {scene.faces:,} faces drawn, "
                     "full detail on its way")

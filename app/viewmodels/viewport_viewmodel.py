@@ -83,6 +83,7 @@ class ViewportViewModel(ViewportLoading, ViewportOverlay, ViewportDetail, QObjec
         self._drawn: tuple[object, tuple[PartData, ...]] = (None, ())  # filtered, cached
         self._moving = False  # the artist is moving the camera (drag, wheel)
         self._motion: tuple[PartData, ...] | None = None  # the level picked as it started
+        self._motion_scale = 1.0  # the view's render resolution while the camera moves
         self._grid = True
         self._axes = True
         # queued even when emitted on this thread, so results always arrive via the event loop
@@ -195,7 +196,8 @@ class ViewportViewModel(ViewportLoading, ViewportOverlay, ViewportDetail, QObjec
     def _camera_motion_changed(self, was: bool) -> None:
         if was != self.camera_moving:
             self._motion = None
-            if self.scene is not None and self.scene.preview is not None:
+            if self.scene is not None and (self.scene.preview is not None
+                                           or self._motion_scale < 1.0):
                 self.detail_changed.emit()
                 self._emit_overlay()
 

@@ -29,7 +29,14 @@ from app.viewmodels.viewport_viewmodel import (
 )
 from app.views import viewport_modes as modes
 from app.views.viewport_camera import Y_UP, look_from, use_turntable_orbit
-from app.views.viewport_canvas import Canvas, KeySink, fit_overlay, make_overlay, with_overlay
+from app.views.viewport_canvas import (
+    MOTION_RENDER_SCALE,
+    Canvas,
+    KeySink,
+    fit_overlay,
+    make_overlay,
+    with_overlay,
+)
 from app.views.viewport_lod import CameraMotionWatch
 from app.views.viewport_split import SideBySide
 from app.views.viewport_toolbar import build_actions
@@ -73,6 +80,7 @@ class ViewportView(QWidget):
         self._fresh_meshes = False  # the next frame uploads new meshes: not a fair measure
         self.plotter.frameSwapped.connect(self._on_plotter_frame_swapped)
         self.plotter.painted.connect(self._on_plotter_painted)
+        self.plotter.renderer_known.connect(self._on_plotter_renderer_known)
         self._turntable_timer = QTimer(self)
         self._turntable_timer.setInterval(TURNTABLE_INTERVAL_MS)
         self._turntable_timer.timeout.connect(self._on_turntable_timer_timeout)
@@ -234,8 +242,14 @@ class ViewportView(QWidget):
     @Slot()
     def _on_view_model_detail_changed(self) -> None:
         self.detail_action.setChecked(self.view_model.full_detail)
-        if not self._closed and self._sync_meshes():
+        if self._closed:
+            return
+        scale = self.view_model.render_scale  # coarser while the camera moves, if it pays
+        rescaled, self.plotter.render_scale = scale != self.plotter.render_scale, scale
+        if self._sync_meshes():
             self._redraw_mode()
+            self._render()
+        elif rescaled:
             self._render()
 
     @Slot(str)
@@ -356,14 +370,19 @@ class ViewportView(QWidget):
             # no frame will come; announce on the next pass, after the overlay has changed
             QTimer.singleShot(0, self, self._on_plotter_frame_swapped)
 
+    @Slot(bool)
+    def _on_plotter_renderer_known(self, software: bool) -> None:
+        """A software rasterizer fills every pixel on the CPU: draw fewer while moving."""
+        self.view_model.set_motion_render_scale(MOTION_RENDER_SCALE if software else 1.0)
+
     @Slot(float)
     def _on_plotter_painted(self, seconds: float) -> None:
         """Turn the frame's time into a face budget for the view model. A frame that uploaded
         new meshes (and compiled shaders) overstates the cost: when that alone decides nothing
         (the real mesh might fit once the upload is paid), draw one more frame to measure."""
         faces = sum(len(p.faces) for p in self._parts)
-        if self._closed or faces < _MIN_MEASURED_FACES:
-            return
+        if self._closed or faces < _MIN_MEASURED_FACES or self.plotter.frame_scale < 1.0:
+            return  # a coarser frame says little of what the full resolution costs
         budget = int(faces * FRAME_BUDGET_S / max(seconds, 1e-4))
         self.view_model.set_face_budget(budget)
         fresh, self._fresh_meshes = self._fresh_meshes, False

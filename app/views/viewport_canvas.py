@@ -21,6 +21,9 @@ from pyvistaqt import QtInteractor
 # no panel behind the text (as VTK drew it), so a label left larger than its text shows nothing
 _OVERLAY_STYLE = "color: #c9ccd1; background: transparent; padding: 2px; font-size: 12px;"
 _OVERLAY_MARGIN = 6
+# the share of the width and height a software renderer draws while the camera moves: a
+# quarter of the pixels to fill (llvmpipe fills on the CPU), sharp again when it stops
+MOTION_RENDER_SCALE = 0.5
 # GL_RENDERER strings of software rasterizers, where multisampling multiplies the fill cost
 _SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "software rasterizer", "lavapipe",
                 "microsoft basic render", "gdi generic")
@@ -35,19 +38,40 @@ class KeySink(QObject):
 
 
 class Canvas(QtInteractor):
-    """pyvistaqt's interactor, timing each frame and without MSAA on a software renderer."""
+    """pyvistaqt's interactor, timing each frame, without MSAA on a software renderer, and
+    drawing at ``render_scale`` of its resolution (the view lowers it while the camera moves)."""
 
     painted = Signal(float)  # seconds the frame took on the GUI thread
+    renderer_known = Signal(bool)  # the GL context is up: True on a software rasterizer
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.render_scale = 1.0  # below 1: VTK draws fewer pixels, the blit scales them up
+        self.frame_scale = 1.0  # the scale the last frame was drawn at
 
     def initializeGL(self) -> None:
         super().initializeGL()
         window = self.ren_win
-        if window is not None and is_software_renderer(window.ReportCapabilities()):
+        software = window is not None and is_software_renderer(window.ReportCapabilities())
+        if software:
             window.SetMultiSamples(0)
+        self.renderer_known.emit(software)
 
     def paintGL(self) -> None:
         started = time.perf_counter()
-        super().paintGL()
+        window, scale = self.ren_win, self.render_scale
+        self.frame_scale = scale if window is not None else 1.0
+        if self.frame_scale < 1.0:
+            # only for this frame: between frames the interactor and its style see the
+            # window's real size (their motion per pixel and picking depend on it)
+            width, height = window.GetSize()
+            window.SetSize(max(1, round(width * scale)), max(1, round(height * scale)))
+            try:
+                super().paintGL()  # its blit scales VTK's smaller frame to the whole widget
+            finally:
+                window.SetSize(width, height)
+        else:
+            super().paintGL()
         self.painted.emit(time.perf_counter() - started)
 
 
