@@ -32,7 +32,7 @@ def orbit(app: object, view: object, frames: int = ORBIT_FRAMES) -> dict[str, ob
     step = 0.6 * width / frames
     iren.SetEventInformation(x0, y, 0, 0)
     iren.LeftButtonPressEvent()
-    times, drawn = [], set()
+    times, drawn, scales = [], set(), set()
     for i in range(1, frames + 1):
         swapped.clear()
         started = time.perf_counter()
@@ -41,6 +41,7 @@ def orbit(app: object, view: object, frames: int = ORBIT_FRAMES) -> dict[str, ob
         _spin_until(app, lambda: bool(swapped))
         times.append((swapped[0] if swapped else time.perf_counter()) - started)
         drawn.add(sum(len(p.faces) for p in view._parts))
+        scales.add(canvas.frame_scale)
     stopped: list[float] = []
 
     def on_detail() -> None:
@@ -60,15 +61,20 @@ def orbit(app: object, view: object, frames: int = ORBIT_FRAMES) -> dict[str, ob
     return {"frames": frames, "p50_ms": round(float(np.percentile(ms, 50)), 1),
             "p95_ms": round(float(np.percentile(ms, 95)), 1),
             "max_ms": round(float(ms.max()), 1), "faces_drawn": sorted(drawn),
+            "render_scale": sorted(scales),
             "refine_s": round(refine, 2) if refine is not None else None}
 
 
 def orbit_both(app: object, view: object, frames: int = ORBIT_FRAMES,
-               full_frames: int | None = None) -> dict[str, object]:
+               full_frames: int | None = None,
+               motion_scale: float | None = None) -> dict[str, object]:
     """The turntable at the default detail (the studio as it opens a file: the still level
-    its renderer affords, the lighter level while moving), then at full detail: every face in
-    every frame (**D**, and the level-of-detail switch off)."""
+    its renderer affords, the lighter level and, on a software renderer, half the resolution
+    while moving; ``motion_scale`` overrides the latter), then at full detail: every face and
+    every pixel in every frame (**D**, and the level-of-detail switch off)."""
     vm, canvas = view.view_model, view.plotter
+    if motion_scale is not None:
+        vm.set_motion_render_scale(motion_scale)
     vm.set_full_detail(False)
     _wait_frame(app, canvas)
     default = orbit(app, view, frames)

@@ -99,7 +99,13 @@ def run(args: argparse.Namespace, memory: MemoryWatch) -> dict:
     # Staging reads the whole file: the studio does it off the GUI thread, so do it before
     # the probe starts rather than on the probed thread.
     engine.stage(str(glb))
-    idle = _first_frame(app, window, glb, args.orbit_frames, args.full_orbit_frames)
+    idle = _first_frame(app, window, glb, args)
+    if args.orbit_only:  # the idle part alone: first frames and orbits, no jobs, no f3d
+        _close(app, window, engine, loop)
+        return {"faces": faces, "first_frame_idle_s": _round(idle["first"]),
+                "full_level_idle_s": _round(idle["full_level"]),
+                "full_detail_idle_s": _round(idle["full"]), "orbit": idle["orbit"],
+                "load_average": os.getloadavg()}
     stalls: list[float] = []
     clock = QElapsedTimer()
     clock.start()
@@ -145,12 +151,7 @@ def run(args: argparse.Namespace, memory: MemoryWatch) -> dict:
     timer.stop()
     states = [engine.get(j).state.value for j in jobs]
     high_water_mb = memory.high_water_sum_mb()
-    window.release()
-    window.close()
-    window.deleteLater()
-    app.processEvents()  # tear the VTK widget down while Qt still exists
-    engine.shutdown()
-    async_loop.detach(loop, app)  # joins its executor's QThreads before Qt goes
+    _close(app, window, engine, loop)
     probe_ms = np.array(stalls[20:]) if len(stalls) > 40 else np.array(stalls)
     return {
         "faces": faces,
@@ -172,13 +173,23 @@ def run(args: argparse.Namespace, memory: MemoryWatch) -> dict:
     }
 
 
+def _close(app: object, window: object, engine: object, loop: object) -> None:
+    from app import async_loop
+
+    window.release()
+    window.close()
+    window.deleteLater()
+    app.processEvents()  # tear the VTK widget down while Qt still exists
+    engine.shutdown()
+    async_loop.detach(loop, app)  # joins its executor's QThreads before Qt goes
+
+
 def _drawn(vm: object) -> str:
     scene = vm.scene
     return f"preview {scene.preview_faces}" if vm.shows_preview else f"full {scene.faces}"
 
 
-def _first_frame(app: object, window: object, glb: Path, orbit_frames: int,
-                 full_orbit_frames: int | None) -> dict:
+def _first_frame(app: object, window: object, glb: Path, args: argparse.Namespace) -> dict:
     """Open the file with nothing else running, for a like-for-like comparison with f3d: the
     first frame, then (where that was the preview) the full mesh, asked for at once; then the
     turntable at default and full detail."""
@@ -217,8 +228,9 @@ def _first_frame(app: object, window: object, glb: Path, orbit_frames: int,
     window.viewport.scene_shown.disconnect(on_shown)
     window.viewport.plotter.painted.disconnect(on_painted)
     window.viewport_vm.scene_loaded.disconnect(on_loaded)
-    figures["orbit"] = (orbit_both(app, window.viewport, orbit_frames, full_orbit_frames)
-                        if shown and orbit_frames else None)
+    figures["orbit"] = (orbit_both(app, window.viewport, args.orbit_frames,
+                                   args.full_orbit_frames, args.motion_scale)
+                        if shown and args.orbit_frames else None)
     window.viewport_vm.clear()
     return figures
 
@@ -250,8 +262,18 @@ def main() -> None:
     parser.add_argument("--orbit-frames", type=int, default=ORBIT_FRAMES, help="0: no orbit")
     parser.add_argument("--full-orbit-frames", type=int, default=None,
                         help="frames of the full-detail turntable (default: --orbit-frames)")
+    parser.add_argument("--motion-scale", type=float, default=None,
+                        help="render scale while the camera moves (default: the studio's; "
+                             "1: every pixel, as before issue 18's resolution change)")
+    parser.add_argument("--orbit-only", action="store_true",
+                        help="stop after the idle first frames and orbits (no jobs, no f3d)")
+    args = parser.parse_args()
     with MemoryWatch() as memory:
-        figures = run(parser.parse_args(), memory)
+        figures = run(args, memory)
+    if args.orbit_only:
+        print(f"{figures['faces']:,} faces; orbit {figures['orbit']}")
+        print(json.dumps(figures))
+        return
     print(f"{figures['faces']:,} faces; GUI stalls p99 {figures['stall_p99_ms']} ms, "
           f"max {figures['stall_max_ms']} ms; first frame {figures['first_frame_s']} s "
           f"under load ({figures['first_frame_drawn']} faces drawn), "
