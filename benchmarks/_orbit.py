@@ -17,7 +17,7 @@ def orbit(app: object, view: object, frames: int = ORBIT_FRAMES) -> dict[str, ob
     """Drag the camera round the scene as a mouse would (left button down, ``frames`` moves
     across 60% of the view, ~120° of turntable, button up), through the VTK interactor the
     studio's mouse events drive. Frame time: a move, to that frame on screen
-    (``frameSwapped``). ``refine_s``: button up to the first frame after the view model
+    (``frameSwapped``); ``paint_p50_ms``: VTK's part of it (the canvas's ``paintGL``). ``refine_s``: button up to the first frame after the view model
     went back to the still level (None where the level-of-detail switch is off)."""
     canvas, vm = view.plotter, view.view_model
     iren = canvas.iren.interactor
@@ -26,7 +26,9 @@ def orbit(app: object, view: object, frames: int = ORBIT_FRAMES) -> dict[str, ob
     def on_swapped() -> None:
         swapped.append(time.perf_counter())
 
+    painted: list[float] = []  # VTK's own share of each frame (paintGL), the rest is Qt's
     canvas.frameSwapped.connect(on_swapped)
+    canvas.painted.connect(painted.append)
     width, height = canvas.width(), canvas.height()
     x0, y = int(0.2 * width), height // 2
     step = 0.6 * width / frames
@@ -57,11 +59,14 @@ def orbit(app: object, view: object, frames: int = ORBIT_FRAMES) -> dict[str, ob
         refine = swapped[-1] - released if stopped and swapped[-1] > stopped[0] else None
     vm.detail_changed.disconnect(on_detail)
     canvas.frameSwapped.disconnect(on_swapped)
+    canvas.painted.disconnect(painted.append)
     ms = np.array(times) * 1000
+    paint_ms = np.array(painted[:frames] or [np.nan]) * 1000
     return {"frames": frames, "p50_ms": round(float(np.percentile(ms, 50)), 1),
             "p95_ms": round(float(np.percentile(ms, 95)), 1),
             "max_ms": round(float(ms.max()), 1), "faces_drawn": sorted(drawn),
             "render_scale": sorted(scales),
+            "paint_p50_ms": round(float(np.percentile(paint_ms, 50)), 1),
             "refine_s": round(refine, 2) if refine is not None else None}
 
 
