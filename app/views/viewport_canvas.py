@@ -48,6 +48,22 @@ class Canvas(QtInteractor):
         super().__init__(*args, **kwargs)
         self.render_scale = 1.0  # below 1: VTK draws fewer pixels, the blit scales them up
         self.frame_scale = 1.0  # the scale the last frame was drawn at
+        # The interactor's styles render at once on every mouse move, and paintGL renders
+        # again to show it: twice per frame. Their render becomes a request for a paint.
+        self._painting = False
+        self._interactor = self.iren.interactor
+        self._interactor.EnableRenderOff()
+        self._render_tag = self._interactor.AddObserver("RenderEvent", self._on_interactor_render)
+
+    def close(self) -> bool:
+        if self._render_tag is not None:  # VTK's reference to our method would pin the widget
+            self._interactor.RemoveObserver(self._render_tag)
+            self._render_tag = None
+        return super().close()
+
+    def _on_interactor_render(self, *_: object) -> None:
+        if not self._painting:
+            self.update()
 
     def initializeGL(self) -> None:
         super().initializeGL()
@@ -59,6 +75,16 @@ class Canvas(QtInteractor):
 
     def paintGL(self) -> None:
         started = time.perf_counter()
+        self._painting = True
+        self._interactor.EnableRenderOn()  # the paint's own render goes through it
+        try:
+            self._paint_at_scale()
+        finally:
+            self._painting = False
+            self._interactor.EnableRenderOff()
+        self.painted.emit(time.perf_counter() - started)
+
+    def _paint_at_scale(self) -> None:
         window, scale = self.ren_win, self.render_scale
         self.frame_scale = scale if window is not None else 1.0
         if self.frame_scale < 1.0:
@@ -72,7 +98,6 @@ class Canvas(QtInteractor):
                 window.SetSize(width, height)
         else:
             super().paintGL()
-        self.painted.emit(time.perf_counter() - started)
 
 
 def is_software_renderer(capabilities: str) -> bool:

@@ -1,6 +1,7 @@
-"""Resolution while the camera moves: a software renderer draws the moving frames at half the
-width and height (scaled up to the view), every pixel again once the camera stops, and the
-overlay says so. The interactor keeps the view's real size, so a drag turns the camera as far
+"""Frames while the camera moves: one VTK render per frame, in the paint (the interactor's own
+render on each mouse move is only a request for it), and on a software renderer at half the
+width and height (scaled up to the view), every pixel again once the camera stops, as the
+overlay says. The interactor keeps the view's real size, so a drag turns the camera as far
 at either resolution."""
 
 from __future__ import annotations
@@ -39,6 +40,27 @@ def _move(qtbot, view, x: int, y: int) -> None:
     with qtbot.waitSignal(view.plotter.painted, timeout=LOAD_TIMEOUT_MS):
         iren.SetEventInformation(x, y, 0, 0)
         iren.MouseMoveEvent()
+
+
+def test_a_mouse_move_renders_once_in_the_paint_not_in_the_interactor(qtbot, view,
+                                                                       light_glb):
+    _open(qtbot, view, light_glb)
+    canvas = view.plotter
+    starts = _frame_sizes(view)
+    iren = canvas.iren.interactor
+    x, y = canvas.width() // 2, canvas.height() // 2
+    iren.SetEventInformation(x, y, 0, 0)
+    iren.LeftButtonPressEvent()
+    before = np.array(canvas.camera.position)
+    iren.SetEventInformation(x + 30, y, 0, 0)
+    iren.MouseMoveEvent()
+    assert not np.allclose(before, canvas.camera.position), "the move did not orbit"
+    assert starts == [], "the interactor rendered on the move itself"
+    with qtbot.waitSignal(canvas.painted, timeout=LOAD_TIMEOUT_MS):
+        pass
+    assert len(starts) == 1
+    iren.LeftButtonReleaseEvent()
+    qtbot.waitUntil(lambda: not view.view_model.camera_moving, timeout=SETTLE_MS * 20)
 
 
 def test_the_view_lowers_the_moving_resolution_only_on_a_software_renderer(qtbot, view):
