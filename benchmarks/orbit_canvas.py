@@ -5,8 +5,9 @@
 A 1600 × 1000 window with three docks and a toolbar (the studio's layout, roughly) around one
 of three canvases, each run in its own process, alternating ``--rounds`` times:
 
-* ``qopenglwidget``: pyvistaqt's ``QtInteractor`` (a ``QOpenGLWidget``: VTK renders into an
-  FBO, Qt composes the window in GL), the studio's canvas; a ~24k-face sphere, no MSAA;
+* ``qopenglwidget``: the studio's canvas (``app.views.viewport_canvas.Canvas``, pyvistaqt's
+  ``QtInteractor``, a ``QOpenGLWidget``: VTK renders into an FBO, Qt composes the window in
+  GL) at full resolution; a ~24k-face sphere, no MSAA;
 * ``native``: VTK's own ``QVTKRenderWindowInteractor`` on its ``QWidget`` base (a native
   window, ``WA_PaintOnScreen``: VTK swaps straight to it, no composition), the same scene;
 * ``empty``: a ``QOpenGLWidget`` that only clears: Qt's composition and swap alone.
@@ -24,6 +25,9 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the studio's canvas
 
 KINDS = ("qopenglwidget", "native", "empty")
 
@@ -78,9 +82,9 @@ def _canvas(kind: str, layout: object, swapped: list[float]) -> tuple[object, ob
         widget.frameSwapped.connect(lambda: swapped.append(time.perf_counter()))
         return widget, None
     if kind == "qopenglwidget":
-        from pyvistaqt import QtInteractor
+        from app.views.viewport_canvas import Canvas
 
-        widget = QtInteractor(auto_update=False)
+        widget = Canvas(auto_update=False)  # every pixel: nothing lowers its render_scale
         layout.addWidget(widget, 1)
         widget.add_mesh(mesh, smooth_shading=True)
         widget.set_background("#202020", top="#505050")
