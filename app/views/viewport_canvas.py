@@ -5,7 +5,9 @@ This module times each frame (the view turns that into a face budget for heavy m
 spares a software renderer the multisampling (4x the fill work for Mesa's llvmpipe, which
 draws on the CPU: a VM, a remote desktop, a machine without a GPU driver), keeps VTK's own
 keys away, and carries the overlay text as a Qt label over the GL widget, so new text
-repaints a label, not the 3D scene.
+repaints a label, not the 3D scene. VTK renders once per frame, in the paint (the interactor's
+own render on each mouse move only asks for one), and at ``render_scale`` of the widget's
+resolution (the view lowers it on a software renderer while the camera moves).
 """
 
 from __future__ import annotations
@@ -55,11 +57,11 @@ class Canvas(QtInteractor):
         self._interactor.EnableRenderOff()
         self._render_tag = self._interactor.AddObserver("RenderEvent", self._on_interactor_render)
 
-    def close(self) -> bool:
+    def close(self) -> None:
         if self._render_tag is not None:  # VTK's reference to our method would pin the widget
             self._interactor.RemoveObserver(self._render_tag)
             self._render_tag = None
-        return super().close()
+        super().close()
 
     def _on_interactor_render(self, *_: object) -> None:
         if not self._painting:
