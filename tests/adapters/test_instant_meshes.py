@@ -208,7 +208,7 @@ def test_progress_comes_from_instant_meshes_own_stages(engine, torus_ply):
 
 @pytest.mark.slow
 def test_cancel_during_the_remesh_stops_it_and_the_engine_goes_on(engine, tmp_path, torus_ply):
-    big = save(trimesh.creation.icosphere(subdivisions=6), tmp_path / "big.ply")  # 82k faces
+    big = save(trimesh.creation.icosphere(subdivisions=5), tmp_path / "big.ply")  # 20k faces
     job_ids: list[str] = []
 
     def cancel_inside_the_native_call(event: JobEvent) -> None:
@@ -218,7 +218,7 @@ def test_cancel_during_the_remesh_stops_it_and_the_engine_goes_on(engine, tmp_pa
 
     engine.subscribe(cancel_inside_the_native_call)
     job_ids.append(engine.submit("mesh_retopology", [engine.stage(big)],
-                                 adapter="instant_meshes", params={"target_faces": 60000}))
+                                 adapter="instant_meshes", params={"target_faces": 15000}))
     result = engine.wait(job_ids[0], 120)
     assert result.status == "cancelled" and result.error.code == ErrorCode.CANCELLED
     assert retopo(engine, torus_ply, target_faces=500).status == "succeeded"
