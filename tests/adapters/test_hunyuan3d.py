@@ -12,6 +12,7 @@ hy3dgen), never the shape.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,12 @@ import trimesh
 from PIL import Image, ImageDraw
 
 from adapters.hunyuan3d._pipeline import INSTALL_HINT, NO_SURFACE
+from adapters.registry import SPECS
+from engine.contract.spec import Registry
 from engine.errors import MeshsmithError
+from engine.runtime.engine import Engine
 from engine.storage.model_catalog import HUNYUAN_TERMS
+from engine.storage.paths import DataDir
 from tests.adapters.hunyuan_models import build_hunyuan
 from tests.adapters.test_neural import Recorder, check_run, glb_attributes, picture
 
@@ -35,6 +40,46 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
               ("hunyuan3d-2mini-turbo", "hunyuan3d-2mini", "hunyuan3d-2mv")}
     models["no-surface"] = build_hunyuan(root / "empty", "hunyuan3d-2mini", no_surface=True)
     return models
+
+
+@pytest.fixture(scope="module")
+def shared_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """One engine for this module's jobs: its warm hunyuan3d worker serves them all, as the
+    studio's does (each fresh worker imports torch and hy3dgen again, and closing it takes
+    seconds). Every test submits and looks at its own jobs only."""
+    data = DataDir(tmp_path_factory.mktemp("hunyuan-home")).ensure()
+    eng = Engine(data, registry=Registry(list(SPECS)), cancel_grace_s=1.0).start()
+    try:
+        yield eng
+    finally:
+        eng.shutdown()
+
+
+@pytest.fixture
+def engine(shared_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """Here ``engine`` is the shared one; what a test subscribes to it is unsubscribed when
+    the test ends. A test that needs a fresh worker takes ``fresh_engine``."""
+    added = []
+    subscribe = shared_engine.subscribe
+
+    def tracked(callback) -> None:
+        added.append(callback)
+        subscribe(callback)
+
+    monkeypatch.setattr(shared_engine, "subscribe", tracked)
+    yield shared_engine
+    for callback in added:
+        shared_engine.unsubscribe(callback)
+
+
+@pytest.fixture
+def fresh_engine(data_dir: DataDir, test_registry: Registry) -> Iterator[Engine]:
+    """An engine of this test's own, as tests/conftest.py's ``engine``: its workers start now."""
+    eng = Engine(data_dir, registry=test_registry, cancel_grace_s=1.0).start()
+    try:
+        yield eng
+    finally:
+        eng.shutdown()
 
 
 @pytest.fixture(autouse=True)
@@ -100,11 +145,12 @@ def test_cancel_stops_in_the_middle_of_denoising_and_keeps_the_worker(engine, ti
     assert set(engine.worker_pids()) & set(workers_before)  # stopped between steps, not killed
 
 
-def test_textured_results_are_the_shape_painted_with_the_picture(engine, tiny, tmp_path):
-    staged = engine.stage(on_white(tmp_path / "plain.png"))
-    job = engine.submit("image_to_textured_mesh", [staged], adapter="hunyuan3d", params={
+def test_textured_results_are_the_shape_painted_with_the_picture(fresh_engine, tiny, tmp_path):
+    # its own worker: one warmed by image_to_raw_mesh refuses texture_size (see the report)
+    staged = fresh_engine.stage(on_white(tmp_path / "plain.png"))
+    job = fresh_engine.submit("image_to_textured_mesh", [staged], adapter="hunyuan3d", params={
         "model": str(tiny["hunyuan3d-2mini-turbo"]), **QUICK, "texture_size": 256})
-    result = engine.wait(job, 300)
+    result = fresh_engine.wait(job, 300)
     check_run(result, megabytes_on_gpu=False)
     assert result.stats["background"] == "grabcut"  # cut out of the plain background
     assert result.stats["painting"]["by"] == "projection"
@@ -156,7 +202,7 @@ def test_a_missing_model_says_how_to_download_it(engine, tmp_path):
         "the Models page.")
 
 
-def test_a_worker_without_hy3dgen_fails_the_job_with_how_to_install_it(engine, tmp_path,
+def test_a_worker_without_hy3dgen_fails_the_job_with_how_to_install_it(fresh_engine, tmp_path,
                                                                       monkeypatch):
     """Workers start fresh (spawn) on this process's sys.path: a package named hy3dgen that
     is not there, first on the path, is what a machine without the optional part has."""
@@ -165,8 +211,9 @@ def test_a_worker_without_hy3dgen_fails_the_job_with_how_to_install_it(engine, t
     (shadow / "__init__.py").write_text(
         "raise ModuleNotFoundError(\"No module named 'hy3dgen'\", name='hy3dgen')\n")
     monkeypatch.syspath_prepend(str(shadow.parent))
-    staged = engine.stage(picture(tmp_path / "ellipse.png"))
-    result = engine.wait(engine.submit("image_to_raw_mesh", [staged], adapter="hunyuan3d"), 300)
+    staged = fresh_engine.stage(picture(tmp_path / "ellipse.png"))
+    job = fresh_engine.submit("image_to_raw_mesh", [staged], adapter="hunyuan3d")
+    result = fresh_engine.wait(job, 300)
     assert result.status == "failed"
     assert result.error.message == INSTALL_HINT.format(missing="hy3dgen")
 
