@@ -38,6 +38,13 @@ def filling_registry() -> Registry:
                                 params="FillParams")])
 
 
+@pytest.fixture(autouse=True)
+def quick_history_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused history write is tried again every RETRY_S (5 s in the studio); the tests
+    wait for that catch-up, so here it comes every half second. Still a timer, still retried."""
+    monkeypatch.setattr("engine.runtime.instructions.RETRY_S", 0.5)
+
+
 @pytest.fixture
 def small_home(tmp_path: Path):
     with small_disk(tmp_path / "home", size="6m") as root:
