@@ -30,8 +30,7 @@ def data_dir(meshsmith_home: Path) -> DataDir:
     return DataDir(meshsmith_home).ensure()
 
 
-@pytest.fixture
-def test_registry() -> Registry:
+def fakes_registry() -> Registry:
     """The real adapters plus fake ones that sleep, fail, crash or ignore cancel."""
     return Registry([
         *SPECS,
@@ -43,12 +42,54 @@ def test_registry() -> Registry:
 
 
 @pytest.fixture
-def engine(data_dir: DataDir, test_registry: Registry) -> Iterator[Engine]:
-    eng = Engine(data_dir, registry=test_registry, cancel_grace_s=1.0).start()
+def test_registry() -> Registry:
+    return fakes_registry()
+
+
+def _running(data: DataDir, registry: Registry) -> Iterator[Engine]:
+    eng = Engine(data, registry=registry, cancel_grace_s=1.0).start()
     try:
         yield eng
     finally:
         eng.shutdown()
+
+
+@pytest.fixture
+def engine(data_dir: DataDir, test_registry: Registry) -> Iterator[Engine]:
+    yield from _running(data_dir, test_registry)
+
+
+@pytest.fixture
+def fresh_engine(data_dir: DataDir, test_registry: Registry) -> Iterator[Engine]:
+    """The plain ``engine`` under another name, for a module whose ``engine`` is the shared
+    one (``warm_engine``) but where a test needs workers of its own, started now."""
+    yield from _running(data_dir, test_registry)
+
+
+@pytest.fixture(scope="module")
+def module_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """One engine for a module's jobs: its warm workers serve them all, as the studio's do
+    (a fresh worker imports its libraries again, and closing one takes seconds). Only for
+    tests that submit and look at their own jobs, and change no setting the workers read
+    (their environment is the first test's)."""
+    yield from _running(DataDir(tmp_path_factory.mktemp("module-home")).ensure(),
+                        fakes_registry())
+
+
+@pytest.fixture
+def warm_engine(module_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """The module's shared engine; what a test subscribes to it goes when the test ends."""
+    added = []
+    subscribe = module_engine.subscribe
+
+    def tracked(callback) -> None:
+        added.append(callback)
+        subscribe(callback)
+
+    monkeypatch.setattr(module_engine, "subscribe", tracked)
+    yield module_engine
+    for callback in added:
+        module_engine.unsubscribe(callback)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ hy3dgen), never the shape.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,12 +19,9 @@ import trimesh
 from PIL import Image, ImageDraw
 
 from adapters.hunyuan3d._pipeline import INSTALL_HINT, NO_SURFACE
-from adapters.registry import SPECS
-from engine.contract.spec import Registry
 from engine.errors import MeshsmithError
 from engine.runtime.engine import Engine
 from engine.storage.model_catalog import HUNYUAN_TERMS
-from engine.storage.paths import DataDir
 from tests.adapters.hunyuan_models import build_hunyuan
 from tests.adapters.test_neural import Recorder, check_run, glb_attributes, picture
 
@@ -42,44 +38,11 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return models
 
 
-@pytest.fixture(scope="module")
-def shared_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    """One engine for this module's jobs: its warm hunyuan3d worker serves them all, as the
-    studio's does (each fresh worker imports torch and hy3dgen again, and closing it takes
-    seconds). Every test submits and looks at its own jobs only."""
-    data = DataDir(tmp_path_factory.mktemp("hunyuan-home")).ensure()
-    eng = Engine(data, registry=Registry(list(SPECS)), cancel_grace_s=1.0).start()
-    try:
-        yield eng
-    finally:
-        eng.shutdown()
-
-
 @pytest.fixture
-def engine(shared_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    """Here ``engine`` is the shared one; what a test subscribes to it is unsubscribed when
-    the test ends. A test that needs a fresh worker takes ``fresh_engine``."""
-    added = []
-    subscribe = shared_engine.subscribe
-
-    def tracked(callback) -> None:
-        added.append(callback)
-        subscribe(callback)
-
-    monkeypatch.setattr(shared_engine, "subscribe", tracked)
-    yield shared_engine
-    for callback in added:
-        shared_engine.unsubscribe(callback)
-
-
-@pytest.fixture
-def fresh_engine(data_dir: DataDir, test_registry: Registry) -> Iterator[Engine]:
-    """An engine of this test's own, as tests/conftest.py's ``engine``: its workers start now."""
-    eng = Engine(data_dir, registry=test_registry, cancel_grace_s=1.0).start()
-    try:
-        yield eng
-    finally:
-        eng.shutdown()
+def engine(warm_engine: Engine) -> Engine:
+    """Here ``engine`` is the module's shared one (tests/conftest.py): its warm hunyuan3d
+    worker serves every job. A test that needs a worker of its own takes ``fresh_engine``."""
+    return warm_engine
 
 
 @pytest.fixture(autouse=True)

@@ -38,6 +38,13 @@ IOU = 0.95
 VISIBLE = 0.005  # mean distance, share of the bounding-box diagonal
 
 
+@pytest.fixture
+def engine(warm_engine):
+    """Here ``engine`` is the module's shared one (tests/conftest.py): one warm worker
+    serves every job, as in the studio; each test looks at its own jobs only."""
+    return warm_engine
+
+
 def complete(engine, source: Path, params: dict | None = None, adapter: str | None = None):
     job = engine.submit("part_completion", [engine.stage(source)], adapter=adapter,
                         params=params or {})
