@@ -32,6 +32,13 @@ LIMBS = {  # name: (tip, axis to turn the limb about, which vertices belong to i
 }
 
 
+@pytest.fixture
+def engine(warm_engine):
+    """Here ``engine`` is the module's shared one (tests/conftest.py): its warm workers
+    serve every job, as in the studio; each test looks at its own jobs only."""
+    return warm_engine
+
+
 def _capsule(a: tuple[float, ...], b: tuple[float, ...], radius: float) -> trimesh.Trimesh:
     a_, b_ = np.asarray(a, float), np.asarray(b, float)
     cap = trimesh.creation.capsule(height=float(np.linalg.norm(b_ - a_)), radius=radius)

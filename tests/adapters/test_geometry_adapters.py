@@ -17,6 +17,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
+def engine(warm_engine):
+    """Here ``engine`` is the module's shared one (tests/conftest.py): its warm workers
+    serve every job, as in the studio; each test looks at its own jobs only."""
+    return warm_engine
+
+
+@pytest.fixture
 def scene_glb(tmp_path: Path) -> Path:
     """A GLB whose mesh sits under a scaled, rotated, translated node."""
     scene = trimesh.Scene()

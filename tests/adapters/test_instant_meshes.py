@@ -31,6 +31,13 @@ from tests.conftest import pyvista_example
 from tests.support.gltf_validator import assert_valid_glb
 
 
+@pytest.fixture
+def engine(warm_engine):
+    """Here ``engine`` is the module's shared one (tests/conftest.py): its warm workers
+    serve every job, as in the studio; each test looks at its own jobs only."""
+    return warm_engine
+
+
 def read_obj_faces(path: Path) -> tuple[np.ndarray, list[list[int]]]:
     """Vertices and faces (0-based, any size) of an OBJ, read as a modelling tool would."""
     vertices, faces = [], []

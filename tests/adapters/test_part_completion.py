@@ -31,6 +31,13 @@ pytestmark = pytest.mark.slow
 VOLUME_TOLERANCE = 0.15
 
 
+@pytest.fixture
+def engine(warm_engine):
+    """Here ``engine`` is the module's shared one (tests/conftest.py): its warm workers
+    serve every job, as in the studio; each test looks at its own jobs only."""
+    return warm_engine
+
+
 def complete(engine, source, params: dict | None = None):
     job = engine.submit("part_completion", [engine.stage(source)], adapter="fill_parts",
                         params=params or {})

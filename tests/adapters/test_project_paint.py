@@ -21,6 +21,13 @@ RED, BLUE, GREEN, YELLOW = (220, 30, 30), (30, 30, 220), (30, 200, 60), (230, 21
 
 
 @pytest.fixture
+def engine(warm_engine):
+    """Here ``engine`` is the module's shared one (tests/conftest.py): its warm workers
+    serve every job, as in the studio; each test looks at its own jobs only."""
+    return warm_engine
+
+
+@pytest.fixture
 def split_png(tmp_path: Path) -> Path:
     """Left half red, right half blue."""
     pixels = np.zeros((256, 256, 3), np.uint8)

@@ -20,6 +20,13 @@ from tests.support.gltf_validator import assert_valid_glb
 
 pytestmark = pytest.mark.slow
 
+@pytest.fixture
+def engine(warm_engine):
+    """Here ``engine`` is the module's shared one (tests/conftest.py): its warm workers
+    serve every job, as in the studio; each test looks at its own jobs only."""
+    return warm_engine
+
+
 def segment(engine, mesh: trimesh.Trimesh, folder: Path, k: int | None,
             name: str = "shape.ply"):
     path = folder / name
