@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -66,3 +68,26 @@ def test_an_adapter_package_keeps_its_helpers_to_itself():
     assert offenders == []
     named = [ref.split(":")[0] for s in SPECS for ref in (s.entry, s.params)]
     assert [m for m in named if any(p.startswith("_") for p in m.split("."))] == []
+
+
+def test_specs_that_share_an_adapter_id_share_its_class_so_one_warm_worker_serves_them():
+    """The scheduler keeps one warm worker per adapter id (Hunyuan3D raw and painted, inflate,
+    Shap-E): each job brings its own spec for its parameters, the class must be the same."""
+    from collections import defaultdict
+
+    from adapters.registry import SPECS
+    from engine.contract.spec import AdapterSpec
+    from engine.errors import MeshsmithError
+    from engine.workers.worker import job_spec
+
+    by_id: dict[str, set[tuple]] = defaultdict(set)
+    for spec in SPECS:
+        by_id[spec.id].add((spec.entry, spec.devices, spec.resident_vram_mb, spec.resident_ram_mb))
+    assert {i: v for i, v in by_id.items() if len(v) > 1} == {}
+    assert any(len([s for s in SPECS if s.id == i]) > 1 for i in by_id)  # the case exists
+    raw, painted = (s for s in SPECS if s.id == "hunyuan3d")
+    assert job_spec(raw, {"spec": painted.model_dump_json()}) == painted
+    assert job_spec(raw, {}) == raw
+    other = AdapterSpec(**{**raw.model_dump(), "entry": "adapters.inflate:InflateAdapter"})
+    with pytest.raises(MeshsmithError):
+        job_spec(raw, {"spec": other.model_dump_json()})

@@ -148,6 +148,9 @@ class EngineInstructions:
         handle = self._pool.run(ins.worker_id, running.adapter, ins.device, {
             "job_id": ins.job_id, "inputs": running.job.spec.inputs,
             "params": running.job.spec.params, "out_dir": str(out_dir),
+            # a warm worker may serve another feature of its adapter (Hunyuan3D raw, then
+            # painted): the job's own spec checks its parameters and names its result
+            "spec": running.adapter.model_dump_json(),
         })
         if not handle.load_reported:
             handle.load_reported, running.worker_handle = True, handle

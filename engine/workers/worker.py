@@ -110,6 +110,7 @@ def run_job(
     started = time.monotonic()
     _reset_vram_peak(device)
     try:
+        spec = job_spec(spec, job)
         params = spec.parse_params(job["params"])
         ctx = RunContext(job_id, device, Path(job["out_dir"]), params, report, token)
         ctx.step("starting", 0.0)
@@ -131,6 +132,18 @@ def run_job(
     # like memory this idle worker holds (and an out-of-memory retry needs it back).
     _release_cached_vram(device)
     send(("done", job_id, payload))
+
+
+def job_spec(worker_spec: AdapterSpec, job: dict[str, Any]) -> AdapterSpec:
+    """The spec of the job's own feature. One warm worker serves every feature of its adapter
+    (the same model), so the job says which parameters it takes and how its result is named."""
+    if "spec" not in job:
+        return worker_spec
+    spec = AdapterSpec.model_validate_json(job["spec"])
+    if (spec.id, spec.entry) != (worker_spec.id, worker_spec.entry):
+        raise MeshsmithError(ErrorCode.ADAPTER_FAILED, f"A worker of {worker_spec.label} was "
+                             f"handed a job for {spec.label}.")
+    return spec
 
 
 def error_payload(spec: AdapterSpec, exc: BaseException) -> dict[str, str]:

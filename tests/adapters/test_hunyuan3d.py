@@ -108,13 +108,13 @@ def test_cancel_stops_in_the_middle_of_denoising_and_keeps_the_worker(engine, ti
     assert set(engine.worker_pids()) & set(workers_before)  # stopped between steps, not killed
 
 
-def test_textured_results_are_the_shape_painted_with_the_picture(fresh_engine, tiny, tmp_path):
-    # a worker of its own: one warmed by image_to_raw_mesh refuses texture_size ("Extra
-    # inputs are not permitted"), a bug of the warm worker left to its own issue
-    staged = fresh_engine.stage(on_white(tmp_path / "plain.png"))
-    job = fresh_engine.submit("image_to_textured_mesh", [staged], adapter="hunyuan3d", params={
+def test_textured_results_are_the_shape_painted_with_the_picture(engine, tiny, tmp_path):
+    # the shared worker, warmed by the raw-mesh tests, takes the painted job with its own
+    # parameters (texture_size is the painted feature's only)
+    staged = engine.stage(on_white(tmp_path / "plain.png"))
+    job = engine.submit("image_to_textured_mesh", [staged], adapter="hunyuan3d", params={
         "model": str(tiny["hunyuan3d-2mini-turbo"]), **QUICK, "texture_size": 256})
-    result = fresh_engine.wait(job, 300)
+    result = engine.wait(job, 300)
     check_run(result, megabytes_on_gpu=False)
     assert result.stats["background"] == "grabcut"  # cut out of the plain background
     assert result.stats["painting"]["by"] == "projection"

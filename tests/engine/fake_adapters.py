@@ -24,6 +24,13 @@ class SleepyParams(BaseModel):
     warn: str = ""  # a warning sentence to return with the result
 
 
+class SleepyColourParams(SleepyParams):
+    """The same adapter's parameters for another feature, with one of its own (as Hunyuan3D
+    has ``texture_size`` only when it paints)."""
+
+    colour: str = ""
+
+
 class SleepyAdapter:
     """Takes ``steps`` steps of ``step_s`` seconds, then returns a box scaled like its input."""
 
@@ -62,11 +69,12 @@ class BrokenLoadAdapter(SleepyAdapter):
 
 def sleepy_spec(feature: str = "mesh_segmentation", adapter_id: str = "sleepy",
                 timeout_s: float = 60.0, entry: str = "SleepyAdapter",
-                devices: tuple[str, ...] = ("cpu",), vram: int = 0) -> AdapterSpec:
+                devices: tuple[str, ...] = ("cpu",), vram: int = 0,
+                params: str = "SleepyParams") -> AdapterSpec:
     return AdapterSpec(
         id=adapter_id, feature=feature, label=f"Fake {adapter_id}",
         description="A test adapter that sleeps.",
-        entry=f"tests.engine.fake_adapters:{entry}", params="tests.engine.fake_adapters:SleepyParams",
+        entry=f"tests.engine.fake_adapters:{entry}", params=f"tests.engine.fake_adapters:{params}",
         inputs=("mesh",), devices=devices, peak_vram_mb=vram, resident_vram_mb=vram,
         timeout_s=timeout_s,
     )

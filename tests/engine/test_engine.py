@@ -208,3 +208,27 @@ def test_logs_are_json_lines(engine, box_obj):
     entries = [e for f in engine.data.logs.glob("engine-*.jsonl") for e in read_log(f)]
     assert any(e["message"].endswith("succeeded") and e.get("job_id") for e in entries)
     assert all({"ts", "level", "message"} <= set(e) for e in entries)
+
+
+def test_a_warm_worker_serves_another_feature_of_its_adapter_with_that_features_parameters(
+        tmp_path, box_obj):
+    """Hunyuan3D makes raw and painted meshes with one model: a worker warmed by one feature
+    takes the other's job, checking that job's own parameters and naming its result so."""
+    from engine.contract.spec import Registry
+    from engine.storage.paths import DataDir
+    from tests.engine.fake_adapters import sleepy_spec
+
+    registry = Registry([sleepy_spec(), sleepy_spec("part_completion",
+                                                     params="SleepyColourParams")])
+    with Engine(DataDir(tmp_path / "own"), registry=registry) as engine:
+        staged = engine.stage(box_obj)
+        first = engine.submit("mesh_segmentation", [staged], adapter="sleepy",
+                              params={"steps": 1})
+        assert engine.wait(first, 60).status == "succeeded"
+        pids = engine.worker_pids()
+        second = engine.submit("part_completion", [staged], adapter="sleepy",
+                               params={"steps": 1, "colour": "red"})
+        result = engine.wait(second, 60)
+        assert result.status == "succeeded", result.error
+        assert engine.worker_pids() == pids  # the warm worker took it
+        assert Path(result.output_file_path).name == "box_completed.glb"
