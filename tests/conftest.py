@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,15 @@ from engine.storage.paths import DataDir
 from tests.engine.fake_adapters import sleepy_spec
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def terminal_ctrl_c() -> None:
+    """The signal tests play a terminal's Ctrl+C. A test run that a non-interactive shell
+    started in the background inherits SIGINT ignored, and hands that on to every process it
+    starts (an ignored signal survives exec): give the run the terminal's default instead."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

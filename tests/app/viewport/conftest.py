@@ -36,6 +36,24 @@ def million_face_glb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_million_face_glb(tmp_path_factory.mktemp("big") / "million.glb")
 
 
+# faces the renderer draws in its measured 0.1 s frame: llvmpipe on a loaded machine, where
+# about 20k faces fit a moving 33 ms frame (the ~12k motion level does, the ~42k preview not)
+SLOW_RENDERER_FACES = 60_000
+
+
+@pytest.fixture
+def slow_renderer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The view measures its renderer, and on a quiet machine a heavy mesh's preview, even
+    its full level, may fit the frame budget (then the view draws it and nothing switches).
+    Tests about the switch cap the measure at a renderer too slow for the preview, whatever
+    this machine draws."""
+    from app.viewmodels.viewport_viewmodel import ViewportViewModel
+
+    measured = ViewportViewModel.set_face_budget
+    monkeypatch.setattr(ViewportViewModel, "set_face_budget",
+                        lambda vm, faces: measured(vm, min(int(faces), SLOW_RENDERER_FACES)))
+
+
 @pytest.fixture
 def view_model(qtbot) -> Iterator[object]:
     from app.viewmodels.viewport_viewmodel import ViewportViewModel

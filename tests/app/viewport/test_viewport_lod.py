@@ -13,7 +13,6 @@ from PySide6.QtTest import QTest
 
 from app.scene_data import prepare_scene
 from app.scene_lod import MOTION_FACES, face_count, moving_level
-from app.viewmodels.viewport_viewmodel import ViewportViewModel
 from app.views.viewport import ViewportView
 from app.views.viewport_lod import SETTLE_MS
 from tests.app.viewport.meshes import LOAD_TIMEOUT_MS, write_showcase_glb
@@ -29,19 +28,7 @@ def heavy_glb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-# faces the renderer draws in its measured 0.1 s frame: llvmpipe on a loaded machine, where
-# about 20k faces fit a moving 33 ms frame (the ~12k motion level does, the ~42k preview not)
-SLOW_RENDERER_FACES = 60_000
-
-
-@pytest.fixture(autouse=True)
-def slow_renderer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The view measures its renderer, and on a quiet machine the preview itself keeps up with
-    a moving camera (then nothing needs to switch). These tests are about the switch, so they
-    cap the measure at a renderer too slow for the preview, whatever this machine draws."""
-    measured = ViewportViewModel.set_face_budget
-    monkeypatch.setattr(ViewportViewModel, "set_face_budget",
-                        lambda vm, faces: measured(vm, min(int(faces), SLOW_RENDERER_FACES)))
+pytestmark = pytest.mark.usefixtures("slow_renderer")  # tests/app/viewport/conftest.py
 
 
 def _open(qtbot, view: ViewportView, path: Path) -> None:

@@ -102,6 +102,7 @@ def test_a_truncated_plain_glb_gives_one_sentence(qtbot, view_model, tmp_path,
 # ----------------------------------------------------------------------------- two steps
 
 
+@pytest.mark.usefixtures("slow_renderer")  # the preview stays on screen: it is what fits
 def test_the_preview_arrives_and_is_drawn_before_the_full_level(qtbot, view, heavy_plain_glb):
     vm = view.view_model
     events: list[tuple[str, object]] = []
