@@ -6,7 +6,6 @@ its notice: tests/app/test_studio_jobs.py.)"""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
@@ -14,6 +13,7 @@ from app.bridge import EngineBridge
 from app.viewmodels.create_viewmodel import CreateViewModel
 from app.viewmodels.viewport_viewmodel import ViewportViewModel
 from engine.jobs import JobState
+from tests.app.create_support import choose
 
 pytestmark = pytest.mark.slow
 
@@ -28,16 +28,6 @@ def viewport(qtbot) -> ViewportViewModel:
 @pytest.fixture
 def create_vm(engine, qapp, viewport) -> CreateViewModel:
     return CreateViewModel(EngineBridge(engine), viewport=viewport)
-
-
-def choose(qtbot, vm: CreateViewModel, feature: str, adapter: str, source: Path,
-           **params: object) -> None:
-    vm.set_feature(feature)
-    vm.set_adapter(adapter)
-    with qtbot.waitSignal(vm.input_changed, timeout=30_000):
-        vm.set_input_source(str(source))
-    for name, value in params.items():
-        vm.set_param(name, value)
 
 
 def submitted_job(qtbot, vm: CreateViewModel) -> tuple[asyncio.Task, str]:

@@ -15,6 +15,7 @@ from app.viewmodels.jobs_viewmodel import sentence
 from app.views.jobs_view import FAILED_COLOUR, JobCard
 from app.views.main_window import MainWindow
 from engine.jobs import JobState
+from tests.app.create_support import choose
 
 pytestmark = pytest.mark.slow
 LONG = {"steps": 4000, "step_s": 0.05}  # minutes: still running when the test looks
@@ -154,12 +155,7 @@ def run_in_window(qtbot, studio, source: Path, feature: str = "mesh_segmentation
     """Run on ``source`` from the Create panel's button; the input is staged only (a drop
     would also show it in the viewport)."""
     vm = studio.create_vm
-    vm.set_feature(feature)
-    vm.set_adapter(adapter)
-    with qtbot.waitSignal(vm.input_changed, timeout=30_000):
-        vm.set_input_source(str(source))
-    for name, value in params.items():
-        vm.set_param(name, value)
+    choose(qtbot, vm, feature, adapter, source, **params)
     with qtbot.waitSignal(vm.job_submitted, timeout=30_000) as submitted:
         studio.create_view.run_button.click()
     return submitted.args[0]
