@@ -223,7 +223,7 @@ def list_history(args: argparse.Namespace) -> int:
         print(json.dumps([job.model_dump(mode="json") for job in jobs]))
     else:
         for job in jobs:
-            print(f"{job.job_id}  {job.state.value:<10} {job.spec.feature:<22} {job.spec.adapter}")
+            print(f"{job.job_id}  {job.state.value:<11} {job.spec.feature:<22} {job.spec.adapter}")
     return EXIT_OK
 
 
