@@ -2,10 +2,10 @@
 
 A heavy scene carries three levels, finest first: its own parts, the preview
 (``app.scene_preview``, ~100k faces, what a software renderer draws when the camera is still)
-and the *motion* level built here (~25k faces, the preview clustered once more). While the
+and the *motion* level built here (~12k faces, the preview clustered once more). While the
 artist orbits, pans or zooms, the viewport draws the finest level its renderer draws within
-``MOTION_FRAME_S`` (as CAD viewers do), and goes back to the still level once the camera
-stops. On a GPU fast enough for the whole mesh nothing changes while moving.
+VTK's share of a ``MOTION_FRAME_S`` frame (as CAD viewers do), and goes back to the still
+level once the camera stops. On a GPU fast enough for the whole mesh nothing changes while moving.
 
 Built in the helper process from the preview, so it costs ~30 ms even for ten million faces.
 No Qt and no VTK here.
@@ -23,8 +23,13 @@ from app.scene_preview import preview_parts
 if TYPE_CHECKING:  # scene_data imports this module to build its chain
     from app.scene_data import PartData, SceneData
 
-MOTION_FACES = 25_000  # llvmpipe on two busy cores draws this in well under 33 ms
+MOTION_FACES = 12_000  # the studio's llvmpipe frame paints this in ~8 ms (docs/benchmarks.md)
 MOTION_FRAME_S = 1 / 30  # a moving camera wants about 30 frames a second
+# VTK's share of a moving frame. The rest goes to the window system: Qt composes the window
+# and swaps it, which on a software renderer (llvmpipe) costs about as much as VTK's part
+# (10-15 ms for a studio window). On llvmpipe a face costs about the same at any resolution
+# (its vertex work runs on one thread), so the level is chosen by faces.
+MOTION_PAINT_S = MOTION_FRAME_S / 2
 _FRAME_BUDGET_S = 0.1  # the view measures its face budget per frame of this length
 
 
@@ -53,11 +58,12 @@ def moving_level(
     scene: SceneData, still: tuple[PartData, ...], face_budget: int
 ) -> tuple[PartData, ...]:
     """What to draw while the camera moves: the finest level no finer than ``still`` (what is
-    drawn when it stops) that fits a ``MOTION_FRAME_S`` frame, given ``face_budget`` (faces
-    the renderer draws in ``_FRAME_BUDGET_S``; 0 when not measured yet), else the lightest."""
+    drawn when it stops) that VTK draws within ``MOTION_PAINT_S``, its share of a moving frame,
+    given ``face_budget`` (faces the renderer draws in ``_FRAME_BUDGET_S``; 0 when not
+    measured yet), else the lightest."""
     chain = levels(scene)
     start = next((i for i, lvl in enumerate(chain) if lvl is still), 0)
-    fits = face_budget * MOTION_FRAME_S / _FRAME_BUDGET_S
+    fits = face_budget * MOTION_PAINT_S / _FRAME_BUDGET_S
     for level in chain[start:]:
         if face_budget and face_count(level) <= fits:
             return level
