@@ -6,8 +6,9 @@ A 1600 × 1000 window with three docks and a toolbar (the studio's layout, rough
 of three canvases, each run in its own process, alternating ``--rounds`` times:
 
 * ``qopenglwidget``: the studio's canvas (``app.views.viewport_canvas.Canvas``, pyvistaqt's
-  ``QtInteractor``, a ``QOpenGLWidget``: VTK renders into an FBO, Qt composes the window in
-  GL) at full resolution; a ~24k-face sphere, no MSAA;
+  ``QtInteractor``, a ``QOpenGLWidget``: VTK renders into an FBO, Qt composes it in GL; since
+  issue 18's third pass in a native child window of its own, so only the canvas's pixels are
+  composed) at full resolution; a ~24k-face sphere, no MSAA;
 * ``native``: VTK's own ``QVTKRenderWindowInteractor`` on its ``QWidget`` base (a native
   window, ``WA_PaintOnScreen``: VTK swaps straight to it, no composition), the same scene;
 * ``empty``: a ``QOpenGLWidget`` that only clears: Qt's composition and swap alone.

@@ -68,7 +68,8 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
         self.models_view = ModelsView(self.models_vm)
         self.parts_view = PartsView(self.viewport_vm)
         self.docks = self._make_docks()
-        self.notices = NoticeArea(self.viewport)
+        # over the 3D view: a child of its canvas, a native window (app/views/viewport_canvas)
+        self.notices = NoticeArea(self.viewport.plotter)
         self.outcomes = JobOutcomes(self.jobs_vm, self.viewport_vm, self.notices,
                                     retry=self.history_vm.rerun, show_log=self.show_job_log,
                                     parent=self)
