@@ -68,7 +68,8 @@ class MainWindow(AcceptsFileDrops, QMainWindow):
         self.models_view = ModelsView(self.models_vm)
         self.parts_view = PartsView(self.viewport_vm)
         self.docks = self._make_docks()
-        # over the 3D view: a child of its canvas, a native window (app/views/viewport_canvas)
+        # over the 3D view: the canvas's children are composed with its frames (it is a
+        # native window of its own, app/views/viewport_canvas.py)
         self.notices = NoticeArea(self.viewport.plotter)
         self.outcomes = JobOutcomes(self.jobs_vm, self.viewport_vm, self.notices,
                                     retry=self.history_vm.rerun, show_log=self.show_job_log,

@@ -12,8 +12,8 @@ resolution (the view lowers it on a software renderer while the camera moves).
 The canvas is a native child window. Qt composes a window that holds a ``QOpenGLWidget`` in GL
 on every frame and swaps all of it; as a window of its own the canvas composes and swaps only
 its own pixels, not the docks around it (on llvmpipe the p95 of a moving frame fell by about
-4 ms, docs/benchmarks.md). Whatever floats over the 3D view must therefore be the canvas's
-child (the overlay, the notices): a sibling would be drawn underneath it.
+4 ms, docs/benchmarks.md). The Qt widgets over the 3D view (the overlay, the notices) are
+the canvas's children, composed with its frames.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import time
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, Signal
 from PySide6.QtGui import QImage, QPainter
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QWidget
 from pyvistaqt import QtInteractor
 
 # no panel behind the text (as VTK drew it), so a label left larger than its text shows nothing
@@ -54,8 +54,11 @@ class Canvas(QtInteractor):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
+        # Only the canvas: left to itself Qt turns its ancestors and all their siblings (the
+        # docks, the menu and status bars) into native windows too, to keep their stacking.
+        QApplication.setAttribute(Qt.ApplicationAttribute.AA_DontCreateNativeWidgetSiblings)
+        self.setAttribute(Qt.WidgetAttribute.WA_DontCreateNativeAncestors)
         self.setAttribute(Qt.WidgetAttribute.WA_NativeWindow)
-        self.setAttribute(Qt.WidgetAttribute.WA_DontCreateNativeAncestors)  # the docks stay
         self.render_scale = 1.0  # below 1: VTK draws fewer pixels, the blit scales them up
         self.frame_scale = 1.0  # the scale the last frame was drawn at
         # The interactor's styles render at once on every mouse move, and paintGL renders

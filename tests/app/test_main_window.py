@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtGui import QDropEvent, QImage
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from app.bridge import EngineBridge
 from app.views.main_window import MainWindow
@@ -130,3 +130,41 @@ def test_cli_screenshot_of_a_bad_file_exits_2_with_one_sentence(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("meshsmith: broken.glb")
     assert "Traceback" not in proc.stderr
+
+
+def test_the_3d_view_is_a_window_of_its_own_and_notices_show_over_it(qtbot, window):
+    """The canvas is a native child window (Qt then composes and swaps only its pixels per
+    frame) and nothing else is: read back from the X display after the canvas has drawn new
+    frames, a notice posted over the 3D view is what the screen shows there, as Qt draws the
+    window."""
+    import os
+
+    from PIL import ImageGrab
+    from PySide6.QtCore import QPoint, QRect
+
+    canvas = window.viewport.plotter
+    assert canvas.testAttribute(Qt.WidgetAttribute.WA_NativeWindow) and canvas.internalWinId()
+    natives = [w for w in window.findChildren(QWidget)
+               if w.testAttribute(Qt.WidgetAttribute.WA_NativeWindow)]
+    assert natives == [canvas], "the docks and bars stay plain widgets"
+    assert window.viewport.overlay.parentWidget() is canvas
+    notice = window.notices.post("Auto-rig of plane.obj failed: it is flat.", "failed")
+    qtbot.waitUntil(notice.isVisible, timeout=5_000)
+    qtbot.wait(300)  # painted, composed and on the display
+    for _ in range(3):  # new 3D frames under it
+        with qtbot.waitSignal(canvas.frameSwapped, timeout=10_000):
+            canvas.update()
+    area = QRect(notice.mapTo(window, QPoint(0, 0)), notice.size())
+    assert QRect(canvas.mapTo(window, QPoint(0, 0)), canvas.size()).contains(area)
+    ratio = window.devicePixelRatioF()
+    corner = window.mapToGlobal(area.topLeft())
+    box = (round(corner.x() * ratio), round(corner.y() * ratio),
+           round((corner.x() + area.width()) * ratio), round((corner.y() + area.height()) * ratio))
+    on_screen = np.asarray(ImageGrab.grab(bbox=box, xdisplay=os.environ["DISPLAY"]), dtype=float)
+    image = window.grab(area).toImage().convertToFormat(QImage.Format.Format_RGB888)
+    drawn = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(
+        image.height(), image.bytesPerLine())[:, : 3 * image.width()].reshape(
+        image.height(), image.width(), 3).astype(float)
+    rows, cols = min(len(drawn), len(on_screen)), min(drawn.shape[1], on_screen.shape[1])
+    assert rows > 20 and cols > 200
+    assert np.abs(on_screen[:rows, :cols, :3] - drawn[:rows, :cols]).mean() < 12
