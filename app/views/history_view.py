@@ -34,6 +34,7 @@ from app.viewmodels.history_viewmodel import (
 )
 from app.viewmodels.names import feature_label
 from app.views.export_dialog import ExportDialog
+from app.views.history_columns import ColumnFit
 from app.views.history_grid import make_grid
 from engine.export.exporter import ExportOptions, ExportResult
 from engine.jobs import Job
@@ -100,6 +101,7 @@ class HistoryView(QWidget):
         header.resizeSection(STATUS, 80)
         header.resizeSection(DATE, 150)  # the whole date and time, never clipped
         header.setStretchLastSection(True)
+        self._column_fit = ColumnFit(table)  # a narrow panel hides columns, never scrolls
         table.setSortingEnabled(True)
         table.sortByColumn(DATE, Qt.SortOrder.DescendingOrder)
         return table

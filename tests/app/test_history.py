@@ -333,3 +333,22 @@ def test_the_grid_shows_thumbnails_and_shares_the_tables_selection(view, vm, qtb
         qtbot.mouseDClick(view.grid.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     view.grid_button.click()
     assert view.table.isVisible()
+
+
+def test_a_narrow_panel_hides_the_least_needed_columns_instead_of_scrolling(view, qtbot):
+    from app.viewmodels.history_cells import ADAPTER, DURATION, PIPELINE, USER
+
+    header, bar = view.table.horizontalHeader(), view.table.horizontalScrollBar()
+    always = [c for c in range(header.count()) if c not in (USER, PIPELINE, ADAPTER, DURATION)]
+    widths = {}
+    for width in (1400, 600, 760, 1400):  # wide, a 1366 x 768 screen's panel, between, wide
+        view.resize(width, 500)
+        qtbot.waitUntil(lambda w=width: view.width() == w, timeout=2_000)
+        qtbot.wait(20)
+        widths[width] = [c for c in range(header.count()) if not header.isSectionHidden(c)]
+        assert bar.maximum() == 0, f"the table scrolls sideways at {width} px"
+        assert all(c in widths[width] for c in always)
+    assert widths[1400] == list(range(header.count()))  # everything when it fits
+    assert USER not in widths[600] and DURATION not in widths[600]
+    hidden_760 = [c for c in (USER, PIPELINE, ADAPTER, DURATION) if c not in widths[760]]
+    assert hidden_760 and hidden_760 == [USER, PIPELINE, ADAPTER, DURATION][: len(hidden_760)]
