@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.viewmodels.job_results import mesh_input
 from app.viewmodels.jobs_viewmodel import ActiveJob, JobsViewModel, RowRole, input_thumbnail
 from app.viewmodels.thumbnail_cache import ThumbnailCache
 from engine.jobs import JobState
@@ -139,6 +140,8 @@ class JobCard(QFrame):
         shown = _BUTTONS.get(phase, ("dismiss",))
         if row.job.state is JobState.FAILED and not row.job.spec.inputs:
             shown = tuple(k for k in shown if k != "open")
+        if not mesh_input(row.job):  # a picture or a prompt has no "before" mesh to compare
+            shown = tuple(k for k in shown if k != "compare")
         for key, button in self.buttons.items():
             button.setVisible(key in shown)
         self.buttons["open"].setEnabled(row.job.state is JobState.SUCCEEDED

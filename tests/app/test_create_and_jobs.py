@@ -197,3 +197,27 @@ def test_a_card_shows_the_engines_eta_and_counts_it_down_but_never_guesses_one(q
     assert row.progress_text(now).startswith("50% · remeshing · ")
     assert row.progress_text(now).endswith("about 1:15 left")
     assert row.progress_text(now + 10).endswith("about 1:05 left")
+
+
+def test_a_finished_card_offers_compare_only_when_the_input_was_a_mesh(qtbot):
+    import time as _time
+
+    from app.viewmodels.jobs_viewmodel import ActiveJob
+    from app.views.jobs_view import JobCard
+    from engine.jobs import Job, JobSpec
+
+    def card_for(feature: str, source: str) -> JobCard:
+        spec = JobSpec(feature=feature, adapter="inflate", inputs=[source] if source else [])
+        job = Job(job_id="j", spec=spec, created_at=_time.time(), state=JobState.SUCCEEDED)
+        card = JobCard("j")
+        qtbot.addWidget(card)
+        card.show()
+        card.show_row(ActiveJob(job, title="t", detail="d"), _time.monotonic())
+        return card
+
+    from_mesh = card_for("mesh_retopology", "/data/inputs/ab/wuson.glb")
+    from_picture = card_for("image_to_raw_mesh", "/data/inputs/cd/cat.png")
+    from_prompt = card_for("text_to_raw_mesh", "")
+    assert from_mesh.buttons["compare"].isVisible() and from_mesh.buttons["open"].isVisible()
+    for card in (from_picture, from_prompt):
+        assert not card.buttons["compare"].isVisible() and card.buttons["open"].isVisible()
