@@ -22,6 +22,7 @@ from app.viewmodels.history_cells import (
     job_tooltip,
     searchable_text,
 )
+from app.viewmodels.job_results import input_thumbnail
 from app.viewmodels.list_table_model import AnyIndex, ListTableModel
 from app.viewmodels.names import adapter_label
 from app.viewmodels.thumbnail_cache import ThumbnailCache
@@ -112,10 +113,10 @@ class HistoryModel(ListTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and job.state is JobState.FAILED:
             return FAILED_COLOUR
         if column == THUMBNAIL and role == Qt.ItemDataRole.DecorationRole:
-            path = job.result.thumbnail_path if job.result else None
+            path = picture(job)
             return self._thumbnails.get(path) if path else None
         if role == TILE_ROLE:
-            path = job.result.thumbnail_path if job.result else None
+            path = picture(job)
             return self._tiles.get(path) if path else None
         if column == THUMBNAIL and role == Qt.ItemDataRole.SizeHintRole:
             return QSize(self._thumbnails.size + 4, self._thumbnails.size + 4)
@@ -124,9 +125,17 @@ class HistoryModel(ListTableModel):
     @Slot(str)
     def _on_thumbnails_loaded(self, path: str) -> None:
         for row, job in enumerate(self._jobs):
-            if job.result is not None and job.result.thumbnail_path == path:
+            if picture(job) == path:
                 index = self.index(row, THUMBNAIL)
                 self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole, TILE_ROLE])
+
+
+def picture(job: Job) -> str | None:
+    """A row's picture: its result's thumbnail, or for a job without one (failed, cancelled,
+    interrupted) the picture of its input, so every row shows what it was about."""
+    if job.result is not None and job.result.thumbnail_path:
+        return job.result.thumbnail_path
+    return input_thumbnail(job)
 
 
 class HistoryFilter(QSortFilterProxyModel):

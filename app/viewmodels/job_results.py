@@ -51,6 +51,16 @@ def mesh_input(job: Job) -> str:
     return source if source and Path(source).suffix.lower() in MESH_SUFFIXES else ""
 
 
+def input_thumbnail(job: Job) -> str | None:
+    """The picture of a job's input: the staged mesh's thumbnail, or the staged image."""
+    if not job.spec.inputs:
+        return None
+    first = Path(job.spec.inputs[0])
+    if first.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp"}:
+        return str(first)
+    return str(first.with_name("thumbnail.png"))
+
+
 def open_job(viewport: ViewportViewModel, job: Job) -> None:
     """The result of a job that succeeded, in its feature's mode; the input of one that did not."""
     result = job.result.output_file_path if job.result else None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
@@ -121,16 +120,6 @@ def format_duration(seconds: float | None) -> str:
         return f"{minutes}:{seconds:02d}"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{seconds:02d}"
-
-
-def input_thumbnail(job: Job) -> str | None:
-    """The picture of a job's input: the staged mesh's thumbnail, or the staged image."""
-    if not job.spec.inputs:
-        return None
-    first = Path(job.spec.inputs[0])
-    if first.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp"}:
-        return str(first)
-    return str(first.with_name("thumbnail.png"))
 
 
 class JobListModel(ListTableModel):

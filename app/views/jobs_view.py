@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.viewmodels.job_results import mesh_input
-from app.viewmodels.jobs_viewmodel import ActiveJob, JobsViewModel, RowRole, input_thumbnail
+from app.viewmodels.job_results import input_thumbnail, mesh_input
+from app.viewmodels.jobs_viewmodel import ActiveJob, JobsViewModel, RowRole
 from app.viewmodels.thumbnail_cache import ThumbnailCache
 from engine.jobs import JobState
 

@@ -60,7 +60,8 @@ def shown(vm: HistoryViewModel) -> list[str]:
             for r in range(proxy.rowCount())]
 
 
-def test_rows_are_newest_first_with_readable_columns(vm, qtmodeltester):
+def test_rows_are_newest_first_with_readable_columns(vm, qtmodeltester, qtbot):
+    # qtbot: the studio's asyncio loop, on which the model's pictures are read
     qtmodeltester.check(vm.model)
     assert shown(vm) == ["run1", "seg2", "seg1", "uv2", "uv1"]
     model = vm.model
@@ -133,6 +134,22 @@ def test_a_missing_thumbnail_is_no_decoration_and_is_not_retried(vm, bridge, qtb
     assert index.data(DECORATION) is None
     with qtbot.assertNotEmitted(vm.thumbnails.loaded, wait=100):
         assert index.data(DECORATION) is None
+
+
+def test_a_failed_job_shows_its_inputs_picture(vm, bridge, qtbot):
+    from PIL import Image
+
+    job = add_job(bridge.engine, "broke", state=JobState.FAILED, error="It broke.")
+    staged = Path(job.spec.inputs[0])
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGBA", (64, 64), (40, 90, 200, 255)).save(staged.with_name("thumbnail.png"))
+    bridge.job_updated.emit(job)
+    index = vm.model.index(shown(vm).index("broke"), THUMBNAIL)
+    assert job.result is not None and not job.result.thumbnail_path
+    index.data(DECORATION)  # queues the read of the input's picture
+    qtbot.waitUntil(lambda: isinstance(index.data(DECORATION), QPixmap), timeout=5000)
+    colour = index.data(DECORATION).toImage().pixelColor(8, 8)
+    assert (colour.red(), colour.green(), colour.blue()) == (40, 90, 200)
 
 
 def test_open_and_use_as_input(vm, qtbot):
