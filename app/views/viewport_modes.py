@@ -185,8 +185,14 @@ _PAINTERS: dict[DisplayMode, _Painter] = {
 }
 
 
+FLOOR_GAP = 0.01  # of the model's size, between its lowest point and the grid
+
+
 def ground_grid(bounds: np.ndarray) -> pv.PolyData:
-    """Lines on the floor (y = lowest point, glTF is y-up) a little wider than the model."""
+    """Lines on the floor a little wider than the model, ``FLOOR_GAP`` of its size below its
+    lowest point (glTF is y-up): a flat sheet or a flat base lying on the floor is drawn over
+    the lines, not crossed by them (at the same depth they fight; 0.2% still let dots of the
+    lines through a sheet seen from the default three-quarter view, 1% does not)."""
     low, high = bounds
     size = float(max(high - low)) or 1.0
     step = 10.0 ** np.floor(np.log10(size / 2.0))  # a round spacing: 1, 0.1, 10...
@@ -194,7 +200,7 @@ def ground_grid(bounds: np.ndarray) -> pv.PolyData:
     ticks = np.arange(-half, half + step / 2, step)
     cx, cz = (low[0] + high[0]) / 2.0, (low[2] + high[2]) / 2.0
     cx, cz = step * np.round(cx / step), step * np.round(cz / step)
-    y = float(low[1])
+    y = float(low[1]) - FLOOR_GAP * size
     ends = [((cx + t, y, cz - half), (cx + t, y, cz + half)) for t in ticks]
     ends += [((cx - half, y, cz + t), (cx + half, y, cz + t)) for t in ticks]
     points = np.array(ends, dtype=np.float64).reshape(-1, 3)
