@@ -25,6 +25,9 @@ if TYPE_CHECKING:  # scene_data imports this module to build its chain
 
 MOTION_FACES = 12_000  # the studio's llvmpipe frame paints this in ~8 ms (docs/benchmarks.md)
 MOTION_FRAME_S = 1 / 30  # a moving camera wants about 30 frames a second
+# a part keeps at least this many faces while moving (its silhouette): the preview's floor
+# (500) would keep a file of hundreds of parts at the preview's weight
+MOTION_MIN_PART_FACES = 60
 # VTK's share of a moving frame. The rest goes to the window system: Qt composes the window
 # and swaps it, which on a software renderer (llvmpipe) costs about as much as VTK's part
 # (10-15 ms for a studio window). On llvmpipe a face costs about the same at any resolution
@@ -42,7 +45,8 @@ def motion_parts(
     vertex, so seams stay apart); None when the preview is already about that light."""
     if sum(len(p.faces) for p in preview) <= 2 * faces:
         return None
-    return preview_parts(preview, tuple(charts(p) for p in preview), faces)
+    return preview_parts(preview, tuple(charts(p) for p in preview), faces,
+                         smallest=MOTION_MIN_PART_FACES)
 
 
 def levels(scene: SceneData) -> list[tuple[PartData, ...]]:

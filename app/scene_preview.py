@@ -38,14 +38,16 @@ def needs_preview(faces: int, budget: int = PREVIEW_FACES) -> bool:
 
 
 def preview_parts(
-    parts: tuple[PartData, ...], charts: tuple[np.ndarray | None, ...], budget: int = PREVIEW_FACES
+    parts: tuple[PartData, ...], charts: tuple[np.ndarray | None, ...],
+    budget: int = PREVIEW_FACES, smallest: int = _MIN_PART_FACES,
 ) -> tuple[PartData, ...]:
-    """Each part clustered to its share of ``budget`` faces (``charts``: each part's UV chart
-    per vertex, or None without UVs), in the same order and with the same names."""
+    """Each part clustered to its share of ``budget`` faces, but not below ``smallest``
+    (``charts``: each part's UV chart per vertex, or None without UVs), in the same order and
+    with the same names."""
     total = sum(len(p.faces) for p in parts) or 1
     out = []
     for part, chart in zip(parts, charts, strict=True):
-        share = max(_MIN_PART_FACES, round(budget * len(part.faces) / total))
+        share = max(smallest, round(budget * len(part.faces) / total))
         out.append(cluster(part, chart, share) if len(part.faces) > 1.5 * share else part)
     return tuple(out)
 

@@ -10,7 +10,8 @@ level has followed the preview, ``full_level_idle_s``) and how long that one
 frame holds the GUI thread (``full_detail_frame_ms``). Then, still idle, a scripted turntable
 (120 mouse-drag moves through the viewport's interactor, ``benchmarks/_orbit.py``) gives the
 frame times while the camera moves, at the default detail and at full detail (``orbit``).
-``--scan-faces 10000000`` uses a 10M-face scan-like surface instead of the 1.3M sphere.
+``--scan-faces 10000000`` uses a 10M-face scan-like surface instead of the 1.3M sphere;
+``--parts 256`` splits the sphere into 256 smaller ones (one glTF node each).
 ``peak_rss_mb``: the studio and all its helper processes together. Run under a display:
 
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/ui_latency.py
@@ -49,13 +50,26 @@ print(time.perf_counter() - t0)
 """
 
 
-def make_glb(path: Path, subdivisions: int) -> int:
+def make_glb(path: Path, subdivisions: int, parts: int = 1) -> int:
+    """A bumpy sphere of ``subdivisions``; with ``parts`` > 1, that many smaller ones in a grid
+    (each of the subdivisions that keeps the total about the same), one glTF node apiece."""
     import trimesh
 
-    mesh = trimesh.creation.icosphere(subdivisions=subdivisions, radius=1.0)
-    mesh.vertices += 0.03 * np.sin(8 * mesh.vertices)  # not a perfect sphere: real shading work
-    mesh.export(path)
-    return len(mesh.faces)
+    if parts <= 1:
+        mesh = trimesh.creation.icosphere(subdivisions=subdivisions, radius=1.0)
+        mesh.vertices += 0.03 * np.sin(8 * mesh.vertices)  # not a perfect sphere: real shading
+        mesh.export(path)
+        return len(mesh.faces)
+    each = max(1, subdivisions - round(np.log(parts) / np.log(4)))  # faces grow 4x a level
+    side = int(np.ceil(np.sqrt(parts)))
+    scene = trimesh.Scene()
+    for k in range(parts):
+        mesh = trimesh.creation.icosphere(subdivisions=each, radius=0.45)
+        mesh.vertices += 0.02 * np.sin(8 * mesh.vertices)
+        mesh.apply_translation([k % side, 0.0, k // side])
+        scene.add_geometry(mesh, node_name=f"part{k}", geom_name=f"part{k}")
+    scene.export(path)
+    return parts * len(mesh.faces)
 
 
 def f3d_first_frame_s(glb: Path) -> float | None:
@@ -87,7 +101,7 @@ def run(args: argparse.Namespace, memory: MemoryWatch) -> dict:
     os.environ["MESHSMITH_HOME"] = str(work / "home")
     glb = work / "dense.glb"
     faces = (make_scan_glb(glb, args.scan_faces) if args.scan_faces
-             else make_glb(glb, args.subdivisions))
+             else make_glb(glb, args.subdivisions, args.parts))
     app = QApplication.instance() or QApplication([])
     loop = async_loop.attach(app)  # the window's async slots step as this script spins Qt
     apply_theme(app)
@@ -256,6 +270,8 @@ def _spin(app: object, seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subdivisions", type=int, default=8, help="8 gives 1.3M faces")
+    parser.add_argument("--parts", type=int, default=1,
+                        help="split the sphere into this many (64: 20k faces each, 256: 5k)")
     parser.add_argument("--scan-faces", type=int, default=0,
                         help="a scan-like surface of about this many faces instead")
     parser.add_argument("--job-seconds", type=float, default=20.0)

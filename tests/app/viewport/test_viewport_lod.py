@@ -146,3 +146,21 @@ def test_a_disabled_watch_keeps_the_still_level_while_moving(qtbot, view, heavy_
     view.camera_motion.enabled = False
     _drag_start(view)
     assert not view.view_model.camera_moving and view._parts is view.view_model.scene.preview
+
+
+def test_a_file_of_hundreds_of_parts_still_moves_light(tmp_path):
+    """The preview keeps every part at 500 faces or more (a small part would vanish), which
+    for 256 parts is the preview's whole weight; the motion level's floor is lower, so it is
+    still about MOTION_FACES, every part still there."""
+    scene_in = trimesh.Scene()
+    for k in range(256):
+        part = trimesh.creation.icosphere(subdivisions=3, radius=0.45)  # 1,280 faces
+        part.apply_translation([k % 16, 0, k // 16])
+        scene_in.add_geometry(part, node_name=f"part{k}", geom_name=f"part{k}")
+    path = tmp_path / "parts.glb"
+    scene_in.export(path)
+    scene = prepare_scene(path)
+    assert len(scene.parts) == 256 and scene.preview is not None and scene.motion is not None
+    assert face_count(scene.preview) >= 80_000  # about PREVIEW_FACES: 500 a part
+    assert face_count(scene.motion) <= 2 * MOTION_FACES
+    assert len(scene.motion) == 256 and all(len(p.faces) for p in scene.motion)
