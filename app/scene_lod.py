@@ -33,6 +33,9 @@ MOTION_MIN_PART_FACES = 60
 # (10-15 ms for a studio window). On llvmpipe a face costs about the same at any resolution
 # (its vertex work runs on one thread), so the level is chosen by faces.
 MOTION_PAINT_S = MOTION_FRAME_S / 2
+# above this many parts a moving frame draws the parts that look alike as one mesh: VTK spends
+# ~40 us per actor on llvmpipe, 10 ms for 256 parts (docs/benchmarks.md)
+MERGE_ABOVE_PARTS = 16
 _FRAME_BUDGET_S = 0.1  # the view measures its face budget per frame of this length
 
 
@@ -72,3 +75,35 @@ def moving_level(
         if face_budget and face_count(level) <= fits:
             return level
     return chain[-1]
+
+
+def merged(parts: tuple[PartData, ...]) -> tuple[PartData, ...]:
+    """``parts`` with the parts that look alike (no texture of their own or the same one, the
+    same base colour, vertex colours and UVs both present or both absent) joined into one
+    mesh each, in the order their groups first appear; quad meshes stay as they are."""
+    from app.scene_data import PartData  # at call time: scene_data imports this module
+
+    groups: dict[tuple[object, ...], list[PartData]] = {}
+    for part in parts:
+        key: tuple[object, ...] = ("whole", id(part)) if part.quads is not None else (
+            id(part.texture) if part.texture is not None else None, part.base_color,
+            part.uv is None, part.vertex_colors is None, part.normals is None)
+        groups.setdefault(key, []).append(part)
+    out = []
+    for group in groups.values():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        offsets = np.cumsum([0] + [len(p.vertices) for p in group[:-1]])
+        first = group[0]
+
+        def joined(field: str, group: list[PartData] = group) -> np.ndarray | None:
+            arrays = [getattr(p, field) for p in group]
+            return None if arrays[0] is None else np.concatenate(arrays)
+
+        out.append(PartData(
+            name=f"{first.name} and {len(group) - 1} more", vertices=joined("vertices"),
+            faces=np.concatenate([p.faces + o for p, o in zip(group, offsets, strict=True)]),
+            normals=joined("normals"), uv=joined("uv"), texture=first.texture,
+            base_color=first.base_color, vertex_colors=joined("vertex_colors")))
+    return tuple(out)

@@ -12,6 +12,11 @@ from app import scene_lod
 from app.scene_data import PartData, SceneData
 from app.viewmodels.display_modes import DisplayMode
 
+# modes whose look does not tell one part from another (Parts colours each; Skeleton and
+# Wireframe draw what they draw from each part)
+_MERGEABLE = (DisplayMode.TEXTURED, DisplayMode.CLAY, DisplayMode.TWO_SIDED, DisplayMode.NORMALS,
+              DisplayMode.UV_CHECKER)
+
 
 class ViewportDetail:
     """Level-of-detail decisions for ``ViewportViewModel``; mixed in before ``QObject``."""
@@ -29,8 +34,19 @@ class ViewportDetail:
                                                for lvl in scene_lod.levels(scene)):
                 # picked once per move: a frame measured meanwhile must not swap levels mid-drag
                 self._motion = scene_lod.moving_level(scene, level, self._face_budget)
+            if self._motion is not scene.parts and self.effective_mode in _MERGEABLE:
+                return self._merged(self._visible(self._motion))
             level = self._motion
         return self._visible(level)
+
+    def _merged(self, parts: tuple[PartData, ...]) -> tuple[PartData, ...]:
+        """A light moving level of many parts with the parts that look alike joined (one VTK
+        actor each, not hundreds), the same tuple for the same parts."""
+        if len(parts) <= scene_lod.MERGE_ABOVE_PARTS:
+            return parts
+        if self._merged_cache[0] is not parts:
+            self._merged_cache = (parts, scene_lod.merged(parts))
+        return self._merged_cache[1]
 
     def _visible(self, level: tuple[PartData, ...]) -> tuple[PartData, ...]:
         """``level`` without the parts the artist hid (every level keeps one entry per part)."""

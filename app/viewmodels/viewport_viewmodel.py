@@ -83,6 +83,7 @@ class ViewportViewModel(ViewportLoading, ViewportOverlay, ViewportDetail, QObjec
         self._drawn: tuple[object, tuple[PartData, ...]] = (None, ())  # filtered, cached
         self._moving = False  # the artist is moving the camera (drag, wheel)
         self._motion: tuple[PartData, ...] | None = None  # the level picked as it started
+        self._merged_cache: tuple[object, tuple[PartData, ...]] = (None, ())  # alike joined
         self._motion_scale = 1.0  # the view's render resolution while the camera moves
         self._grid = True
         self._axes = True

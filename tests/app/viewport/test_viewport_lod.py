@@ -148,19 +148,73 @@ def test_a_disabled_watch_keeps_the_still_level_while_moving(qtbot, view, heavy_
     assert not view.view_model.camera_moving and view._parts is view.view_model.scene.preview
 
 
-def test_a_file_of_hundreds_of_parts_still_moves_light(tmp_path):
+@pytest.fixture(scope="module")
+def parts_glb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """256 parts of 1,280 faces: a preview of ~100k (500 a part) and a motion level of ~15k."""
+    scene_in = trimesh.Scene()
+    for k in range(256):
+        part = trimesh.creation.icosphere(subdivisions=3, radius=0.45)
+        part.apply_translation([k % 16, 0, k // 16])
+        scene_in.add_geometry(part, node_name=f"part{k}", geom_name=f"part{k}")
+    path = tmp_path_factory.mktemp("parts") / "parts.glb"
+    scene_in.export(path)
+    return path
+
+
+def test_a_file_of_hundreds_of_parts_still_moves_light(parts_glb):
     """The preview keeps every part at 500 faces or more (a small part would vanish), which
     for 256 parts is the preview's whole weight; the motion level's floor is lower, so it is
     still about MOTION_FACES, every part still there."""
-    scene_in = trimesh.Scene()
-    for k in range(256):
-        part = trimesh.creation.icosphere(subdivisions=3, radius=0.45)  # 1,280 faces
-        part.apply_translation([k % 16, 0, k // 16])
-        scene_in.add_geometry(part, node_name=f"part{k}", geom_name=f"part{k}")
-    path = tmp_path / "parts.glb"
-    scene_in.export(path)
+    path = parts_glb
     scene = prepare_scene(path)
     assert len(scene.parts) == 256 and scene.preview is not None and scene.motion is not None
     assert face_count(scene.preview) >= 80_000  # about PREVIEW_FACES: 500 a part
     assert face_count(scene.motion) <= 2 * MOTION_FACES
     assert len(scene.motion) == 256 and all(len(p.faces) for p in scene.motion)
+
+
+def test_merged_joins_parts_that_look_alike_and_keeps_every_face():
+    from app.scene_data import PartData
+    from app.scene_lod import merged
+
+    def part(name: str, shift: float, **look: object) -> PartData:
+        mesh = trimesh.creation.box()
+        return PartData(name, (mesh.vertices + shift).astype(np.float32),
+                        mesh.faces.astype(np.int64),
+                        mesh.vertex_normals.astype(np.float32), **look)
+
+    texture = np.zeros((4, 4, 3), np.uint8)
+    uv = np.zeros((8, 2), np.float32)
+    parts = (part("a", 0), part("b", 2), part("red", 4, base_color=(1, 0, 0, 1)),
+             part("c", 6), part("t1", 8, uv=uv, texture=texture),
+             part("t2", 10, uv=uv, texture=texture),
+             part("other", 12, uv=uv, texture=texture.copy()))
+    joined = merged(parts)
+    assert [p.name for p in joined] == ["a and 2 more", "red", "t1 and 1 more", "other"]
+    assert face_count(joined) == face_count(parts)
+    first = joined[0]
+    assert len(first.vertices) == 24 and first.faces.max() == 23
+    assert np.allclose(first.vertices[first.faces[12:24]].mean(axis=(0, 1)),
+                       parts[1].vertices.mean(axis=0))  # b's faces point at b's corners
+    assert joined[2].texture is texture and len(joined[2].uv) == 16
+
+
+def test_a_drag_on_many_parts_draws_the_alike_ones_as_one_mesh_but_parts_mode_keeps_them(
+        qtbot, view, parts_glb):
+    from app.viewmodels.viewport_viewmodel import DisplayMode
+
+    _open(qtbot, view, parts_glb)
+    vm, scene = view.view_model, view.view_model.scene
+    vm.set_mode(DisplayMode.CLAY.value)
+    iren, _, _ = _drag_start(view)
+    assert vm.camera_moving and len(view._parts) == 1
+    assert face_count(view._parts) == face_count(scene.motion)
+    assert len(view._mode_actors) == 1
+    with qtbot.waitSignal(vm.detail_changed, timeout=SETTLE_MS * 20):
+        iren.LeftButtonReleaseEvent()
+    assert view._parts is scene.preview and len(view._mode_actors) == 256
+    vm.set_mode(DisplayMode.PARTS.value)  # each part its colour, moving or not
+    iren, _, _ = _drag_start(view)
+    assert view._parts is scene.motion and len(view._mode_actors) == 256
+    with qtbot.waitSignal(vm.detail_changed, timeout=SETTLE_MS * 20):
+        iren.LeftButtonReleaseEvent()
