@@ -150,5 +150,12 @@ def with_overlay(frame: np.ndarray, overlay: QLabel, canvas_width: int) -> np.nd
     painter.scale(scale, scale)
     overlay.render(painter, QPoint(overlay.x(), overlay.y()))
     painter.end()
+    return rgb_array(image)
+
+
+def rgb_array(image: QImage) -> np.ndarray:
+    """``image`` as an (h, w, 3) uint8 array of its own (rows padded to 4 bytes dropped)."""
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    height, width = image.height(), image.width()
     rows = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(height, -1)
     return rows[:, : 3 * width].reshape(height, width, 3).copy()

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent, QImage
+from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from app.bridge import EngineBridge
 from app.views.main_window import MainWindow
+from app.views.viewport_canvas import rgb_array
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -161,10 +162,7 @@ def test_the_3d_view_is_a_window_of_its_own_and_notices_show_over_it(qtbot, wind
     box = (round(corner.x() * ratio), round(corner.y() * ratio),
            round((corner.x() + area.width()) * ratio), round((corner.y() + area.height()) * ratio))
     on_screen = np.asarray(ImageGrab.grab(bbox=box, xdisplay=os.environ["DISPLAY"]), dtype=float)
-    image = window.grab(area).toImage().convertToFormat(QImage.Format.Format_RGB888)
-    drawn = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(
-        image.height(), image.bytesPerLine())[:, : 3 * image.width()].reshape(
-        image.height(), image.width(), 3).astype(float)
+    drawn = rgb_array(window.grab(area).toImage()).astype(float)
     rows, cols = min(len(drawn), len(on_screen)), min(drawn.shape[1], on_screen.shape[1])
     assert rows > 20 and cols > 200
     assert np.abs(on_screen[:rows, :cols, :3] - drawn[:rows, :cols]).mean() < 12
