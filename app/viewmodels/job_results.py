@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 # Staged inputs carry the extension of their content, so the suffix tells a mesh from an image.
 MESH_SUFFIXES = {".glb", ".gltf", ".obj", ".ply", ".stl", ".off"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 
 
 async def await_result(engine: Engine, job_id: str) -> JobResult:
@@ -56,7 +57,7 @@ def input_thumbnail(job: Job) -> str | None:
     if not job.spec.inputs:
         return None
     first = Path(job.spec.inputs[0])
-    if first.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp"}:
+    if first.suffix.lower() in IMAGE_SUFFIXES:
         return str(first)
     return str(first.with_name("thumbnail.png"))
 
