@@ -137,3 +137,60 @@ def test_saturated_room_load_accounting_counts_cold_starts_and_the_last_heavy_wa
     assert load_accounting(run, 150.0) == {
         "heavy_cold_starts": 1, "heavy_load_s": 40.0, "light_load_s": 10.0,
         "last_heavy_wait_over_longest_s": 15.0}
+
+
+def _computing_together(runs: list, at: float, device: str) -> list:
+    return [r for r in runs if r.device == device and r.start_s <= at < r.end_s]
+
+
+@pytest.mark.parametrize("shortest", [True, False])
+def test_saturated_oracle_runs_every_job_once_and_never_overfills_a_card(shortest: bool) -> None:
+    from benchmarks._sim_workload import CATALOG, GPU_MB, saturated_day
+    from benchmarks.saturated_oracle import Lane, Setting
+
+    jobs = saturated_day(90, hours=0.3, seed=4)
+    run = Lane(jobs, 600.0, 1200.0, Setting(shortest, 0.3, 0.0, 1.1)).run()
+    assert set(run.runs) == {j.job_id for j in jobs}
+    runs = list(run.runs.values())
+    assert all(r.end_s >= r.compute_s >= r.start_s >= r.job.submit_s for r in runs)
+    for r in runs:  # at every start, what loads or computes on that card fits on it
+        beside = _computing_together(runs, r.start_s, r.device)
+        assert len({b.job.adapter for b in beside}) == len(beside)  # one job per worker
+        assert sum(CATALOG[b.job.adapter].peak_mb for b in beside) <= GPU_MB
+    heavy = [r for r in runs if not r.job.spec.light]
+    assert {r.device for r in heavy} <= {"cuda:0", "cuda:1"}
+    # GPU 0 is the heavy lane: before its last heavy job only PartField runs there (beside
+    # Hunyuan3D); SAMesh would evict the generation's model.
+    last_heavy_on_lane = max(r.start_s for r in heavy if r.device == "cuda:0")
+    assert {r.job.adapter for r in runs if r.device == "cuda:0" and r.job.spec.light
+            and r.start_s < last_heavy_on_lane} <= {"partfield"}
+
+
+def test_saturated_oracle_meets_a_generous_heavy_deadline_and_knows_only_its_day() -> None:
+    from benchmarks._sim_workload import SimJob, saturated_day
+    from benchmarks.saturated_oracle import Lane, Setting
+
+    jobs = saturated_day(60, hours=0.25, seed=2)
+    heavy_work = sum(j.run_s for j in jobs if not j.spec.light)
+    longest = heavy_work / 2 + 200.0  # room for both cards and their loads
+    run = Lane(jobs, longest, 10 * heavy_work, Setting(False, 0.3, 0.0, 1.1)).run()
+    assert all(r.start_s - r.job.submit_s <= longest
+               for r in run.runs.values() if not r.job.spec.light)
+    with pytest.raises(ValueError, match="xatlas"):
+        Lane([SimJob("u", "xatlas", 0.0, 5.0)], 100.0, 100.0, Setting(False, 0.3, 0.0, 1.1)).run()
+
+
+def test_saturated_oracle_scores_the_three_targets_and_ranks_near_misses() -> None:
+    from benchmarks._sim_metrics import JobRun, PolicyRun
+    from benchmarks._sim_workload import SimJob
+    from benchmarks.saturated_oracle import targets
+
+    h, light = SimJob("h", "trellis2", 0.0, 100.0), SimJob("l", "partfield", 0.0, 10.0)
+    run = PolicyRun()
+    run.record(JobRun(h, 0.0, 40.0, 140.0, "cuda:0", True))
+    run.record(JobRun(light, 5.0, 13.0, 23.0, "cuda:1", True))
+    reviewed = {"light_p95_wait_s": 100.0, "max_wait_s": 4.0}
+    fig = targets(run, [h, light], reviewed, 130.0)
+    # light 100/5 = 20x met; makespan 140/130 = 1.077 met; longest wait 5 s of 4 s missed
+    assert fig["met"] == [True, True, False]
+    assert fig["light_ratio"] == 20.0 and fig["shortfall"] == 1.25
