@@ -11,8 +11,12 @@ Holds are EASY backfilling (Slurm's): the first head blocked by capacity, and ev
 one, hold the amount they need (MB on one GPU, or one CPU slot) on the device that frees it
 soonest by the estimates. Another job may use that device only if it is expected to finish
 before the holder could start (the shadow time), or if it fits in what is left beside the
-holder then. Holds are recomputed on every dispatch, so none outlives its cause; a head that
-waits only for its own adapter's busy worker holds nothing. A job does not evict a warm model
+holder then. What a job takes on a GPU is the new memory it needs, so a warm idle worker's next
+job runs on a held device even past the shadow, though the holder counted on evicting that
+worker; and a holder that can start when capacity frees is ranked like any other job, so a
+shorter one may go first. Making holds keep either out measured worse (docs/benchmarks.md,
+"Fifth attempt"). Holds are recomputed on every dispatch, so none outlives its cause; a head
+that waits only for its own adapter's busy worker holds nothing. A job does not evict a warm model
 that queued jobs want until it has waited ``spare_loads`` of that model's loads
 (``engine.scheduling.evictions.spared``). A job whose model is warm on a GPU goes before the
 shorter jobs that would evict it while another GPU serves them soon enough

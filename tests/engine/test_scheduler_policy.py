@@ -127,6 +127,25 @@ def test_easy_backfill_lets_a_job_pass_a_held_head_only_if_it_ends_before_the_he
     assert "slow" in causes(out)
 
 
+def test_a_warm_workers_next_job_may_run_on_a_held_device_past_the_shadow():
+    # A hold keeps out new models, not the next job of a warm idle worker on its device: that
+    # job takes no new memory. The holder counts on evicting that worker, so the job delays it;
+    # holding such jobs back too measured worse on the saturated day (docs/benchmarks.md,
+    # "Fifth attempt").
+    est = seeded(a=100, b=100, seg=150, other=500)
+    s = Scheduler([GPU], estimates=est)
+    s.handle(Submitted(gpu_job("s0", "seg", "seg", 6000), 0))
+    s.handle(JobFinished("s0", JobState.SUCCEEDED, 5))  # seg stays warm and idle: 6 GB
+    s.handle(Submitted(gpu_job("a", "f1", "a", 12000), 6))
+    s.handle(Submitted(gpu_job("b", "f2", "b", 20000), 7))  # needs a's 12 GB and seg's 6 GB
+    assert [(h.job_id, h.device) for h in s.holds] == [("b", "cuda:0")]
+    out = s.handle(Submitted(gpu_job("s1", "seg", "seg", 6000), 8))  # ends after b's shadow
+    assert "s1" in starts(out)
+    out = s.handle(Submitted(gpu_job("new", "f3", "other", 6000), 9))  # a new 6 GB model
+    assert "new" not in starts(out)
+    assert causes(out)["new"] == "waiting: GPU 0 is held for an older job"
+
+
 def test_shortest_expected_job_goes_first_when_capacity_frees():
     # Defect 1: light jobs waited for capacity that older heavy jobs took in age order.
     est = seeded(heavy=150, light=10, a=50)
