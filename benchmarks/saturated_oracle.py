@@ -52,11 +52,12 @@ class Setting:
     gap_k: float
     margin_s: float
     makespan_f: float
+    longest_last: bool = False  # GPU 0 runs each model's jobs shortest first (else oldest)
 
 
 SETTINGS = [Setting(*p) for p in itertools.product(
     (True, False), (0.0, 0.3, 0.6, 1.0, 1.5, 2.5), (-150.0, -50.0, 0.0, 50.0, 150.0, 300.0),
-    (MAKESPAN_TARGET, 1.05))]
+    (MAKESPAN_TARGET, 1.05), (False, True))]
 
 
 @dataclass
@@ -133,12 +134,18 @@ class Lane:
         t = max([now] + [u for a, u in self.lane.workers.items() if a in HEAVY and u is not None])
         model = self.lane.heavy_model()
         worst = float("-inf")
-        for job in sorted(queued, key=lambda j: (j.adapter != model, j.adapter, j.submit_s)):
+        for job in self._lane_order(queued, model):
             if job.adapter != model:
                 t, model = t + CATALOG[job.adapter].load_s, job.adapter
             worst = max(worst, t - self._deadline(job))
             t += job.run_s
         return worst
+
+    def _lane_order(self, queued: list[SimJob], model: str | None) -> list[SimJob]:
+        """GPU 0's order: its warm model's jobs, then TRELLIS.2's, then Hunyuan3D's."""
+        last = self.setting.longest_last
+        return sorted(queued, key=lambda j: (j.adapter != model, j.adapter != "trellis2",
+                                             j.run_s if last else j.submit_s))
 
     def _light_card_choice(self) -> list[SimJob]:
         warm = self.light_card.heavy_model()
@@ -163,9 +170,7 @@ class Lane:
     def _dispatch(self, now: float) -> None:
         lane, light = self.lane, self.light_card
         if self.heavy and not lane.heavy_busy():
-            model = lane.heavy_model()
-            job = min(self.heavy, key=lambda j: (j.adapter != model, j.adapter != "trellis2",
-                                                  j.submit_s))
+            job = self._lane_order(self.heavy, lane.heavy_model())[0]
             if lane.room_for(job.adapter, evict_heavy=True):
                 self._start(lane, job, now)
         if self.heavy and not light.heavy_busy():
