@@ -143,13 +143,15 @@ def _computing_together(runs: list, at: float, device: str) -> list:
     return [r for r in runs if r.device == device and r.start_s <= at < r.end_s]
 
 
-@pytest.mark.parametrize("shortest", [True, False])
-def test_saturated_oracle_runs_every_job_once_and_never_overfills_a_card(shortest: bool) -> None:
+@pytest.mark.parametrize(("shortest", "longest_last"), [(True, False), (False, True)])
+def test_saturated_oracle_runs_every_job_once_and_never_overfills_a_card(
+    shortest: bool, longest_last: bool
+) -> None:
     from benchmarks._sim_workload import CATALOG, GPU_MB, saturated_day
     from benchmarks.saturated_oracle import Lane, Setting
 
     jobs = saturated_day(90, hours=0.3, seed=4)
-    run = Lane(jobs, 600.0, 1200.0, Setting(shortest, 0.3, 0.0, 1.1)).run()
+    run = Lane(jobs, 600.0, 1200.0, Setting(shortest, 0.3, 0.0, 1.1, longest_last)).run()
     assert set(run.runs) == {j.job_id for j in jobs}
     runs = list(run.runs.values())
     assert all(r.end_s >= r.compute_s >= r.start_s >= r.job.submit_s for r in runs)
@@ -176,6 +178,16 @@ def test_saturated_oracle_meets_a_generous_heavy_deadline_and_knows_only_its_day
     run = Lane(jobs, longest, 10 * heavy_work, Setting(False, 0.3, 0.0, 1.1)).run()
     assert all(r.start_s - r.job.submit_s <= longest
                for r in run.runs.values() if not r.job.spec.light)
+    # Shortest first on GPU 0: once every generation is queued, each model's jobs there start
+    # in order of run time.
+    run = Lane(jobs, longest, 10 * heavy_work, Setting(False, 0.3, 0.0, 1.1, True)).run()
+    all_in = max(j.submit_s for j in jobs if not j.spec.light)
+    lane = sorted((r for r in run.runs.values() if r.device == "cuda:0" and not r.job.spec.light
+                   and r.start_s > all_in), key=lambda r: r.start_s)
+    assert len(lane) >= 4
+    for model in {r.job.adapter for r in lane}:
+        runs = [r.job.run_s for r in lane if r.job.adapter == model]
+        assert runs == sorted(runs)
     with pytest.raises(ValueError, match="xatlas"):
         Lane([SimJob("u", "xatlas", 0.0, 5.0)], 100.0, 100.0, Setting(False, 0.3, 0.0, 1.1)).run()
 
