@@ -206,3 +206,21 @@ def test_saturated_oracle_scores_the_three_targets_and_ranks_near_misses() -> No
     # light 100/5 = 20x met; makespan 140/130 = 1.077 met; longest wait 5 s of 4 s missed
     assert fig["met"] == [True, True, False]
     assert fig["light_ratio"] == 20.0 and fig["shortfall"] == 1.25
+
+
+def test_saturated_oracle_online_view_predicts_the_reviewed_wait_exactly_when_estimates_are():
+    from benchmarks._sim_metrics import summarize
+    from benchmarks._sim_reviewed import run_reviewed
+    from benchmarks._sim_workload import CATALOG, GPU_MB, SimJob, saturated_day
+    from benchmarks.saturated_oracle import online_view
+
+    # Every job of an adapter runs exactly its median: the estimates are exact, so is the
+    # predicted longest wait; with noisy run times the prediction is only a guess.
+    exact = [SimJob(j.job_id, j.adapter, j.submit_s, CATALOG[j.adapter].median_run_s)
+             for j in saturated_day(80, hours=0.3, seed=5)]
+    estimates, predicted = online_view(exact, exact)
+    assert estimates == {a: CATALOG[a].median_run_s for a in {j.adapter for j in exact}}
+    assert predicted == summarize(run_reviewed(exact, gpus=2, gpu_mb=GPU_MB), exact, 2)["max_wait_s"]
+    noisy = saturated_day(80, hours=0.3, seed=5)
+    _, guess = online_view(noisy, saturated_day(80, hours=0.3, seed=1005))
+    assert guess != summarize(run_reviewed(noisy, gpus=2, gpu_mb=GPU_MB), noisy, 2)["max_wait_s"]
