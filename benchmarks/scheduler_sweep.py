@@ -65,7 +65,8 @@ def one_day(task: tuple[str, int, float, int, tuple[float, ...]]) -> dict[str, A
             "reviewed": reviewed, "meshsmith": ours}
 
 
-def _ratio(theirs: float, ours: float) -> float:
+def wait_ratio(theirs: float, ours: float) -> float:
+    """How many times shorter our wait is than theirs (infinite when ours is 0)."""
     return theirs / ours if ours > 0 else float("inf")
 
 
@@ -79,7 +80,8 @@ def aggregate(days: list[dict[str, Any]], starvations: tuple[float, ...]) -> lis
         rev_over = [d["reviewed"]["makespan_s"] / d["bound_s"] for d in group]
         for s in starvations:
             over = [d["meshsmith"][s]["makespan_s"] / d["bound_s"] for d in group]
-            ratio = [_ratio(d["reviewed"]["light_p95_wait_s"], d["meshsmith"][s]["light_p95_wait_s"])
+            ratio = [wait_ratio(d["reviewed"]["light_p95_wait_s"],
+                                d["meshsmith"][s]["light_p95_wait_s"])
                      for d in group]
             light = [d["meshsmith"][s]["light_p95_wait_s"] for d in group]
             waits_ok = [d["meshsmith"][s]["max_wait_s"] <= d["reviewed"]["max_wait_s"]
