@@ -79,8 +79,9 @@ def moving_level(
 
 def merged(parts: tuple[PartData, ...]) -> tuple[PartData, ...]:
     """``parts`` with the parts that look alike (no texture of their own or the same one, the
-    same base colour, vertex colours and UVs both present or both absent) joined into one
-    mesh each, in the order their groups first appear; quad meshes stay as they are."""
+    same base colour, and UVs, vertex colours and normals each present in all or in none)
+    joined into one mesh each, in the order their groups first appear; quad meshes stay as
+    they are."""
     from app.scene_data import PartData  # at call time: scene_data imports this module
 
     groups: dict[tuple[object, ...], list[PartData]] = {}

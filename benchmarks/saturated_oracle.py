@@ -181,6 +181,7 @@ class Lane:
             job = self._lane_order(self.heavy, lane.heavy_model())[0]
             if lane.room_for(job.adapter, evict_heavy=True):
                 self._start(lane, job, now)
+                self.heavy.remove(job)
         if self.heavy and not light.heavy_busy():
             n = self._needed_on_light_card(now)
             if n:
@@ -193,6 +194,7 @@ class Lane:
                 if ((now - self._last_heavy_on_light_card >= gap and clear) or gap <= 0.0) \
                         and light.room_for(job.adapter, evict_heavy=True):
                     self._start(light, job, now)
+                    self.heavy.remove(job)
                     self._last_heavy_on_light_card = light.workers[job.adapter] or now
         for adapter in sorted(self.light, key=lambda a: self.light[a][0].submit_s
                               if self.light[a] else float("inf")):
@@ -232,7 +234,6 @@ class Lane:
         card.workers[job.adapter] = end
         self.result.record(JobRun(job, now, compute, end, card.name, cold))
         self._push(end, "end", (card, job.adapter))
-        self.heavy = [j for j in self.heavy if j is not job]
 
 
 def targets(run: PolicyRun, jobs: list[SimJob], reviewed: dict[str, Any],
