@@ -48,19 +48,25 @@ class JobProgressBar(QProgressBar):
     """A progress bar that only ever asks for a repaint at the next frame. ``setValue``
     repaints at once, and in a window around a GL viewport a paint recomposes the whole window
     (~10 ms in software GL): four streaming jobs made that most of the GUI thread's time. Its
-    text ("42% · remeshing · 0:23 elapsed") is ours, so it never re-measures the card either."""
+    text ("42% · remeshing · 0:23 elapsed") is ours, so it never re-measures the card either.
+    On a narrow card the text loses its middle (the stage), never the percentage at its start
+    or the time at its end; the whole of it is the tooltip."""
+
+    _MARGIN = 8  # pixels the style keeps clear at each end
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self._text = ""
 
     def text(self) -> str:
-        return self._text
+        room = max(0, self.width() - 2 * self._MARGIN)
+        return self.fontMetrics().elidedText(self._text, Qt.TextElideMode.ElideMiddle, room)
 
     def set_progress(self, value: int, text: str) -> None:
         if value == self.value() and text == self._text:
             return
         self._text = text
+        self.setToolTip(text)
         self.setUpdatesEnabled(False)  # setValue's own synchronous repaint does nothing...
         self.setValue(value)
         self.setUpdatesEnabled(True)  # ...and this schedules one, batched with the rest

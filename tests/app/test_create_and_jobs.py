@@ -221,3 +221,23 @@ def test_a_finished_card_offers_compare_only_when_the_input_was_a_mesh(qtbot):
     assert from_mesh.buttons["compare"].isVisible() and from_mesh.buttons["open"].isVisible()
     for card in (from_picture, from_prompt):
         assert not card.buttons["compare"].isVisible() and card.buttons["open"].isVisible()
+
+
+def test_a_narrow_cards_progress_keeps_its_percentage_and_time_and_loses_the_middle(qtbot):
+    # a 1366 x 768 screen's Jobs panel: the centred text ran off both ends of the bar, the
+    # percentage under the chunk and the elapsed time cut
+    from app.views.jobs_view import JobProgressBar
+
+    bar = JobProgressBar(textVisible=True)
+    bar.setRange(0, 1000)
+    qtbot.addWidget(bar)
+    text = "10% · cutting charts and packing the atlas · 0:33 elapsed · about 4:10 left"
+    bar.set_progress(100, text)
+    bar.resize(900, 24)
+    assert bar.text() == text and bar.toolTip() == text
+    bar.resize(260, 24)
+    shown = bar.text()
+    assert shown != text and "…" in shown
+    assert shown.startswith("10% ·") and shown.endswith("4:10 left")
+    assert bar.fontMetrics().horizontalAdvance(shown) <= 260 - 16
+    assert bar.toolTip() == text  # the whole of it on hover
